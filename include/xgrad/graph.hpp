@@ -1,0 +1,243 @@
+/// @file graph.hpp
+/// @brief The tape: nodes appended in creation order, walked once in reverse by backward.
+///
+///   tape:  [0] W1  [1] X  [2] b1  [3] matmul(0,1)  [4] add_bias(3,2)  [5] sigmoid(4)  …  [k] loss
+///   backward(loss): for i = k … 0, run node i's backward if a gradient reached it.
+///
+/// Because an op can only read tensors that already exist, every input of node i has an index < i:
+/// reverse creation order is a topological order. No recursion, no sort; a chain of any depth works.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <source_location>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xgrad/config.hpp"
+#include "xgrad/error.hpp"
+#include "xgrad/fwd.hpp"
+#include "xgrad/var.hpp"
+
+namespace xgrad {
+
+namespace detail {
+
+/// A value and its gradient. `has_grad` false means "gradient is zero": the first contribution
+/// overwrites the buffer instead of adding to it, so zeroing costs nothing.
+template <class T>
+struct slot {
+    matrix<T> value;
+    matrix<T> grad;
+    bool has_grad = false;
+};
+
+enum class node_kind : std::uint8_t { constant, variable, parameter, op };
+
+/// Bytes of inline storage for an op object; larger ops are allocated on the heap.
+inline constexpr std::size_t inline_op_bytes = 64;
+
+/// One entry of the tape. Nodes are never destroyed by graph::clear(): recording the same structure
+/// again reuses their value, gradient and saved buffers (no allocation when shapes repeat).
+template <class T>
+struct node {
+    slot<T> own;                        // storage for op outputs, constants and variables
+    slot<T>* data = &own;               // &own, or a parameter's slot
+    const matrix<T>* borrowed = nullptr;  // a constant read in place (graph::borrow)
+    op<T>* fn = nullptr;                // the op that produced this node; null for leaves
+    bool fn_on_heap = false;
+    alignas(std::max_align_t) unsigned char fn_storage[inline_op_bytes];
+    std::uint32_t in_begin = 0;  // inputs are m_inputs[in_begin, in_begin + in_count)
+    std::uint32_t in_count = 0;
+    std::vector<matrix<T>> saved;  // what backward needs beyond inputs and output (buffers reused)
+    std::string name;
+    std::source_location where;
+    node_kind kind = node_kind::constant;
+    bool requires_grad = false;
+    bool out_written = false;
+
+    node() = default;
+    node(const node&) = delete;
+    node& operator=(const node&) = delete;
+    ~node() { destroy_op(); }
+
+    const matrix<T>& value() const { return borrowed ? *borrowed : data->value; }
+    void destroy_op();
+};
+
+/// Grad mode of the calling thread (see no_grad).
+bool grad_enabled() noexcept;
+
+}  // namespace detail
+
+/// A trainable tensor that outlives graphs: its value and accumulated gradient.
+///
+/// Each training step records a fresh graph that reads the parameter through graph::param(); backward
+/// accumulates into grad(). A parameter must not move in memory while a graph that reads it is alive.
+template <class T>
+class parameter {
+public:
+    parameter() = default;
+    explicit parameter(matrix<T> value, std::string name = {});
+
+    const matrix<T>& value() const { return m_slot.value; }
+    /// Mutable access for optimizers and initializers (update in place; keep the shape).
+    matrix<T>& value() { return m_slot.value; }
+    /// dLoss/dθ accumulated since the last zero_grad(); zeros if nothing was accumulated.
+    const matrix<T>& grad() const;
+    /// False after zero_grad() until a backward delivers a gradient.
+    bool has_grad() const noexcept { return m_slot.has_grad; }
+    /// Marks the gradient as zero (O(1): the next backward overwrites instead of adding).
+    void zero_grad() noexcept { m_slot.has_grad = false; }
+    shape2 shape() const { return shape_of(m_slot.value); }
+    const std::string& name() const noexcept { return m_name; }
+    void set_name(std::string name) { m_name = std::move(name); }
+
+    /// The engine's view (value, gradient, flag); not for user code.
+    detail::slot<T>& storage() noexcept { return m_slot; }
+
+private:
+    mutable detail::slot<T> m_slot;
+    std::string m_name;
+};
+
+/// Everything the tape records about one node, for traces, pictures and tools.
+template <class T>
+struct node_info {
+    std::uint32_t id;
+    std::string_view op;    // op name, or "constant" / "variable" / "parameter" for leaves
+    std::string_view rule;  // backward rule text of the op (empty for leaves)
+    std::string_view name;  // the user's name, if any
+    shape2 shape;
+    std::vector<std::uint32_t> inputs;
+    std::source_location where;
+    bool requires_grad;
+    bool has_grad;
+};
+
+/// Record-as-you-go computation graph (a tape) over matrices of T (float or double).
+///
+/// Leaves are created with constant(), borrow(), variable() and param(); ops (matmul, sigmoid, …) append
+/// nodes as they are called. backward(root) walks the tape once in reverse.
+///
+/// Gradient semantics: every backward() starts interior (op) gradients from zero, then *adds* into leaf
+/// gradients (variables and parameters). Calling backward twice therefore doubles leaf gradients, as
+/// PyTorch does with retain_graph; zero them with zero_grad() (this graph's variables) or
+/// parameter::zero_grad().
+template <class T>
+class graph {
+public:
+    using value_type = T;
+
+    graph();
+    ~graph();
+    graph(const graph&) = delete;
+    graph& operator=(const graph&) = delete;
+
+    /// A leaf holding a copy of `value`; it gets no gradient (data, targets, hyper-parameters).
+    var<T> constant(const matrix<T>& value, std::string_view name = {});
+    /// A leaf that reads `value` in place (no copy); `value` must outlive this graph's use of it.
+    var<T> borrow(const matrix<T>& value, std::string_view name = {});
+    /// A leaf that requires a gradient, owned by this graph (a copy of `value`).
+    var<T> variable(const matrix<T>& value, std::string_view name = {});
+    /// A leaf reading parameter `p`; gradients accumulate into p.grad(). Named after p unless `name` is given.
+    var<T> param(parameter<T>& p, std::string_view name = {});
+
+    /// Backpropagates from a 1×1 root, seeding d(root) = 1.
+    void backward(const var<T>& root);
+    /// Backpropagates from any root with an explicit seed d(root) of the root's shape.
+    void backward(const var<T>& root, const matrix<T>& seed);
+
+    /// Zeroes the gradients of this graph's variables (parameters are zeroed through their own zero_grad()).
+    void zero_grad();
+    /// Forgets every node (all handles become stale) but keeps their buffers for the next recording.
+    void clear();
+    /// Forgets every node and frees all buffers.
+    void release();
+
+    /// Number of nodes on the tape.
+    std::size_t size() const noexcept { return m_size; }
+    /// Describes node `id` (0 ≤ id < size()).
+    node_info<T> info(std::uint32_t id) const;
+
+    /// Anomaly mode: after every forward and backward, check for NaN/Inf and throw numeric_error naming the
+    /// first op that produced one (and where it was called). Off by default (it reads every element).
+    void set_anomaly_mode(bool on) noexcept { m_anomaly = on; }
+    bool anomaly_mode() const noexcept { return m_anomaly; }
+
+    // ---- engine interface used by var, apply<Op> and the op contexts ----
+    const detail::node<T>& checked(const var<T>& v, const char* what = "access") const;
+    detail::node<T>& checked(const var<T>& v, const char* what = "access");
+    const detail::node<T>& node_at(std::uint32_t id) const { return m_nodes[id]; }
+    detail::node<T>& node_at(std::uint32_t id) { return m_nodes[id]; }
+    std::uint32_t input_id(const detail::node<T>& n, std::size_t i) const { return m_inputs[n.in_begin + i]; }
+    /// Claims the next node for an op with these inputs (validates the handles).
+    detail::node<T>& begin_op(const var<T>* inputs, std::size_t n, const std::source_location& loc);
+    /// Runs the op's forward on the claimed node and commits it to the tape.
+    var<T> finish_op(detail::node<T>& n);
+    /// Drops a claimed node whose op could not be constructed.
+    void abandon_op(detail::node<T>& n) noexcept;
+
+private:
+    friend class var<T>;
+    friend class forward_context<T>;
+    friend class backward_context<T>;
+
+    detail::node<T>& claim();
+    var<T> commit(detail::node<T>& n);
+    var<T> leaf(detail::node_kind kind, const matrix<T>* copy_from, std::string_view name);
+    void run_backward(detail::node<T>& n);
+    void check_finite(const matrix<T>& m, const detail::node<T>& n, std::string_view what) const;
+
+    std::deque<detail::node<T>> m_nodes;  // deque: nodes never move, their buffers are reused
+    std::size_t m_size = 0;
+    std::vector<std::uint32_t> m_inputs;  // flat input lists of all nodes
+    std::vector<unsigned char> m_delivered;
+    std::uint32_t m_epoch = 1;
+    bool m_anomaly = false;
+};
+
+/// While alive, ops on this thread record no history: results are constants that backward never visits
+/// and ops save nothing for backward (use it for evaluation and for optimizer arithmetic).
+class no_grad {
+public:
+    no_grad() noexcept;
+    ~no_grad();
+    no_grad(const no_grad&) = delete;
+    no_grad& operator=(const no_grad&) = delete;
+
+private:
+    bool m_previous;
+};
+
+// ---- var<T> accessors (need the complete graph) ----
+
+template <class T>
+graph<T>& var<T>::owner() const {
+    if (m_graph == nullptr) throw graph_error("var: this handle was default-constructed and refers to no graph");
+    return *m_graph;
+}
+template <class T>
+bool var<T>::valid() const noexcept {
+    return m_graph != nullptr && m_epoch == m_graph->m_epoch && m_id < m_graph->m_size;
+}
+template <class T>
+const matrix<T>& var<T>::value() const {
+    return owner().checked(*this, "value").value();
+}
+template <class T>
+shape2 var<T>::shape() const {
+    return shape_of(value());
+}
+template <class T>
+bool var<T>::requires_grad() const {
+    return owner().checked(*this, "requires_grad").requires_grad;
+}
+template <class T>
+std::string_view var<T>::name() const {
+    return owner().checked(*this, "name").name;
+}
+
+}  // namespace xgrad

@@ -1,0 +1,165 @@
+/// @file op.hpp
+/// @brief The op contract: the one public interface through which built-in and user-defined ops are written.
+///
+/// An op is a small class derived from op<T> with four members:
+///
+///   name()     — what errors, traces and pictures call it;
+///   rule()     — its backward rule in the lecture's notation ({y} is the output, {x0}, {x1}, … the inputs);
+///   forward()  — validates input shapes (ctx.fail names the op, the shapes and the caller's file:line),
+///                writes the value into ctx.output(shape), saves what backward needs with ctx.save();
+///   backward() — delivers exactly one gradient per input that needs one, with ctx.accumulate(i, expr)
+///                (or ctx.target(i) for kernels such as gemm that write the gradient themselves).
+///
+/// The engine checks the contract: a missing, duplicated, unneeded or mis-shaped gradient throws
+/// op_contract_error naming the op. apply<Op>(inputs, loc, args…) records it. See docs/extending.md.
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <new>
+#include <source_location>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include <xtensor/xnoalias.hpp>
+
+#include "xgrad/graph.hpp"
+
+namespace xgrad {
+
+/// Base class of every op. Keep ops small (their parameters only): saved tensors live in the node
+/// (ctx.save) so their buffers are reused when the same structure is recorded again.
+template <class T>
+class op {
+public:
+    using value_type = T;
+    virtual ~op() = default;
+    /// Short name: "matmul", "sigmoid", …
+    virtual std::string_view name() const = 0;
+    /// Backward rule in lecture notation, e.g. "d{x0} = d{y} ⊙ {y}(1 − {y})".
+    virtual std::string_view rule() const { return {}; }
+    virtual void forward(forward_context<T>& ctx) = 0;
+    virtual void backward(backward_context<T>& ctx) = 0;
+};
+
+/// What an op's forward sees: its inputs, and the buffers it writes.
+template <class T>
+class forward_context {
+public:
+    forward_context(graph<T>& g, detail::node<T>& n) : m_graph(g), m_node(n) {}
+
+    std::size_t num_inputs() const noexcept { return m_node.in_count; }
+    const matrix<T>& input(std::size_t i) const { return m_graph.node_at(m_graph.input_id(m_node, i)).value(); }
+    shape2 input_shape(std::size_t i) const { return shape_of(input(i)); }
+    /// The user's name of input i, or "input i".
+    std::string input_name(std::size_t i) const;
+
+    /// The output buffer, shaped `shape` (its storage is reused when the graph is recorded again).
+    matrix<T>& output(const shape2& shape);
+    /// Saved buffer k for backward, shaped `shape` (reused like the output).
+    matrix<T>& save(std::size_t k, const shape2& shape);
+    /// False under no_grad or when no input needs a gradient: backward will never run, skip saving.
+    bool recording() const noexcept { return m_node.requires_grad; }
+
+    /// Throws shape_error "op: message (called at file:line)".
+    [[noreturn]] void fail(std::string_view message) const;
+    /// Throws unless inputs i and j have the same shape (message names both shapes).
+    void expect_same_shape(std::size_t i, std::size_t j) const;
+    /// Throws unless inputs i and j broadcast together; returns the broadcast shape.
+    shape2 expect_broadcast(std::size_t i, std::size_t j) const;
+    /// Where the op was called.
+    const std::source_location& where() const noexcept { return m_node.where; }
+    std::string_view op_name() const { return m_node.fn->name(); }
+
+private:
+    graph<T>& m_graph;
+    detail::node<T>& m_node;
+};
+
+/// Where a gradient kernel writes: the buffer of input i's gradient and the β to use with it —
+/// 0 for the first contribution (overwrite), 1 after (add): G ← contribution + β·G.
+template <class T>
+struct gradient_target {
+    matrix<T>& buffer;
+    T beta;
+};
+
+/// What an op's backward sees: d(output), the saved state, and where to deliver input gradients.
+template <class T>
+class backward_context {
+public:
+    backward_context(graph<T>& g, detail::node<T>& n, unsigned char* delivered)
+        : m_graph(g), m_node(n), m_delivered(delivered) {}
+
+    std::size_t num_inputs() const noexcept { return m_node.in_count; }
+    /// dY: the gradient of the root with respect to this op's output.
+    const matrix<T>& grad_output() const noexcept { return m_node.own.grad; }
+    /// Y: this op's output.
+    const matrix<T>& output() const noexcept { return m_node.own.value; }
+    const matrix<T>& input(std::size_t i) const { return m_graph.node_at(m_graph.input_id(m_node, i)).value(); }
+    const matrix<T>& saved(std::size_t k) const { return m_node.saved[k]; }
+    /// Whether input i needs a gradient (it, or something it was computed from, requires one).
+    bool needs_grad(std::size_t i) const { return m_graph.node_at(m_graph.input_id(m_node, i)).requires_grad; }
+
+    /// Delivers dXᵢ = expr (added to what other ops delivered). `expr` must have input i's shape exactly;
+    /// un-broadcast first with sum_to. Evaluates straight into the gradient buffer (no temporary).
+    template <class E>
+    void accumulate(std::size_t i, const xt::xexpression<E>& e) {
+        const auto& x = e.derived_cast();
+        const std::size_t dims = x.dimension();
+        check_delivery_shape(i, dims, dims == 2 ? x.shape()[0] : 0, dims == 2 ? x.shape()[1] : 0);
+        gradient_target<T> t = target(i);
+        if (t.beta == T(0)) {
+            xt::noalias(t.buffer) = x;
+        } else {
+            xt::noalias(t.buffer) += x;
+        }
+    }
+    /// Claims input i's gradient buffer for a kernel that writes it itself (gemm with β, sum_to, loops).
+    /// The buffer has input i's shape; write G ← contribution + beta·G.
+    gradient_target<T> target(std::size_t i);
+    /// Scratch buffer k for intermediate results, shaped `shape`; shares the indices of forward's save(),
+    /// so use indices that forward does not, and it is reused on the next step like every node buffer.
+    matrix<T>& workspace(std::size_t k, const shape2& shape);
+
+    [[noreturn]] void fail(std::string_view message) const;
+    const std::source_location& where() const noexcept { return m_node.where; }
+    std::string_view op_name() const { return m_node.fn->name(); }
+
+private:
+    void check_delivery_shape(std::size_t i, std::size_t dims, std::size_t rows, std::size_t cols) const;
+
+    graph<T>& m_graph;
+    detail::node<T>& m_node;
+    unsigned char* m_delivered;
+};
+
+/// Records op `Op` (constructed from `args`) applied to `inputs`, called from `loc`; returns its output.
+///
+///   template <class T> var<T> softplus(const var<T>& x, std::source_location loc = std::source_location::current())
+///   { return xgrad::apply<softplus_op<T>>({x}, loc); }
+template <class Op, class... Args>
+var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_type>> inputs,
+                                   const std::source_location& loc, Args&&... args) {
+    using T = typename Op::value_type;
+    static_assert(std::is_base_of_v<op<T>, Op>, "apply<Op>: Op must derive from xgrad::op<T>");
+    if (inputs.size() == 0) throw graph_error("apply: an op needs at least one input (it names the graph)");
+    graph<T>& g = inputs.begin()->owner();
+    detail::node<T>& n = g.begin_op(inputs.begin(), inputs.size(), loc);
+    try {
+        if constexpr (sizeof(Op) <= detail::inline_op_bytes && alignof(Op) <= alignof(std::max_align_t)) {
+            n.fn = ::new (static_cast<void*>(n.fn_storage)) Op(std::forward<Args>(args)...);
+            n.fn_on_heap = false;
+        } else {
+            n.fn = new Op(std::forward<Args>(args)...);
+            n.fn_on_heap = true;
+        }
+    } catch (...) {
+        g.abandon_op(n);
+        throw;
+    }
+    return g.finish_op(n);
+}
+
+}  // namespace xgrad

@@ -1,0 +1,51 @@
+#include "xgrad/blas.hpp"
+
+#include <cblas.h>
+
+namespace xgrad {
+
+namespace {
+inline CBLAS_TRANSPOSE flag(bool t) { return t ? CblasTrans : CblasNoTrans; }
+}  // namespace
+
+template <>
+void gemm<float>(bool ta, bool tb, float alpha, const matrix<float>& a, const matrix<float>& b, float beta,
+                 matrix<float>& c) {
+    const auto m = static_cast<blasint>(c.shape()[0]);
+    const auto n = static_cast<blasint>(c.shape()[1]);
+    const auto k = static_cast<blasint>(ta ? a.shape()[0] : a.shape()[1]);
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // empty inner dimension: op(A)·op(B) is all zeros (BLAS rejects lda = 0)
+        if (beta == 0) {
+            c.fill(0);
+        } else {
+            c *= beta;
+        }
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, flag(ta), flag(tb), m, n, k, alpha, a.data(),
+                static_cast<blasint>(a.shape()[1]), b.data(), static_cast<blasint>(b.shape()[1]), beta, c.data(),
+                n);
+}
+
+template <>
+void gemm<double>(bool ta, bool tb, double alpha, const matrix<double>& a, const matrix<double>& b, double beta,
+                  matrix<double>& c) {
+    const auto m = static_cast<blasint>(c.shape()[0]);
+    const auto n = static_cast<blasint>(c.shape()[1]);
+    const auto k = static_cast<blasint>(ta ? a.shape()[0] : a.shape()[1]);
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // empty inner dimension: op(A)·op(B) is all zeros (BLAS rejects lda = 0)
+        if (beta == 0) {
+            c.fill(0);
+        } else {
+            c *= beta;
+        }
+        return;
+    }
+    cblas_dgemm(CblasRowMajor, flag(ta), flag(tb), m, n, k, alpha, a.data(),
+                static_cast<blasint>(a.shape()[1]), b.data(), static_cast<blasint>(b.shape()[1]), beta, c.data(),
+                n);
+}
+
+}  // namespace xgrad

@@ -1,0 +1,27 @@
+#include "xgrad/error.hpp"
+
+#include <fmt/format.h>
+
+#include "xgrad/config.hpp"
+
+namespace xgrad {
+
+std::string to_string(const shape2& s) { return fmt::format("[{}×{}]", s[0], s[1]); }
+
+std::string format_location(const std::source_location& loc) {
+    std::string_view file = loc.file_name();
+    // Keep the last two path components: enough to find the file, short enough to read.
+    std::size_t cut = file.size();
+    for (int slashes = 0; cut > 0; --cut) {
+        if (file[cut - 1] == '/' && ++slashes == 2) break;
+    }
+    return fmt::format("{}:{}", file.substr(cut), loc.line());
+}
+
+namespace detail {
+std::string op_message(std::string_view op, std::string_view message, const std::source_location& loc) {
+    return fmt::format("{}: {} (called at {})", op, message, format_location(loc));
+}
+}  // namespace detail
+
+}  // namespace xgrad

@@ -1,0 +1,478 @@
+// The tape engine: recording leaves and ops, the reverse walk, contract checks and anomaly mode.
+#include "xgrad/graph.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "xgrad/broadcast.hpp"
+#include "xgrad/op.hpp"
+
+namespace xgrad {
+
+namespace detail {
+
+namespace {
+thread_local bool t_grad_enabled = true;
+}
+
+bool grad_enabled() noexcept { return t_grad_enabled; }
+
+template <class T>
+void node<T>::destroy_op() {
+    if (fn == nullptr) return;
+    if (fn_on_heap) {
+        delete fn;
+    } else {
+        fn->~op<T>();
+    }
+    fn = nullptr;
+    fn_on_heap = false;
+}
+
+std::string_view kind_name(node_kind k) {
+    switch (k) {
+        case node_kind::constant: return "constant";
+        case node_kind::variable: return "variable";
+        case node_kind::parameter: return "parameter";
+        case node_kind::op: return "op";
+    }
+    return "?";
+}
+
+}  // namespace detail
+
+no_grad::no_grad() noexcept : m_previous(detail::t_grad_enabled) { detail::t_grad_enabled = false; }
+no_grad::~no_grad() { detail::t_grad_enabled = m_previous; }
+
+// ---------------------------------------------------------------- parameter
+
+template <class T>
+parameter<T>::parameter(matrix<T> value, std::string name) : m_name(std::move(name)) {
+    m_slot.value = std::move(value);
+}
+
+template <class T>
+const matrix<T>& parameter<T>::grad() const {
+    if (!m_slot.has_grad) {
+        // Zero means "no contribution yet": materialise it for readers without marking it delivered.
+        detail::ensure_shape(m_slot.grad, shape_of(m_slot.value));
+        std::fill(m_slot.grad.begin(), m_slot.grad.end(), T(0));
+    }
+    return m_slot.grad;
+}
+
+// ---------------------------------------------------------------- var
+
+template <class T>
+const matrix<T>& var<T>::grad() const {
+    detail::node<T>& n = owner().checked(*this, "grad");
+    detail::slot<T>& s = *n.data;
+    if (!s.has_grad) {
+        detail::ensure_shape(s.grad, shape_of(n.value()));
+        std::fill(s.grad.begin(), s.grad.end(), T(0));
+    }
+    return s.grad;
+}
+
+template <class T>
+T var<T>::item() const {
+    const matrix<T>& v = value();
+    if (v.size() != 1) {
+        throw graph_error(fmt::format("item: tensor{} is {}, not 1×1",
+                                      name().empty() ? "" : fmt::format(" '{}'", name()),
+                                      to_string(shape_of(v))));
+    }
+    return v(0, 0);
+}
+
+template <class T>
+var<T> var<T>::named(std::string_view name) const {
+    owner().checked(*this, "named").name.assign(name);
+    return *this;
+}
+
+// ---------------------------------------------------------------- graph
+
+template <class T>
+graph<T>::graph() = default;
+
+template <class T>
+graph<T>::~graph() = default;
+
+template <class T>
+const detail::node<T>& graph<T>::checked(const var<T>& v, const char* what) const {
+    if (v.m_graph != this) {
+        throw graph_error(fmt::format("{}: the tensor belongs to another graph", what));
+    }
+    if (v.m_epoch != m_epoch || v.m_id >= m_size) {
+        throw graph_error(fmt::format(
+            "{}: stale handle (tensor #{} was recorded before its graph was cleared; record the step again)", what,
+            v.m_id));
+    }
+    return m_nodes[v.m_id];
+}
+
+template <class T>
+detail::node<T>& graph<T>::checked(const var<T>& v, const char* what) {
+    return const_cast<detail::node<T>&>(std::as_const(*this).checked(v, what));
+}
+
+template <class T>
+detail::node<T>& graph<T>::claim() {
+    if (m_size == m_nodes.size()) m_nodes.emplace_back();
+    detail::node<T>& n = m_nodes[m_size];
+    n.destroy_op();
+    n.data = &n.own;
+    n.borrowed = nullptr;
+    n.own.has_grad = false;
+    n.in_begin = static_cast<std::uint32_t>(m_inputs.size());
+    n.in_count = 0;
+    n.name.clear();
+    n.where = std::source_location{};
+    n.requires_grad = false;
+    return n;
+}
+
+template <class T>
+var<T> graph<T>::commit(detail::node<T>& n) {
+    const auto id = static_cast<std::uint32_t>(m_size++);
+    (void)n;
+    return var<T>(this, id, m_epoch);
+}
+
+template <class T>
+var<T> graph<T>::leaf(detail::node_kind kind, const matrix<T>* copy_from, std::string_view name) {
+    detail::node<T>& n = claim();
+    n.kind = kind;
+    n.name.assign(name);
+    n.requires_grad = kind != detail::node_kind::constant;
+    if (copy_from != nullptr) {
+        detail::ensure_shape(n.own.value, shape_of(*copy_from));
+        std::copy(copy_from->data(), copy_from->data() + copy_from->size(), n.own.value.data());
+    }
+    return commit(n);
+}
+
+template <class T>
+var<T> graph<T>::constant(const matrix<T>& value, std::string_view name) {
+    return leaf(detail::node_kind::constant, &value, name);
+}
+
+template <class T>
+var<T> graph<T>::borrow(const matrix<T>& value, std::string_view name) {
+    detail::node<T>& n = claim();
+    n.kind = detail::node_kind::constant;
+    n.name.assign(name);
+    n.borrowed = &value;
+    return commit(n);
+}
+
+template <class T>
+var<T> graph<T>::variable(const matrix<T>& value, std::string_view name) {
+    return leaf(detail::node_kind::variable, &value, name);
+}
+
+template <class T>
+var<T> graph<T>::param(parameter<T>& p, std::string_view name) {
+    detail::node<T>& n = claim();
+    n.kind = detail::node_kind::parameter;
+    n.data = &p.storage();
+    n.name.assign(name.empty() ? std::string_view(p.name()) : name);
+    n.requires_grad = true;
+    return commit(n);
+}
+
+template <class T>
+detail::node<T>& graph<T>::begin_op(const var<T>* inputs, std::size_t count, const std::source_location& loc) {
+    bool any = false;
+    for (std::size_t i = 0; i < count; ++i) {
+        any = checked(inputs[i], "op input").requires_grad || any;
+    }
+    detail::node<T>& n = claim();
+    n.kind = detail::node_kind::op;
+    n.where = loc;
+    n.requires_grad = any && detail::grad_enabled();
+    for (std::size_t i = 0; i < count; ++i) m_inputs.push_back(inputs[i].m_id);
+    n.in_count = static_cast<std::uint32_t>(count);
+    return n;
+}
+
+template <class T>
+void graph<T>::abandon_op(detail::node<T>& n) noexcept {
+    n.fn = nullptr;  // the constructor threw: nothing to destroy
+    m_inputs.resize(n.in_begin);
+}
+
+template <class T>
+var<T> graph<T>::finish_op(detail::node<T>& n) {
+    forward_context<T> ctx(*this, n);
+    try {
+        n.out_written = false;
+        n.fn->forward(ctx);
+        if (!n.out_written) ctx.fail("forward wrote no output (the contract: call ctx.output(shape) once)");
+        if (m_anomaly) check_finite(n.own.value, n, "forward output");
+    } catch (...) {
+        n.destroy_op();
+        m_inputs.resize(n.in_begin);
+        throw;
+    }
+    return commit(n);
+}
+
+template <class T>
+void graph<T>::check_finite(const matrix<T>& m, const detail::node<T>& n, std::string_view what) const {
+    const T* p = m.data();
+    const std::size_t cols = m.shape()[1];
+    for (std::size_t k = 0; k < m.size(); ++k) {
+        if (!std::isfinite(p[k])) {
+            std::string_view opname = n.fn ? n.fn->name() : std::string_view("leaf");
+            throw numeric_error(detail::op_message(
+                opname,
+                fmt::format("anomaly: {} {} is {} at element ({}, {}) of {}{}", opname, what, p[k], k / cols,
+                            k % cols, to_string(shape_of(m)),
+                            n.name.empty() ? std::string() : fmt::format(" (tensor '{}')", n.name)),
+                n.where));
+        }
+    }
+}
+
+template <class T>
+void graph<T>::backward(const var<T>& root) {
+    const detail::node<T>& r = checked(root, "backward");
+    const shape2 s = shape_of(r.value());
+    if (s[0] != 1 || s[1] != 1) {
+        throw graph_error(fmt::format(
+            "backward: the root{} is {}, not a scalar; pass the seed d(root) explicitly: backward(root, seed)",
+            r.name.empty() ? "" : fmt::format(" '{}'", r.name), to_string(s)));
+    }
+    matrix<T> seed({1, 1}, T(1));
+    backward(root, seed);
+}
+
+template <class T>
+void graph<T>::backward(const var<T>& root, const matrix<T>& seed) {
+    detail::node<T>& r = checked(root, "backward");
+    if (shape_of(seed) != shape_of(r.value())) {
+        throw graph_error(fmt::format("backward: the seed is {} but the root is {}", to_string(shape_of(seed)),
+                                      to_string(shape_of(r.value()))));
+    }
+    if (!r.requires_grad) {
+        throw graph_error(
+            "backward: the root does not depend on any variable or parameter (nothing requires a gradient)");
+    }
+    // Interior gradients start from zero on every backward; leaf gradients accumulate.
+    for (std::size_t i = 0; i <= root.id(); ++i) {
+        if (m_nodes[i].kind == detail::node_kind::op) m_nodes[i].own.has_grad = false;
+    }
+    detail::slot<T>& rs = *r.data;
+    detail::ensure_shape(rs.grad, shape_of(seed));
+    if (rs.has_grad) {
+        rs.grad += seed;
+    } else {
+        std::copy(seed.data(), seed.data() + seed.size(), rs.grad.data());
+        rs.has_grad = true;
+    }
+    for (std::size_t i = root.id() + 1; i-- > 0;) {
+        detail::node<T>& n = m_nodes[i];
+        if (n.kind != detail::node_kind::op || !n.requires_grad || !n.own.has_grad) continue;
+        run_backward(n);
+    }
+}
+
+template <class T>
+void graph<T>::run_backward(detail::node<T>& n) {
+    if (m_delivered.size() < n.in_count) m_delivered.resize(n.in_count);
+    std::fill_n(m_delivered.begin(), n.in_count, 0);
+    backward_context<T> ctx(*this, n, m_delivered.data());
+    n.fn->backward(ctx);
+    for (std::size_t i = 0; i < n.in_count; ++i) {
+        const detail::node<T>& in = m_nodes[input_id(n, i)];
+        if (in.requires_grad && !m_delivered[i]) {
+            throw op_contract_error(detail::op_message(
+                n.fn->name(),
+                fmt::format("backward delivered no gradient for input {}{}, which needs one (the contract: one "
+                            "gradient per input that needs one; deliver zeros explicitly if it is zero)",
+                            i, in.name.empty() ? "" : fmt::format(" ('{}')", in.name)),
+                n.where));
+        }
+        if (m_delivered[i]) {
+            const shape2 want = shape_of(in.value());
+            const shape2 got = shape_of(in.data->grad);
+            if (want != got) {
+                throw op_contract_error(detail::op_message(
+                    n.fn->name(),
+                    fmt::format("backward left a gradient of shape {} for input {}, whose shape is {}",
+                                to_string(got), i, to_string(want)),
+                    n.where));
+            }
+            if (m_anomaly) check_finite(in.data->grad, n, fmt::format("backward gradient for input {}", i));
+        }
+    }
+}
+
+template <class T>
+void graph<T>::zero_grad() {
+    for (std::size_t i = 0; i < m_size; ++i) {
+        if (m_nodes[i].kind == detail::node_kind::variable) m_nodes[i].own.has_grad = false;
+    }
+}
+
+template <class T>
+void graph<T>::clear() {
+    for (std::size_t i = 0; i < m_size; ++i) m_nodes[i].destroy_op();
+    m_size = 0;
+    m_inputs.clear();
+    ++m_epoch;
+}
+
+template <class T>
+void graph<T>::release() {
+    clear();
+    m_nodes.clear();
+    m_nodes.shrink_to_fit();
+    m_inputs.shrink_to_fit();
+}
+
+template <class T>
+node_info<T> graph<T>::info(std::uint32_t id) const {
+    if (id >= m_size) throw graph_error(fmt::format("info: no node #{} (the tape has {})", id, m_size));
+    const detail::node<T>& n = m_nodes[id];
+    node_info<T> r{id,
+                   n.fn ? n.fn->name() : detail::kind_name(n.kind),
+                   n.fn ? n.fn->rule() : std::string_view{},
+                   n.name,
+                   shape_of(n.value()),
+                   {},
+                   n.where,
+                   n.requires_grad,
+                   n.data->has_grad};
+    for (std::size_t i = 0; i < n.in_count; ++i) r.inputs.push_back(input_id(n, i));
+    return r;
+}
+
+// ---------------------------------------------------------------- contexts
+
+template <class T>
+std::string forward_context<T>::input_name(std::size_t i) const {
+    const auto& n = m_graph.node_at(m_graph.input_id(m_node, i));
+    return n.name.empty() ? fmt::format("input {}", i) : fmt::format("'{}'", n.name);
+}
+
+template <class T>
+matrix<T>& forward_context<T>::output(const shape2& shape) {
+    detail::ensure_shape(m_node.own.value, shape);
+    m_node.out_written = true;
+    return m_node.own.value;
+}
+
+template <class T>
+matrix<T>& forward_context<T>::save(std::size_t k, const shape2& shape) {
+    if (m_node.saved.size() <= k) m_node.saved.resize(k + 1);
+    detail::ensure_shape(m_node.saved[k], shape);
+    return m_node.saved[k];
+}
+
+template <class T>
+void forward_context<T>::fail(std::string_view message) const {
+    throw shape_error(detail::op_message(op_name(), message, m_node.where));
+}
+
+template <class T>
+void forward_context<T>::expect_same_shape(std::size_t i, std::size_t j) const {
+    const shape2 a = input_shape(i), b = input_shape(j);
+    if (a != b) {
+        fail(fmt::format("shapes differ: {} is {} but {} is {}", input_name(i), to_string(a), input_name(j),
+                         to_string(b)));
+    }
+}
+
+template <class T>
+shape2 forward_context<T>::expect_broadcast(std::size_t i, std::size_t j) const {
+    const shape2 a = input_shape(i), b = input_shape(j);
+    auto s = broadcast_shapes(a, b);
+    if (!s) {
+        fail(fmt::format("shapes do not broadcast: {} is {} and {} is {} (each dimension must match or be 1)",
+                         input_name(i), to_string(a), input_name(j), to_string(b)));
+    }
+    return *s;
+}
+
+template <class T>
+gradient_target<T> backward_context<T>::target(std::size_t i) {
+    if (i >= m_node.in_count) {
+        fail(fmt::format("backward delivered a gradient for input {}, but the op has {} input(s)", i,
+                         m_node.in_count));
+    }
+    detail::node<T>& in = m_graph.node_at(m_graph.input_id(m_node, i));
+    if (!in.requires_grad) {
+        fail(fmt::format("backward delivered a gradient for input {}, which needs none (check needs_grad({}))", i,
+                         i));
+    }
+    if (m_delivered[i]) fail(fmt::format("backward delivered two gradients for input {}", i));
+    m_delivered[i] = 1;
+    detail::slot<T>& s = *in.data;
+    detail::ensure_shape(s.grad, shape_of(in.value()));
+    const T beta = s.has_grad ? T(1) : T(0);
+    s.has_grad = true;
+    return {s.grad, beta};
+}
+
+template <class T>
+matrix<T>& backward_context<T>::workspace(std::size_t k, const shape2& shape) {
+    if (m_node.saved.size() <= k) m_node.saved.resize(k + 1);
+    detail::ensure_shape(m_node.saved[k], shape);
+    return m_node.saved[k];
+}
+
+template <class T>
+void backward_context<T>::fail(std::string_view message) const {
+    throw op_contract_error(detail::op_message(op_name(), message, m_node.where));
+}
+
+template <class T>
+void backward_context<T>::check_delivery_shape(std::size_t i, std::size_t dims, std::size_t rows,
+                                               std::size_t cols) const {
+    if (i >= m_node.in_count) {
+        fail(fmt::format("backward delivered a gradient for input {}, but the op has {} input(s)", i,
+                         m_node.in_count));
+    }
+    const shape2 want = shape_of(input(i));
+    if (dims != 2 || rows != want[0] || cols != want[1]) {
+        fail(fmt::format("backward delivered a gradient of shape {} for input {}, whose shape is {}{}",
+                         dims == 2 ? to_string({rows, cols}) : fmt::format("(rank {})", dims), i,
+                         to_string(want), " (un-broadcast it with sum_to first)"));
+    }
+}
+
+// ---------------------------------------------------------------- broadcast
+
+std::optional<shape2> broadcast_shapes(const shape2& a, const shape2& b) noexcept {
+    shape2 r{};
+    for (int d = 0; d < 2; ++d) {
+        if (a[d] == b[d] || b[d] == 1) {
+            r[d] = a[d];
+        } else if (a[d] == 1) {
+            r[d] = b[d];
+        } else {
+            return std::nullopt;
+        }
+    }
+    return r;
+}
+
+// ---------------------------------------------------------------- instantiations
+
+#define XGRAD_INSTANTIATE(T)                 \
+    template struct detail::node<T>;         \
+    template class parameter<T>;             \
+    template class var<T>;                   \
+    template class graph<T>;                 \
+    template class forward_context<T>;       \
+    template class backward_context<T>;
+
+XGRAD_INSTANTIATE(float)
+XGRAD_INSTANTIATE(double)
+
+}  // namespace xgrad

@@ -1,0 +1,298 @@
+// Losses: forward and backward side by side. Each returns a 1×1 mean over the m examples (columns).
+#include "xgrad/ops/loss.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "softmax_kernels.hpp"
+#include "xgrad/op.hpp"
+#include "xgrad/ops/elementwise.hpp"
+#include "xgrad/ops/reduction.hpp"
+
+namespace xgrad {
+
+namespace {
+
+/// Checks that targets fit predictions: same shape, or (when labels are allowed) a [1×m] label row.
+/// Returns true when the targets are labels.
+template <class T>
+bool check_targets(forward_context<T>& ctx, bool labels_allowed) {
+    const shape2 p = ctx.input_shape(0), t = ctx.input_shape(1);
+    if (p[1] == 0) ctx.fail(fmt::format("empty batch: the predictions {} have no columns (examples)", to_string(p)));
+    if (t == p) return false;
+    if (labels_allowed && t[0] == 1 && t[1] == p[1]) return true;
+    ctx.fail(fmt::format("the targets {} are {} but the predictions {} are {}{}", ctx.input_name(1), to_string(t),
+                         ctx.input_name(0), to_string(p),
+                         labels_allowed ? fmt::format(" (targets must be {} or a [1×{}] row of labels)", to_string(p), p[1])
+                                        : std::string()));
+}
+
+/// Label of column j, validated: an integer in [0, classes).
+template <class T>
+std::size_t label_at(forward_context<T>& ctx, const matrix<T>& labels, std::size_t j, std::size_t classes) {
+    const T v = labels.data()[j];
+    if (!(v >= T(0)) || !(v < static_cast<T>(classes)) || v != std::floor(v)) {
+        ctx.fail(fmt::format("label {} of example {} is not a class index in [0, {})", v, j, classes));
+    }
+    return static_cast<std::size_t>(v);
+}
+
+template <class T>
+struct softmax_cross_entropy_op final : op<T> {
+    bool labels = false;
+    std::string_view name() const override { return "softmax_cross_entropy"; }
+    std::string_view rule() const override { return "d{x0} = (softmax({x0}) − {x1})/m"; }
+    void forward(forward_context<T>& ctx) override {
+        labels = check_targets(ctx, /*labels_allowed=*/ctx.input_shape(0)[0] != 1);
+        const matrix<T>& z = ctx.input(0);
+        const matrix<T>& t = ctx.input(1);
+        const std::size_t c = z.shape()[0], m = z.shape()[1];
+        if (c == 0) ctx.fail("softmax over 0 classes (the logits have no rows)");
+        if (labels) {
+            for (std::size_t j = 0; j < m; ++j) label_at(ctx, t, j, c);
+        }
+        // Y = softmax(Z) (saved for dZ); col row 0 = lse per column, so log Y = Z − lse.
+        matrix<T>& y = ctx.save(0, {c, m});
+        matrix<T>& col = ctx.save(1, {2, m});
+        detail::log_softmax_columns(z, y, col, /*want_log=*/false);
+        const T* lse = col.data();
+        // C = −(1/m) Σⱼ Σᵢ Tᵢⱼ (Zᵢⱼ − lseⱼ)
+        T total = 0;
+        if (labels) {
+            for (std::size_t j = 0; j < m; ++j) {
+                const std::size_t k = static_cast<std::size_t>(t.data()[j]);
+                total += z(k, j) - lse[j];
+            }
+        } else {
+            for (std::size_t i = 0; i < c; ++i) {
+                for (std::size_t j = 0; j < m; ++j) {
+                    const T ti = t(i, j);
+                    if (ti != T(0)) total += ti * (z(i, j) - lse[j]);
+                }
+            }
+        }
+        ctx.output({1, 1})(0, 0) = -total / static_cast<T>(m);
+    }
+    void backward(backward_context<T>& ctx) override {
+        const T g = ctx.grad_output()(0, 0);
+        const matrix<T>& y = ctx.saved(0);
+        const matrix<T>& t = ctx.input(1);
+        const std::size_t c = y.shape()[0], m = y.shape()[1];
+        const T k = g / static_cast<T>(m);
+        if (ctx.needs_grad(0)) {
+            // dZ = (Y − T)/m · dC : [c×m]
+            gradient_target<T> d = ctx.target(0);
+            T* pd = d.buffer.data();
+            const T* py = y.data();
+            if (labels) {
+                for (std::size_t n = 0; n < c * m; ++n) pd[n] = k * py[n] + d.beta * pd[n];
+                for (std::size_t j = 0; j < m; ++j) pd[static_cast<std::size_t>(t.data()[j]) * m + j] -= k;
+            } else {
+                const T* pt = t.data();
+                for (std::size_t n = 0; n < c * m; ++n) pd[n] = k * (py[n] - pt[n]) + d.beta * pd[n];
+            }
+        }
+        if (ctx.needs_grad(1)) {
+            if (labels) ctx.fail("integer labels cannot receive a gradient (make the label row a constant)");
+            // dT = −log Y/m · dC = −(Z − lse)/m · dC : [c×m]
+            const matrix<T>& z = ctx.input(0);
+            const T* lse = ctx.saved(1).data();
+            gradient_target<T> d = ctx.target(1);
+            for (std::size_t i = 0; i < c; ++i) {
+                for (std::size_t j = 0; j < m; ++j) d.buffer(i, j) = -k * (z(i, j) - lse[j]) + d.beta * d.buffer(i, j);
+            }
+        }
+    }
+};
+
+template <class T>
+struct bce_with_logits_op final : op<T> {
+    std::string_view name() const override { return "bce_with_logits"; }
+    std::string_view rule() const override { return "d{x0} = (σ({x0}) − {x1})/m"; }
+    void forward(forward_context<T>& ctx) override {
+        check_targets(ctx, false);
+        const matrix<T>& z = ctx.input(0);
+        const matrix<T>& y = ctx.input(1);
+        const std::size_t m = z.shape()[1];
+        // C = (1/m) Σ max(Z, 0) − Z ⊙ Y + log(1 + e^(−|Z|))   (softplus(Z) − Z·Y, without overflow)
+        T total = 0;
+        for (std::size_t n = 0; n < z.size(); ++n) {
+            const T zi = z.data()[n];
+            total += std::max(zi, T(0)) - zi * y.data()[n] + std::log1p(std::exp(-std::abs(zi)));
+        }
+        ctx.output({1, 1})(0, 0) = total / static_cast<T>(m);
+    }
+    void backward(backward_context<T>& ctx) override {
+        const matrix<T>& z = ctx.input(0);
+        const matrix<T>& y = ctx.input(1);
+        const T k = ctx.grad_output()(0, 0) / static_cast<T>(z.shape()[1]);
+        if (ctx.needs_grad(0)) {
+            // dZ = (σ(Z) − Y)/m · dC
+            gradient_target<T> d = ctx.target(0);
+            for (std::size_t n = 0; n < z.size(); ++n) {
+                const T zi = z.data()[n];
+                const T s = zi >= T(0) ? T(1) / (T(1) + std::exp(-zi)) : std::exp(zi) / (T(1) + std::exp(zi));
+                d.buffer.data()[n] = k * (s - y.data()[n]) + d.beta * d.buffer.data()[n];
+            }
+        }
+        if (ctx.needs_grad(1)) {
+            // dY = −Z/m · dC
+            gradient_target<T> d = ctx.target(1);
+            for (std::size_t n = 0; n < z.size(); ++n) d.buffer.data()[n] = -k * z.data()[n] + d.beta * d.buffer.data()[n];
+        }
+    }
+};
+
+template <class T>
+struct binary_cross_entropy_op final : op<T> {
+    static T clamped_log(T x) { return std::max(std::log(x), T(-100)); }
+    std::string_view name() const override { return "binary_cross_entropy"; }
+    std::string_view rule() const override { return "d{x0} = ({x0} − {x1}) / (m·{x0}(1 − {x0}))"; }
+    void forward(forward_context<T>& ctx) override {
+        check_targets(ctx, false);
+        const matrix<T>& p = ctx.input(0);
+        const matrix<T>& y = ctx.input(1);
+        const std::size_t m = p.shape()[1], cols = m;
+        // C = −(1/m) Σ Y log P + (1 − Y) log(1 − P), logs clamped at −100
+        T total = 0;
+        for (std::size_t n = 0; n < p.size(); ++n) {
+            const T pi = p.data()[n], yi = y.data()[n];
+            if (!(pi >= T(0) && pi <= T(1))) {
+                ctx.fail(fmt::format("probability {} at ({}, {}) is outside [0, 1] (pass logits to bce_with_logits)",
+                                     pi, n / cols, n % cols));
+            }
+            total += yi * clamped_log(pi) + (T(1) - yi) * clamped_log(T(1) - pi);
+        }
+        ctx.output({1, 1})(0, 0) = -total / static_cast<T>(m);
+    }
+    void backward(backward_context<T>& ctx) override {
+        const matrix<T>& p = ctx.input(0);
+        const matrix<T>& y = ctx.input(1);
+        const T k = ctx.grad_output()(0, 0) / static_cast<T>(p.shape()[1]);
+        if (ctx.needs_grad(0)) {
+            // dP = (P − Y) / (m · max(P(1 − P), 1e-12)) · dC
+            gradient_target<T> d = ctx.target(0);
+            for (std::size_t n = 0; n < p.size(); ++n) {
+                const T pi = p.data()[n];
+                const T v = k * (pi - y.data()[n]) / std::max(pi * (T(1) - pi), T(1e-12));
+                d.buffer.data()[n] = v + d.beta * d.buffer.data()[n];
+            }
+        }
+        if (ctx.needs_grad(1)) {
+            // dY = −(log P − log(1 − P))/m · dC
+            gradient_target<T> d = ctx.target(1);
+            for (std::size_t n = 0; n < p.size(); ++n) {
+                const T pi = p.data()[n];
+                const T v = -k * (clamped_log(pi) - clamped_log(T(1) - pi));
+                d.buffer.data()[n] = v + d.beta * d.buffer.data()[n];
+            }
+        }
+    }
+};
+
+template <class T>
+struct mse_op final : op<T> {
+    std::string_view name() const override { return "mse"; }
+    std::string_view rule() const override { return "d{x0} = ({x0} − {x1})/m"; }
+    void forward(forward_context<T>& ctx) override {
+        check_targets(ctx, false);
+        const matrix<T>& h = ctx.input(0);
+        const matrix<T>& y = ctx.input(1);
+        // C = (1/(2m)) Σ (H − Y)²
+        T total = 0;
+        for (std::size_t n = 0; n < h.size(); ++n) {
+            const T e = h.data()[n] - y.data()[n];
+            total += e * e;
+        }
+        ctx.output({1, 1})(0, 0) = total / (T(2) * static_cast<T>(h.shape()[1]));
+    }
+    void backward(backward_context<T>& ctx) override {
+        const matrix<T>& h = ctx.input(0);
+        const matrix<T>& y = ctx.input(1);
+        const T k = ctx.grad_output()(0, 0) / static_cast<T>(h.shape()[1]);
+        for (std::size_t which = 0; which < 2; ++which) {
+            if (!ctx.needs_grad(which)) continue;
+            // dH = (H − Y)/m · dC,  dY = −(H − Y)/m · dC
+            const T s = which == 0 ? k : -k;
+            gradient_target<T> d = ctx.target(which);
+            for (std::size_t n = 0; n < h.size(); ++n) {
+                d.buffer.data()[n] = s * (h.data()[n] - y.data()[n]) + d.beta * d.buffer.data()[n];
+            }
+        }
+    }
+};
+
+}  // namespace
+
+template <class T>
+var<T> softmax_cross_entropy(const var<T>& logits, const var<T>& targets, std::source_location loc) {
+    return apply<softmax_cross_entropy_op<T>>({logits, targets}, loc);
+}
+
+template <class T>
+var<T> cross_entropy(const var<T>& probs, const var<T>& targets, std::source_location loc) {
+    // Composed from ops, so it needs no backward of its own: C = −(1/m)·Σ T ⊙ log P.
+    const shape2 p = probs.shape(), t = targets.shape();
+    var<T> onehot = targets;
+    if (t != p) {
+        if (p[0] != 1 && t[0] == 1 && t[1] == p[1]) {
+            if (targets.requires_grad()) {
+                throw shape_error(detail::op_message("cross_entropy", "integer labels cannot require a gradient", loc));
+            }
+            onehot = probs.owner().constant(one_hot(targets.value(), p[0]), "one_hot");
+        } else {
+            throw shape_error(detail::op_message(
+                "cross_entropy",
+                fmt::format("the targets are {} but the probabilities are {} (targets must be {} or a [1×{}] row of labels)",
+                            to_string(t), to_string(p), to_string(p), p[1]),
+                loc));
+        }
+    }
+    if (p[1] == 0) throw shape_error(detail::op_message("cross_entropy", "empty batch: no columns (examples)", loc));
+    return mul_scalar(sum(mul(onehot, log(probs, loc), loc), loc), T(-1) / static_cast<T>(p[1]), loc);
+}
+
+template <class T>
+var<T> bce_with_logits(const var<T>& logits, const var<T>& targets, std::source_location loc) {
+    return apply<bce_with_logits_op<T>>({logits, targets}, loc);
+}
+template <class T>
+var<T> binary_cross_entropy(const var<T>& probs, const var<T>& targets, std::source_location loc) {
+    return apply<binary_cross_entropy_op<T>>({probs, targets}, loc);
+}
+template <class T>
+var<T> mse(const var<T>& pred, const var<T>& targets, std::source_location loc) {
+    return apply<mse_op<T>>({pred, targets}, loc);
+}
+
+template <class T>
+matrix<T> one_hot(const matrix<T>& labels, std::size_t classes) {
+    if (labels.shape()[0] != 1) {
+        throw graph_error(fmt::format("one_hot: labels must be a [1×m] row, not {}", to_string(shape_of(labels))));
+    }
+    const std::size_t m = labels.shape()[1];
+    matrix<T> out({classes, m}, T(0));
+    for (std::size_t j = 0; j < m; ++j) {
+        const T v = labels.data()[j];
+        if (!(v >= T(0)) || !(v < static_cast<T>(classes)) || v != std::floor(v)) {
+            throw graph_error(fmt::format("one_hot: label {} of example {} is not a class index in [0, {})", v, j, classes));
+        }
+        out(static_cast<std::size_t>(v), j) = T(1);
+    }
+    return out;
+}
+
+#define XGRAD_INSTANTIATE(T)                                                                      \
+    template var<T> softmax_cross_entropy(const var<T>&, const var<T>&, std::source_location);   \
+    template var<T> cross_entropy(const var<T>&, const var<T>&, std::source_location);           \
+    template var<T> bce_with_logits(const var<T>&, const var<T>&, std::source_location);         \
+    template var<T> binary_cross_entropy(const var<T>&, const var<T>&, std::source_location);    \
+    template var<T> mse(const var<T>&, const var<T>&, std::source_location);                     \
+    template matrix<T> one_hot(const matrix<T>&, std::size_t);
+
+XGRAD_INSTANTIATE(float)
+XGRAD_INSTANTIATE(double)
+
+}  // namespace xgrad

@@ -1,0 +1,63 @@
+// Helpers shared by the tests: seeded random matrices, element-wise comparison with a stated tolerance.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <xgrad/xgrad.hpp>
+
+namespace xgrad::test {
+
+/// Uniform random matrix in [lo, hi), from a fixed seed (printed by failing tests through INFO).
+template <class T = double>
+matrix<T> random_matrix(std::size_t r, std::size_t c, std::uint64_t seed, T lo = T(-1), T hi = T(1)) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(static_cast<double>(lo), static_cast<double>(hi));
+    matrix<T> m({r, c});
+    for (auto& v : m) v = static_cast<T>(u(rng));
+    return m;
+}
+
+/// Random matrix whose entries stay at least `gap` away from zero (keeps gradchecks off kinks).
+inline matrix<double> random_away_from_zero(std::size_t r, std::size_t c, std::uint64_t seed, double gap = 0.1) {
+    matrix<double> m = random_matrix<double>(r, c, seed);
+    for (auto& v : m) v = v >= 0 ? v + gap : v - gap;
+    return m;
+}
+
+/// Max |a − b| / (atol + rtol·|b|) over all elements; ≤ 1 means "close".
+template <class T>
+double closeness(const matrix<T>& a, const matrix<T>& b, double rtol, double atol) {
+    if (a.shape() != b.shape()) return INFINITY;
+    double worst = 0;
+    for (std::size_t k = 0; k < a.size(); ++k) {
+        const double d = std::abs(static_cast<double>(a.data()[k]) - static_cast<double>(b.data()[k]));
+        worst = std::max(worst, d / (atol + rtol * std::abs(static_cast<double>(b.data()[k]))));
+    }
+    return worst;
+}
+
+template <class T>
+std::string show(const matrix<T>& m) {
+    std::ostringstream os;
+    os << "[" << m.shape()[0] << "x" << m.shape()[1] << "]{";
+    for (std::size_t k = 0; k < m.size() && k < 24; ++k) os << (k ? ", " : "") << m.data()[k];
+    os << (m.size() > 24 ? ", ...}" : "}");
+    return os.str();
+}
+
+}  // namespace xgrad::test
+
+/// REQUIRE that two matrices agree to rtol/atol, printing both on failure.
+#define XGRAD_REQUIRE_CLOSE(a, b, rtol, atol)                                                  \
+    do {                                                                                       \
+        const auto& xgrad_a_ = (a);                                                            \
+        const auto& xgrad_b_ = (b);                                                            \
+        INFO("actual   " << xgrad::test::show(xgrad_a_));                                      \
+        INFO("expected " << xgrad::test::show(xgrad_b_));                                      \
+        REQUIRE(xgrad::test::closeness(xgrad_a_, xgrad_b_, (rtol), (atol)) <= 1.0);            \
+    } while (0)
