@@ -5,7 +5,9 @@
 namespace xgrad {
 
 namespace {
-inline CBLAS_TRANSPOSE flag(bool t) { return t ? CblasTrans : CblasNoTrans; }
+inline CBLAS_TRANSPOSE flag(bool t) {
+    return t ? CblasTrans : CblasNoTrans;
+}
 }  // namespace
 
 template <>
@@ -24,13 +26,13 @@ void gemm<float>(bool ta, bool tb, float alpha, const matrix<float>& a, const ma
         return;
     }
     cblas_sgemm(CblasRowMajor, flag(ta), flag(tb), m, n, k, alpha, a.data(),
-                static_cast<blasint>(a.shape()[1]), b.data(), static_cast<blasint>(b.shape()[1]), beta, c.data(),
-                n);
+                static_cast<blasint>(a.shape()[1]), b.data(), static_cast<blasint>(b.shape()[1]), beta,
+                c.data(), n);
 }
 
 template <>
-void gemm<double>(bool ta, bool tb, double alpha, const matrix<double>& a, const matrix<double>& b, double beta,
-                  matrix<double>& c) {
+void gemm<double>(bool ta, bool tb, double alpha, const matrix<double>& a, const matrix<double>& b,
+                  double beta, matrix<double>& c) {
     const auto m = static_cast<blasint>(c.shape()[0]);
     const auto n = static_cast<blasint>(c.shape()[1]);
     const auto k = static_cast<blasint>(ta ? a.shape()[0] : a.shape()[1]);
@@ -44,8 +46,8 @@ void gemm<double>(bool ta, bool tb, double alpha, const matrix<double>& a, const
         return;
     }
     cblas_dgemm(CblasRowMajor, flag(ta), flag(tb), m, n, k, alpha, a.data(),
-                static_cast<blasint>(a.shape()[1]), b.data(), static_cast<blasint>(b.shape()[1]), beta, c.data(),
-                n);
+                static_cast<blasint>(a.shape()[1]), b.data(), static_cast<blasint>(b.shape()[1]), beta,
+                c.data(), n);
 }
 
 }  // namespace xgrad

@@ -6,7 +6,9 @@
 
 namespace xgrad {
 
-std::string to_string(const shape2& s) { return fmt::format("[{}×{}]", s[0], s[1]); }
+std::string to_string(const shape2& s) {
+    return fmt::format("[{}×{}]", s[0], s[1]);
+}
 
 std::string format_location(const std::source_location& loc) {
     std::string_view file = loc.file_name();

@@ -90,8 +90,10 @@ void finish(gradcheck_result& r, const gradcheck_options& o, const std::string& 
     r.ops = ops;
     r.ok = r.worst_ratio <= 1.0;
     r.report = fmt::format(
-        "gradcheck ({}) {} for ops [{}]: worst at input {} element ({}, {}): analytic {:.12g} vs numeric {:.12g} "
-        "(|diff| = {:.3g}, {:.3g}× the tolerance atol {:g} + rtol {:g}·max); {} comparisons, eps {:g}, seed {}",
+        "gradcheck ({}) {} for ops [{}]: worst at input {} element ({}, {}): analytic {:.12g} vs numeric "
+        "{:.12g} "
+        "(|diff| = {:.3g}, {:.3g}× the tolerance atol {:g} + rtol {:g}·max); {} comparisons, eps {:g}, seed "
+        "{}",
         kind, r.ok ? "passed" : "FAILED", ops, r.input, r.row, r.col, r.analytic, r.numeric,
         std::abs(r.analytic - r.numeric), r.worst_ratio, o.atol, o.rtol, r.checked, o.eps, o.seed);
 }

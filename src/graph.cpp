@@ -17,7 +17,9 @@ namespace {
 thread_local bool t_grad_enabled = true;
 }
 
-bool grad_enabled() noexcept { return t_grad_enabled; }
+bool grad_enabled() noexcept {
+    return t_grad_enabled;
+}
 
 template <class T>
 void node<T>::destroy_op() {
@@ -33,18 +35,26 @@ void node<T>::destroy_op() {
 
 std::string_view kind_name(node_kind k) {
     switch (k) {
-        case node_kind::constant: return "constant";
-        case node_kind::variable: return "variable";
-        case node_kind::parameter: return "parameter";
-        case node_kind::op: return "op";
+        case node_kind::constant:
+            return "constant";
+        case node_kind::variable:
+            return "variable";
+        case node_kind::parameter:
+            return "parameter";
+        case node_kind::op:
+            return "op";
     }
     return "?";
 }
 
 }  // namespace detail
 
-no_grad::no_grad() noexcept : m_previous(detail::t_grad_enabled) { detail::t_grad_enabled = false; }
-no_grad::~no_grad() { detail::t_grad_enabled = m_previous; }
+no_grad::no_grad() noexcept : m_previous(detail::t_grad_enabled) {
+    detail::t_grad_enabled = false;
+}
+no_grad::~no_grad() {
+    detail::t_grad_enabled = m_previous;
+}
 
 // ---------------------------------------------------------------- parameter
 
@@ -108,8 +118,8 @@ const detail::node<T>& graph<T>::checked(const var<T>& v, const char* what) cons
     }
     if (v.m_epoch != m_epoch || v.m_id >= m_size) {
         throw graph_error(fmt::format(
-            "{}: stale handle (tensor #{} was recorded before its graph was cleared; record the step again)", what,
-            v.m_id));
+            "{}: stale handle (tensor #{} was recorded before its graph was cleared; record the step again)",
+            what, v.m_id));
     }
     return m_nodes[v.m_id];
 }
@@ -185,7 +195,8 @@ var<T> graph<T>::param(parameter<T>& p, std::string_view name) {
 }
 
 template <class T>
-detail::node<T>& graph<T>::begin_op(const var<T>* inputs, std::size_t count, const std::source_location& loc) {
+detail::node<T>& graph<T>::begin_op(const var<T>* inputs, std::size_t count,
+                                    const std::source_location& loc) {
     bool any = false;
     for (std::size_t i = 0; i < count; ++i) {
         any = checked(inputs[i], "op input").requires_grad || any;
@@ -243,9 +254,10 @@ void graph<T>::backward(const var<T>& root) {
     const detail::node<T>& r = checked(root, "backward");
     const shape2 s = shape_of(r.value());
     if (s[0] != 1 || s[1] != 1) {
-        throw graph_error(fmt::format(
-            "backward: the root{} is {}, not a scalar; pass the seed d(root) explicitly: backward(root, seed)",
-            r.name.empty() ? "" : fmt::format(" '{}'", r.name), to_string(s)));
+        throw graph_error(
+            fmt::format("backward: the root{} is {}, not a scalar; pass the seed d(root) explicitly: "
+                        "backward(root, seed)",
+                        r.name.empty() ? "" : fmt::format(" '{}'", r.name), to_string(s)));
     }
     matrix<T> seed({1, 1}, T(1));
     backward(root, seed);
@@ -255,8 +267,8 @@ template <class T>
 void graph<T>::backward(const var<T>& root, const matrix<T>& seed) {
     detail::node<T>& r = checked(root, "backward");
     if (shape_of(seed) != shape_of(r.value())) {
-        throw graph_error(fmt::format("backward: the seed is {} but the root is {}", to_string(shape_of(seed)),
-                                      to_string(shape_of(r.value()))));
+        throw graph_error(fmt::format("backward: the seed is {} but the root is {}",
+                                      to_string(shape_of(seed)), to_string(shape_of(r.value()))));
     }
     if (!r.requires_grad) {
         throw graph_error(
@@ -292,9 +304,10 @@ void graph<T>::run_backward(detail::node<T>& n) {
         if (in.requires_grad && !m_delivered[i]) {
             throw op_contract_error(detail::op_message(
                 n.fn->name(),
-                fmt::format("backward delivered no gradient for input {}{}, which needs one (the contract: one "
-                            "gradient per input that needs one; deliver zeros explicitly if it is zero)",
-                            i, in.name.empty() ? "" : fmt::format(" ('{}')", in.name)),
+                fmt::format(
+                    "backward delivered no gradient for input {}{}, which needs one (the contract: one "
+                    "gradient per input that needs one; deliver zeros explicitly if it is zero)",
+                    i, in.name.empty() ? "" : fmt::format(" ('{}')", in.name)),
                 n.where));
         }
         if (m_delivered[i]) {
@@ -407,8 +420,8 @@ gradient_target<T> backward_context<T>::target(std::size_t i) {
     }
     detail::node<T>& in = m_graph.node_at(m_graph.input_id(m_node, i));
     if (!in.requires_grad) {
-        fail(fmt::format("backward delivered a gradient for input {}, which needs none (check needs_grad({}))", i,
-                         i));
+        fail(fmt::format(
+            "backward delivered a gradient for input {}, which needs none (check needs_grad({}))", i, i));
     }
     if (m_delivered[i]) fail(fmt::format("backward delivered two gradients for input {}", i));
     m_delivered[i] = 1;
@@ -464,12 +477,12 @@ std::optional<shape2> broadcast_shapes(const shape2& a, const shape2& b) noexcep
 
 // ---------------------------------------------------------------- instantiations
 
-#define XGRAD_INSTANTIATE(T)                 \
-    template struct detail::node<T>;         \
-    template class parameter<T>;             \
-    template class var<T>;                   \
-    template class graph<T>;                 \
-    template class forward_context<T>;       \
+#define XGRAD_INSTANTIATE(T)           \
+    template struct detail::node<T>;   \
+    template class parameter<T>;       \
+    template class var<T>;             \
+    template class graph<T>;           \
+    template class forward_context<T>; \
     template class backward_context<T>;
 
 XGRAD_INSTANTIATE(float)

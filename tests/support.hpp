@@ -23,7 +23,8 @@ matrix<T> random_matrix(std::size_t r, std::size_t c, std::uint64_t seed, T lo =
 }
 
 /// Random matrix whose entries stay at least `gap` away from zero (keeps gradchecks off kinks).
-inline matrix<double> random_away_from_zero(std::size_t r, std::size_t c, std::uint64_t seed, double gap = 0.1) {
+inline matrix<double> random_away_from_zero(std::size_t r, std::size_t c, std::uint64_t seed,
+                                            double gap = 0.1) {
     matrix<double> m = random_matrix<double>(r, c, seed);
     for (auto& v : m) v = v >= 0 ? v + gap : v - gap;
     return m;
@@ -53,11 +54,11 @@ std::string show(const matrix<T>& m) {
 }  // namespace xgrad::test
 
 /// REQUIRE that two matrices agree to rtol/atol, printing both on failure.
-#define XGRAD_REQUIRE_CLOSE(a, b, rtol, atol)                                                  \
-    do {                                                                                       \
-        const auto& xgrad_a_ = (a);                                                            \
-        const auto& xgrad_b_ = (b);                                                            \
-        INFO("actual   " << xgrad::test::show(xgrad_a_));                                      \
-        INFO("expected " << xgrad::test::show(xgrad_b_));                                      \
-        REQUIRE(xgrad::test::closeness(xgrad_a_, xgrad_b_, (rtol), (atol)) <= 1.0);            \
+#define XGRAD_REQUIRE_CLOSE(a, b, rtol, atol)                                       \
+    do {                                                                            \
+        const auto& xgrad_a_ = (a);                                                 \
+        const auto& xgrad_b_ = (b);                                                 \
+        INFO("actual   " << xgrad::test::show(xgrad_a_));                           \
+        INFO("expected " << xgrad::test::show(xgrad_b_));                           \
+        REQUIRE(xgrad::test::closeness(xgrad_a_, xgrad_b_, (rtol), (atol)) <= 1.0); \
     } while (0)

@@ -1,8 +1,8 @@
 /// @file gradcheck.hpp
 /// @brief Checks backward rules against central differences, in double precision.
 ///
-///   auto r = xgrad::gradcheck([](auto x) { return xgrad::sigmoid(x[0]); }, {xgrad::matrix<double>({3, 4}, 0.5)});
-///   REQUIRE(r.ok);   // r.report names the ops, the input, the worst element and both values
+///   auto r = xgrad::gradcheck([](auto x) { return xgrad::sigmoid(x[0]); }, {xgrad::matrix<double>({3, 4},
+///   0.5)}); REQUIRE(r.ok);   // r.report names the ops, the input, the worst element and both values
 ///
 /// A non-scalar output Y is projected to the scalar L = Σ R ⊙ Y with a fixed random R (seeded), so every
 /// output element takes part; backward is seeded with R. Every input is a variable of its own graph.
@@ -21,21 +21,21 @@
 namespace xgrad {
 
 struct gradcheck_options {
-    double eps = 1e-6;         ///< central-difference step h: (L(x + h) − L(x − h)) / 2h
-    double rtol = 1e-5;        ///< pass when |analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|)
+    double eps = 1e-6;   ///< central-difference step h: (L(x + h) − L(x − h)) / 2h
+    double rtol = 1e-5;  ///< pass when |analytic − numeric| ≤ atol + rtol·max(|analytic|, |numeric|)
     double atol = 1e-8;
-    std::uint64_t seed = 1;    ///< for the projection R and the random directions
-    int directions = 4;        ///< number of random directions (gradcheck_directions)
+    std::uint64_t seed = 1;  ///< for the projection R and the random directions
+    int directions = 4;      ///< number of random directions (gradcheck_directions)
 };
 
 struct gradcheck_result {
     bool ok = true;
-    std::string report;          ///< one paragraph: ops on the tape, worst element, values, tolerance, seed
-    std::string ops;             ///< the ops the function recorded, in tape order ("matmul, add_bias, sigmoid")
-    double worst_ratio = 0;      ///< max of |a − n| / (atol + rtol·max(|a|, |n|)); ≤ 1 passes
+    std::string report;      ///< one paragraph: ops on the tape, worst element, values, tolerance, seed
+    std::string ops;         ///< the ops the function recorded, in tape order ("matmul, add_bias, sigmoid")
+    double worst_ratio = 0;  ///< max of |a − n| / (atol + rtol·max(|a|, |n|)); ≤ 1 passes
     std::size_t input = 0, row = 0, col = 0;  ///< where the worst ratio occurred
     double analytic = 0, numeric = 0;         ///< the two values there
-    std::size_t checked = 0;     ///< how many comparisons were made
+    std::size_t checked = 0;                  ///< how many comparisons were made
     explicit operator bool() const noexcept { return ok; }
 };
 

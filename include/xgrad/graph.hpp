@@ -43,10 +43,10 @@ inline constexpr std::size_t inline_op_bytes = 64;
 /// again reuses their value, gradient and saved buffers (no allocation when shapes repeat).
 template <class T>
 struct node {
-    slot<T> own;                        // storage for op outputs, constants and variables
-    slot<T>* data = &own;               // &own, or a parameter's slot
+    slot<T> own;                          // storage for op outputs, constants and variables
+    slot<T>* data = &own;                 // &own, or a parameter's slot
     const matrix<T>* borrowed = nullptr;  // a constant read in place (graph::borrow)
-    op<T>* fn = nullptr;                // the op that produced this node; null for leaves
+    op<T>* fn = nullptr;                  // the op that produced this node; null for leaves
     bool fn_on_heap = false;
     alignas(std::max_align_t) unsigned char fn_storage[inline_op_bytes];
     std::uint32_t in_begin = 0;  // inputs are m_inputs[in_begin, in_begin + in_count)
@@ -142,7 +142,8 @@ public:
     var<T> borrow(const matrix<T>& value, std::string_view name = {});
     /// A leaf that requires a gradient, owned by this graph (a copy of `value`).
     var<T> variable(const matrix<T>& value, std::string_view name = {});
-    /// A leaf reading parameter `p`; gradients accumulate into p.grad(). Named after p unless `name` is given.
+    /// A leaf reading parameter `p`; gradients accumulate into p.grad(). Named after p unless `name` is
+    /// given.
     var<T> param(parameter<T>& p, std::string_view name = {});
 
     /// Backpropagates from a 1×1 root, seeding d(root) = 1.
@@ -216,7 +217,8 @@ private:
 
 template <class T>
 graph<T>& var<T>::owner() const {
-    if (m_graph == nullptr) throw graph_error("var: this handle was default-constructed and refers to no graph");
+    if (m_graph == nullptr)
+        throw graph_error("var: this handle was default-constructed and refers to no graph");
     return *m_graph;
 }
 template <class T>

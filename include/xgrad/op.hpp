@@ -50,7 +50,9 @@ public:
     forward_context(graph<T>& g, detail::node<T>& n) : m_graph(g), m_node(n) {}
 
     std::size_t num_inputs() const noexcept { return m_node.in_count; }
-    const matrix<T>& input(std::size_t i) const { return m_graph.node_at(m_graph.input_id(m_node, i)).value(); }
+    const matrix<T>& input(std::size_t i) const {
+        return m_graph.node_at(m_graph.input_id(m_node, i)).value();
+    }
     shape2 input_shape(std::size_t i) const { return shape_of(input(i)); }
     /// The user's name of input i, or "input i".
     std::string input_name(std::size_t i) const;
@@ -97,10 +99,14 @@ public:
     const matrix<T>& grad_output() const noexcept { return m_node.own.grad; }
     /// Y: this op's output.
     const matrix<T>& output() const noexcept { return m_node.own.value; }
-    const matrix<T>& input(std::size_t i) const { return m_graph.node_at(m_graph.input_id(m_node, i)).value(); }
+    const matrix<T>& input(std::size_t i) const {
+        return m_graph.node_at(m_graph.input_id(m_node, i)).value();
+    }
     const matrix<T>& saved(std::size_t k) const { return m_node.saved[k]; }
     /// Whether input i needs a gradient (it, or something it was computed from, requires one).
-    bool needs_grad(std::size_t i) const { return m_graph.node_at(m_graph.input_id(m_node, i)).requires_grad; }
+    bool needs_grad(std::size_t i) const {
+        return m_graph.node_at(m_graph.input_id(m_node, i)).requires_grad;
+    }
 
     /// Delivers dXᵢ = expr (added to what other ops delivered). `expr` must have input i's shape exactly;
     /// un-broadcast first with sum_to. Evaluates straight into the gradient buffer (no temporary).
@@ -137,8 +143,8 @@ private:
 
 /// Records op `Op` (constructed from `args`) applied to `inputs`, called from `loc`; returns its output.
 ///
-///   template <class T> var<T> softplus(const var<T>& x, std::source_location loc = std::source_location::current())
-///   { return xgrad::apply<softplus_op<T>>({x}, loc); }
+///   template <class T> var<T> softplus(const var<T>& x, std::source_location loc =
+///   std::source_location::current()) { return xgrad::apply<softplus_op<T>>({x}, loc); }
 template <class Op, class... Args>
 var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_type>> inputs,
                                    const std::source_location& loc, Args&&... args) {

@@ -1,5 +1,6 @@
 /// @file var.hpp
-/// @brief var<T>: a cheap handle to a tensor recorded on a graph, with the C++ operators of the lecture's formulas.
+/// @brief var<T>: a cheap handle to a tensor recorded on a graph, with the C++ operators of the lecture's
+/// formulas.
 #pragma once
 
 #include <cstdint>

@@ -29,15 +29,15 @@ template <class T>
 struct tanh_op final : unary_op<T, tanh_op<T>> {
     std::string_view name() const override { return "tanh"; }
     std::string_view rule() const override { return "d{x0} = d{y} ⊙ (1 − {y}²)"; }
-    T f(T x) const { return std::tanh(x); }         // H = tanh A
-    T df(T, T y) const { return T(1) - y * y; }     // dA = dH ⊙ (1 − H²)
+    T f(T x) const { return std::tanh(x); }      // H = tanh A
+    T df(T, T y) const { return T(1) - y * y; }  // dA = dH ⊙ (1 − H²)
 };
 
 template <class T>
 struct relu_op final : unary_op<T, relu_op<T>> {
     std::string_view name() const override { return "relu"; }
     std::string_view rule() const override { return "d{x0} = d{y} ⊙ [{x0} > 0]"; }
-    T f(T x) const { return x > T(0) ? x : T(0); }     // H = max(0, A)
+    T f(T x) const { return x > T(0) ? x : T(0); }         // H = max(0, A)
     T df(T x, T) const { return x > T(0) ? T(1) : T(0); }  // dA = dH ⊙ [A > 0]; relu′(0) = 0
 };
 
@@ -47,8 +47,8 @@ struct leaky_relu_op final : unary_op<T, leaky_relu_op<T>> {
     explicit leaky_relu_op(T f_) : slope(f_) {}
     std::string_view name() const override { return "leaky_relu"; }
     std::string_view rule() const override { return "d{x0} = d{y} ⊙ ({x0} > 0 ? 1 : f)"; }
-    T f(T x) const { return x > T(0) ? x : slope * x; }       // H = max(f·A, A)
-    T df(T x, T) const { return x > T(0) ? T(1) : slope; }     // dA = dH ⊙ (A > 0 ? 1 : f)
+    T f(T x) const { return x > T(0) ? x : slope * x; }     // H = max(f·A, A)
+    T df(T x, T) const { return x > T(0) ? T(1) : slope; }  // dA = dH ⊙ (A > 0 ? 1 : f)
 };
 
 template <class T>
@@ -68,7 +68,7 @@ struct selu_op final : unary_op<T, selu_op<T>> {
     std::string_view name() const override { return "selu"; }
     std::string_view rule() const override { return "d{x0} = d{y} ⊙ ({x0} > 0 ? λ : {y} + λα)"; }
     T f(T x) const { return x > T(0) ? lambda * x : lambda * alpha * std::expm1(x); }  // H = λ·elu(A, α)
-    T df(T x, T y) const { return x > T(0) ? lambda : y + lambda * alpha; }        // λα·e^A = H + λα
+    T df(T x, T y) const { return x > T(0) ? lambda : y + lambda * alpha; }            // λα·e^A = H + λα
 };
 
 /// Rejects parameters outside an activation's domain at record time, naming the op and caller.
@@ -107,12 +107,12 @@ var<T> selu(const var<T>& a, std::source_location loc) {
     return apply<selu_op<T>>({a}, loc);
 }
 
-#define XGRAD_INSTANTIATE(T)                                                                \
-    template var<T> sigmoid(const var<T>&, std::source_location);                          \
-    template var<T> tanh(const var<T>&, std::source_location);                             \
-    template var<T> relu(const var<T>&, std::source_location);                             \
+#define XGRAD_INSTANTIATE(T)                                                                  \
+    template var<T> sigmoid(const var<T>&, std::source_location);                             \
+    template var<T> tanh(const var<T>&, std::source_location);                                \
+    template var<T> relu(const var<T>&, std::source_location);                                \
     template var<T> leaky_relu(const var<T>&, std::type_identity_t<T>, std::source_location); \
-    template var<T> elu(const var<T>&, std::type_identity_t<T>, std::source_location);     \
+    template var<T> elu(const var<T>&, std::type_identity_t<T>, std::source_location);        \
     template var<T> selu(const var<T>&, std::source_location);
 
 XGRAD_INSTANTIATE(float)

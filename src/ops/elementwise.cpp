@@ -110,15 +110,19 @@ struct sub_op final : op<T> {
         const shape2 full = shape_of(dy);
         const std::size_t c = full[1];
         const T* p = dy.data();
-        if (ctx.needs_grad(0)) deliver_sum_to(ctx, 0, full, [p, c](std::size_t i, std::size_t j) { return p[i * c + j]; });
-        if (ctx.needs_grad(1)) deliver_sum_to(ctx, 1, full, [p, c](std::size_t i, std::size_t j) { return -p[i * c + j]; });
+        if (ctx.needs_grad(0))
+            deliver_sum_to(ctx, 0, full, [p, c](std::size_t i, std::size_t j) { return p[i * c + j]; });
+        if (ctx.needs_grad(1))
+            deliver_sum_to(ctx, 1, full, [p, c](std::size_t i, std::size_t j) { return -p[i * c + j]; });
     }
 };
 
 template <class T>
 struct mul_op final : op<T> {
     std::string_view name() const override { return "mul"; }
-    std::string_view rule() const override { return "d{x0} = sum_to(d{y} ⊙ {x1}),  d{x1} = sum_to(d{y} ⊙ {x0})"; }
+    std::string_view rule() const override {
+        return "d{x0} = sum_to(d{y} ⊙ {x1}),  d{x1} = sum_to(d{y} ⊙ {x0})";
+    }
     void forward(forward_context<T>& ctx) override {
         // Y = A ⊙ B
         broadcast_apply(ctx.input(0), ctx.input(1), ctx.output(ctx.expect_broadcast(0, 1)),
@@ -131,10 +135,12 @@ struct mul_op final : op<T> {
         const T* p = dy.data();
         const reader<T> a(ctx.input(0)), b(ctx.input(1));
         if (ctx.needs_grad(0)) {
-            deliver_sum_to(ctx, 0, full, [&](std::size_t i, std::size_t j) { return p[i * c + j] * b(i, j); });
+            deliver_sum_to(ctx, 0, full,
+                           [&](std::size_t i, std::size_t j) { return p[i * c + j] * b(i, j); });
         }
         if (ctx.needs_grad(1)) {
-            deliver_sum_to(ctx, 1, full, [&](std::size_t i, std::size_t j) { return p[i * c + j] * a(i, j); });
+            deliver_sum_to(ctx, 1, full,
+                           [&](std::size_t i, std::size_t j) { return p[i * c + j] * a(i, j); });
         }
     }
 };
@@ -158,11 +164,13 @@ struct div_op final : op<T> {
         const T* y = ctx.output().data();
         const reader<T> b(ctx.input(1));
         if (ctx.needs_grad(0)) {
-            deliver_sum_to(ctx, 0, full, [&](std::size_t i, std::size_t j) { return p[i * c + j] / b(i, j); });
+            deliver_sum_to(ctx, 0, full,
+                           [&](std::size_t i, std::size_t j) { return p[i * c + j] / b(i, j); });
         }
         if (ctx.needs_grad(1)) {  // ∂(a/b)/∂b = −a/b² = −y/b
-            deliver_sum_to(ctx, 1, full,
-                           [&](std::size_t i, std::size_t j) { return -p[i * c + j] * y[i * c + j] / b(i, j); });
+            deliver_sum_to(ctx, 1, full, [&](std::size_t i, std::size_t j) {
+                return -p[i * c + j] * y[i * c + j] / b(i, j);
+            });
         }
     }
 };
@@ -173,8 +181,8 @@ template <class T>
 struct neg_op final : unary_op<T, neg_op<T>> {
     std::string_view name() const override { return "neg"; }
     std::string_view rule() const override { return "d{x0} = −d{y}"; }
-    T f(T x) const { return -x; }         // Y = −X
-    T df(T, T) const { return T(-1); }    // dX = −dY
+    T f(T x) const { return -x; }       // Y = −X
+    T df(T, T) const { return T(-1); }  // dX = −dY
 };
 
 template <class T>
@@ -183,8 +191,8 @@ struct add_scalar_op final : unary_op<T, add_scalar_op<T>> {
     explicit add_scalar_op(T s_) : s(s_) {}
     std::string_view name() const override { return "add_scalar"; }
     std::string_view rule() const override { return "d{x0} = d{y}"; }
-    T f(T x) const { return x + s; }     // Y = X + s
-    T df(T, T) const { return T(1); }    // dX = dY
+    T f(T x) const { return x + s; }   // Y = X + s
+    T df(T, T) const { return T(1); }  // dX = dY
 };
 
 template <class T>
@@ -193,8 +201,8 @@ struct mul_scalar_op final : unary_op<T, mul_scalar_op<T>> {
     explicit mul_scalar_op(T s_) : s(s_) {}
     std::string_view name() const override { return "mul_scalar"; }
     std::string_view rule() const override { return "d{x0} = s·d{y}"; }
-    T f(T x) const { return s * x; }     // Y = s·X
-    T df(T, T) const { return s; }       // dX = s·dY
+    T f(T x) const { return s * x; }  // Y = s·X
+    T df(T, T) const { return s; }    // dX = s·dY
 };
 
 template <class T>
@@ -203,8 +211,8 @@ struct rsub_scalar_op final : unary_op<T, rsub_scalar_op<T>> {
     explicit rsub_scalar_op(T s_) : s(s_) {}
     std::string_view name() const override { return "rsub_scalar"; }
     std::string_view rule() const override { return "d{x0} = −d{y}"; }
-    T f(T x) const { return s - x; }     // Y = s − X
-    T df(T, T) const { return T(-1); }   // dX = −dY
+    T f(T x) const { return s - x; }    // Y = s − X
+    T df(T, T) const { return T(-1); }  // dX = −dY
 };
 
 template <class T>
@@ -213,8 +221,8 @@ struct rdiv_scalar_op final : unary_op<T, rdiv_scalar_op<T>> {
     explicit rdiv_scalar_op(T s_) : s(s_) {}
     std::string_view name() const override { return "rdiv_scalar"; }
     std::string_view rule() const override { return "d{x0} = −d{y} ⊙ {y} ⊘ {x0}"; }
-    T f(T x) const { return s / x; }            // Y = s ⊘ X
-    T df(T x, T y) const { return -y / x; }     // dX = −dY ⊙ s/X² = −dY ⊙ Y ⊘ X
+    T f(T x) const { return s / x; }         // Y = s ⊘ X
+    T df(T x, T y) const { return -y / x; }  // dX = −dY ⊙ s/X² = −dY ⊙ Y ⊘ X
 };
 
 template <class T>
@@ -247,7 +255,7 @@ struct pow_op final : unary_op<T, pow_op<T>> {
     explicit pow_op(T p_) : p(p_) {}
     std::string_view name() const override { return "pow"; }
     std::string_view rule() const override { return "d{x0} = p·{x0}^(p−1) ⊙ d{y}"; }
-    T f(T x) const { return std::pow(x, p); }                     // Y = X^p
+    T f(T x) const { return std::pow(x, p); }                                    // Y = X^p
     T df(T x, T) const { return p == T(0) ? T(0) : p * std::pow(x, p - T(1)); }  // dX = p·X^(p−1) ⊙ dY
 };
 
@@ -306,19 +314,19 @@ var<T> pow(const var<T>& a, std::type_identity_t<T> p, std::source_location loc)
     return apply<pow_op<T>>({a}, loc, p);
 }
 
-#define XGRAD_INSTANTIATE(T)                                                                       \
-    template var<T> add(const var<T>&, const var<T>&, std::source_location);                      \
-    template var<T> sub(const var<T>&, const var<T>&, std::source_location);                      \
-    template var<T> mul(const var<T>&, const var<T>&, std::source_location);                      \
-    template var<T> div(const var<T>&, const var<T>&, std::source_location);                      \
-    template var<T> neg(const var<T>&, std::source_location);                                     \
-    template var<T> add_scalar(const var<T>&, std::type_identity_t<T>, std::source_location);     \
-    template var<T> mul_scalar(const var<T>&, std::type_identity_t<T>, std::source_location);     \
-    template var<T> rsub_scalar(const var<T>&, std::type_identity_t<T>, std::source_location);    \
-    template var<T> rdiv_scalar(const var<T>&, std::type_identity_t<T>, std::source_location);    \
-    template var<T> exp(const var<T>&, std::source_location);                                     \
-    template var<T> log(const var<T>&, std::source_location);                                     \
-    template var<T> square(const var<T>&, std::source_location);                                  \
+#define XGRAD_INSTANTIATE(T)                                                                   \
+    template var<T> add(const var<T>&, const var<T>&, std::source_location);                   \
+    template var<T> sub(const var<T>&, const var<T>&, std::source_location);                   \
+    template var<T> mul(const var<T>&, const var<T>&, std::source_location);                   \
+    template var<T> div(const var<T>&, const var<T>&, std::source_location);                   \
+    template var<T> neg(const var<T>&, std::source_location);                                  \
+    template var<T> add_scalar(const var<T>&, std::type_identity_t<T>, std::source_location);  \
+    template var<T> mul_scalar(const var<T>&, std::type_identity_t<T>, std::source_location);  \
+    template var<T> rsub_scalar(const var<T>&, std::type_identity_t<T>, std::source_location); \
+    template var<T> rdiv_scalar(const var<T>&, std::type_identity_t<T>, std::source_location); \
+    template var<T> exp(const var<T>&, std::source_location);                                  \
+    template var<T> log(const var<T>&, std::source_location);                                  \
+    template var<T> square(const var<T>&, std::source_location);                               \
     template var<T> pow(const var<T>&, std::type_identity_t<T>, std::source_location);
 
 XGRAD_INSTANTIATE(float)

@@ -18,8 +18,9 @@ struct matmul_op final : op<T> {
     void forward(forward_context<T>& ctx) override {
         const shape2 a = ctx.input_shape(0), b = ctx.input_shape(1);
         if (a[1] != b[0]) {
-            ctx.fail(fmt::format("inner dimensions differ: {} is {} and {} is {} ({} ≠ {})", ctx.input_name(0),
-                                 to_string(a), ctx.input_name(1), to_string(b), a[1], b[0]));
+            ctx.fail(fmt::format("inner dimensions differ: {} is {} and {} is {} ({} ≠ {})",
+                                 ctx.input_name(0), to_string(a), ctx.input_name(1), to_string(b), a[1],
+                                 b[0]));
         }
         // Y = A·B : [p×n]·[n×m] → [p×m]
         gemm<T>(false, false, T(1), ctx.input(0), ctx.input(1), T(0), ctx.output({a[0], b[1]}));
@@ -70,8 +71,9 @@ struct add_bias_op final : op<T> {
     void forward(forward_context<T>& ctx) override {
         const shape2 a = ctx.input_shape(0), b = ctx.input_shape(1);
         if (b[0] != a[0] || b[1] != 1) {
-            ctx.fail(fmt::format("the bias {} is {} but must be [{}×1] for {} of shape {} (one bias per row/unit)",
-                                 ctx.input_name(1), to_string(b), a[0], ctx.input_name(0), to_string(a)));
+            ctx.fail(
+                fmt::format("the bias {} is {} but must be [{}×1] for {} of shape {} (one bias per row/unit)",
+                            ctx.input_name(1), to_string(b), a[0], ctx.input_name(0), to_string(a)));
         }
         // Y = A + b·1ᵀ : [p×m] + [p×1] → [p×m]
         const matrix<T>& x = ctx.input(0);
@@ -111,9 +113,9 @@ var<T> add_bias(const var<T>& a, const var<T>& b, std::source_location loc) {
     return apply<add_bias_op<T>>({a, b}, loc);
 }
 
-#define XGRAD_INSTANTIATE(T)                                                       \
-    template var<T> matmul(const var<T>&, const var<T>&, std::source_location);    \
-    template var<T> transpose(const var<T>&, std::source_location);                \
+#define XGRAD_INSTANTIATE(T)                                                    \
+    template var<T> matmul(const var<T>&, const var<T>&, std::source_location); \
+    template var<T> transpose(const var<T>&, std::source_location);             \
     template var<T> add_bias(const var<T>&, const var<T>&, std::source_location);
 
 XGRAD_INSTANTIATE(float)

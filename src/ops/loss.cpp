@@ -20,13 +20,15 @@ namespace {
 template <class T>
 bool check_targets(forward_context<T>& ctx, bool labels_allowed) {
     const shape2 p = ctx.input_shape(0), t = ctx.input_shape(1);
-    if (p[1] == 0) ctx.fail(fmt::format("empty batch: the predictions {} have no columns (examples)", to_string(p)));
+    if (p[1] == 0)
+        ctx.fail(fmt::format("empty batch: the predictions {} have no columns (examples)", to_string(p)));
     if (t == p) return false;
     if (labels_allowed && t[0] == 1 && t[1] == p[1]) return true;
-    ctx.fail(fmt::format("the targets {} are {} but the predictions {} are {}{}", ctx.input_name(1), to_string(t),
-                         ctx.input_name(0), to_string(p),
-                         labels_allowed ? fmt::format(" (targets must be {} or a [1×{}] row of labels)", to_string(p), p[1])
-                                        : std::string()));
+    ctx.fail(fmt::format(
+        "the targets {} are {} but the predictions {} are {}{}", ctx.input_name(1), to_string(t),
+        ctx.input_name(0), to_string(p),
+        labels_allowed ? fmt::format(" (targets must be {} or a [1×{}] row of labels)", to_string(p), p[1])
+                       : std::string()));
 }
 
 /// Label of column j, validated: an integer in [0, classes).
@@ -101,7 +103,8 @@ struct softmax_cross_entropy_op final : op<T> {
             const T* lse = ctx.saved(1).data();
             gradient_target<T> d = ctx.target(1);
             for (std::size_t i = 0; i < c; ++i) {
-                for (std::size_t j = 0; j < m; ++j) d.buffer(i, j) = -k * (z(i, j) - lse[j]) + d.beta * d.buffer(i, j);
+                for (std::size_t j = 0; j < m; ++j)
+                    d.buffer(i, j) = -k * (z(i, j) - lse[j]) + d.beta * d.buffer(i, j);
             }
         }
     }
@@ -140,7 +143,8 @@ struct bce_with_logits_op final : op<T> {
         if (ctx.needs_grad(1)) {
             // dY = −Z/m · dC
             gradient_target<T> d = ctx.target(1);
-            for (std::size_t n = 0; n < z.size(); ++n) d.buffer.data()[n] = -k * z.data()[n] + d.beta * d.buffer.data()[n];
+            for (std::size_t n = 0; n < z.size(); ++n)
+                d.buffer.data()[n] = -k * z.data()[n] + d.beta * d.buffer.data()[n];
         }
     }
 };
@@ -160,8 +164,9 @@ struct binary_cross_entropy_op final : op<T> {
         for (std::size_t n = 0; n < p.size(); ++n) {
             const T pi = p.data()[n], yi = y.data()[n];
             if (!(pi >= T(0) && pi <= T(1))) {
-                ctx.fail(fmt::format("probability {} at ({}, {}) is outside [0, 1] (pass logits to bce_with_logits)",
-                                     pi, n / cols, n % cols));
+                ctx.fail(fmt::format(
+                    "probability {} at ({}, {}) is outside [0, 1] (pass logits to bce_with_logits)", pi,
+                    n / cols, n % cols));
             }
             total += yi * clamped_log(pi) + (T(1) - yi) * clamped_log(T(1) - pi);
         }
@@ -239,18 +244,21 @@ var<T> cross_entropy(const var<T>& probs, const var<T>& targets, std::source_loc
     if (t != p) {
         if (p[0] != 1 && t[0] == 1 && t[1] == p[1]) {
             if (targets.requires_grad()) {
-                throw shape_error(detail::op_message("cross_entropy", "integer labels cannot require a gradient", loc));
+                throw shape_error(
+                    detail::op_message("cross_entropy", "integer labels cannot require a gradient", loc));
             }
             onehot = probs.owner().constant(one_hot(targets.value(), p[0]), "one_hot");
         } else {
-            throw shape_error(detail::op_message(
-                "cross_entropy",
-                fmt::format("the targets are {} but the probabilities are {} (targets must be {} or a [1×{}] row of labels)",
-                            to_string(t), to_string(p), to_string(p), p[1]),
-                loc));
+            throw shape_error(
+                detail::op_message("cross_entropy",
+                                   fmt::format("the targets are {} but the probabilities are {} (targets "
+                                               "must be {} or a [1×{}] row of labels)",
+                                               to_string(t), to_string(p), to_string(p), p[1]),
+                                   loc));
         }
     }
-    if (p[1] == 0) throw shape_error(detail::op_message("cross_entropy", "empty batch: no columns (examples)", loc));
+    if (p[1] == 0)
+        throw shape_error(detail::op_message("cross_entropy", "empty batch: no columns (examples)", loc));
     return mul_scalar(sum(mul(onehot, log(probs, loc), loc), loc), T(-1) / static_cast<T>(p[1]), loc);
 }
 
@@ -270,26 +278,28 @@ var<T> mse(const var<T>& pred, const var<T>& targets, std::source_location loc) 
 template <class T>
 matrix<T> one_hot(const matrix<T>& labels, std::size_t classes) {
     if (labels.shape()[0] != 1) {
-        throw graph_error(fmt::format("one_hot: labels must be a [1×m] row, not {}", to_string(shape_of(labels))));
+        throw graph_error(
+            fmt::format("one_hot: labels must be a [1×m] row, not {}", to_string(shape_of(labels))));
     }
     const std::size_t m = labels.shape()[1];
     matrix<T> out({classes, m}, T(0));
     for (std::size_t j = 0; j < m; ++j) {
         const T v = labels.data()[j];
         if (!(v >= T(0)) || !(v < static_cast<T>(classes)) || v != std::floor(v)) {
-            throw graph_error(fmt::format("one_hot: label {} of example {} is not a class index in [0, {})", v, j, classes));
+            throw graph_error(fmt::format("one_hot: label {} of example {} is not a class index in [0, {})",
+                                          v, j, classes));
         }
         out(static_cast<std::size_t>(v), j) = T(1);
     }
     return out;
 }
 
-#define XGRAD_INSTANTIATE(T)                                                                      \
-    template var<T> softmax_cross_entropy(const var<T>&, const var<T>&, std::source_location);   \
-    template var<T> cross_entropy(const var<T>&, const var<T>&, std::source_location);           \
-    template var<T> bce_with_logits(const var<T>&, const var<T>&, std::source_location);         \
-    template var<T> binary_cross_entropy(const var<T>&, const var<T>&, std::source_location);    \
-    template var<T> mse(const var<T>&, const var<T>&, std::source_location);                     \
+#define XGRAD_INSTANTIATE(T)                                                                   \
+    template var<T> softmax_cross_entropy(const var<T>&, const var<T>&, std::source_location); \
+    template var<T> cross_entropy(const var<T>&, const var<T>&, std::source_location);         \
+    template var<T> bce_with_logits(const var<T>&, const var<T>&, std::source_location);       \
+    template var<T> binary_cross_entropy(const var<T>&, const var<T>&, std::source_location);  \
+    template var<T> mse(const var<T>&, const var<T>&, std::source_location);                   \
     template matrix<T> one_hot(const matrix<T>&, std::size_t);
 
 XGRAD_INSTANTIATE(float)

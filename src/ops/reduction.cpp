@@ -17,7 +17,8 @@ struct reduce_op final : op<T> {
     int axis;  // −1 after construction means "everything"
     bool is_mean;
     int user_axis;
-    reduce_op(bool all, int axis_, bool mean_) : axis(all ? -1 : (axis_ == -1 ? -2 : axis_)), is_mean(mean_), user_axis(axis_) {}
+    reduce_op(bool all, int axis_, bool mean_)
+        : axis(all ? -1 : (axis_ == -1 ? -2 : axis_)), is_mean(mean_), user_axis(axis_) {}
     std::string_view name() const override { return is_mean ? "mean" : "sum"; }
     std::string_view rule() const override {
         return is_mean ? "d{x0} = d{y}/n broadcast back" : "d{x0} = d{y} broadcast back";
@@ -85,10 +86,10 @@ var<T> mean(const var<T>& a, int axis, std::source_location loc) {
     return apply<reduce_op<T>>({a}, loc, false, axis, true);
 }
 
-#define XGRAD_INSTANTIATE(T)                                           \
-    template var<T> sum(const var<T>&, std::source_location);          \
-    template var<T> sum(const var<T>&, int, std::source_location);     \
-    template var<T> mean(const var<T>&, std::source_location);         \
+#define XGRAD_INSTANTIATE(T)                                       \
+    template var<T> sum(const var<T>&, std::source_location);      \
+    template var<T> sum(const var<T>&, int, std::source_location); \
+    template var<T> mean(const var<T>&, std::source_location);     \
     template var<T> mean(const var<T>&, int, std::source_location);
 
 XGRAD_INSTANTIATE(float)

@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "xgrad/op.hpp"
 #include "softmax_kernels.hpp"
+#include "xgrad/op.hpp"
 
 namespace xgrad {
 

@@ -2,7 +2,8 @@
 /// @brief Element-wise arithmetic, exp, log and powers, with broadcasting (rules in src/ops/elementwise.cpp).
 ///
 /// Binary ops broadcast like NumPy on 2-D shapes: each dimension must be equal or 1 in one operand.
-/// Backward un-broadcasts through sum_to (broadcast.hpp): a b of shape [p×1] added to [p×m] gets db = Σ over columns.
+/// Backward un-broadcasts through sum_to (broadcast.hpp): a b of shape [p×1] added to [p×m] gets db = Σ over
+/// columns.
 #pragma once
 
 #include <source_location>

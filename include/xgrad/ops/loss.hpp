@@ -46,7 +46,8 @@ var<T> binary_cross_entropy(const var<T>& probs, const var<T>& targets,
 /// Mean squared error with the lecture's scaling:  C = (1/(2m)) Σᵢⱼ (Hᵢⱼ − Yᵢⱼ)²      dH = (H − Y)/m
 /// (PyTorch's MSELoss is (1/(r·m)) Σ (H − Y)²: for one output row, ours is half of it.)
 template <class T>
-var<T> mse(const var<T>& pred, const var<T>& targets, std::source_location loc = std::source_location::current());
+var<T> mse(const var<T>& pred, const var<T>& targets,
+           std::source_location loc = std::source_location::current());
 
 /// One-hot matrix [classes×m] from a [1×m] row of integer labels; throws graph_error naming the first
 /// label that is not an integer in [0, classes).
