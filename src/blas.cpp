@@ -50,4 +50,14 @@ void gemm<double>(bool ta, bool tb, double alpha, const matrix<double>& a, const
                 c.data(), n);
 }
 
+void set_num_threads(int n) {
+    openblas_set_num_threads(n < 1 ? 1 : n);
+}
+int num_threads() {
+    return openblas_get_num_threads();
+}
+std::string blas_core() {
+    return openblas_get_corename();
+}
+
 }  // namespace xgrad

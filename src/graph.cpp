@@ -275,7 +275,8 @@ void graph<T>::backward(const var<T>& root, const matrix<T>& seed) {
             "backward: the root does not depend on any variable or parameter (nothing requires a gradient)");
     }
     // Interior gradients start from zero on every backward; leaf gradients accumulate.
-    for (std::size_t i = 0; i <= root.id(); ++i) {
+    // (all of them, also those recorded after the root, so no tensor shows a previous backward's gradient).
+    for (std::size_t i = 0; i < m_size; ++i) {
         if (m_nodes[i].kind == detail::node_kind::op) m_nodes[i].own.has_grad = false;
     }
     detail::slot<T>& rs = *r.data;

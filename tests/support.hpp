@@ -30,14 +30,25 @@ inline matrix<double> random_away_from_zero(std::size_t r, std::size_t c, std::u
     return m;
 }
 
-/// Max |a − b| / (atol + rtol·|b|) over all elements; ≤ 1 means "close".
+/// Max |a − b| / (atol + rtol·|b|) over all elements; ≤ 1 means "close". NaN and ±Inf match only
+/// themselves (any other mismatch is infinitely far), so a NaN result never passes as close.
 template <class T>
 double closeness(const matrix<T>& a, const matrix<T>& b, double rtol, double atol) {
     if (a.shape() != b.shape()) return INFINITY;
     double worst = 0;
     for (std::size_t k = 0; k < a.size(); ++k) {
-        const double d = std::abs(static_cast<double>(a.data()[k]) - static_cast<double>(b.data()[k]));
-        worst = std::max(worst, d / (atol + rtol * std::abs(static_cast<double>(b.data()[k]))));
+        const double x = static_cast<double>(a.data()[k]), y = static_cast<double>(b.data()[k]);
+        if (std::isnan(x) || std::isnan(y)) {
+            if (std::isnan(x) && std::isnan(y)) continue;
+            return INFINITY;
+        }
+        if (std::isinf(x) || std::isinf(y)) {
+            if (x == y) continue;
+            return INFINITY;
+        }
+        const double d = std::abs(x - y);
+        if (d == 0) continue;
+        worst = std::max(worst, d / (atol + rtol * std::abs(y)));
     }
     return worst;
 }

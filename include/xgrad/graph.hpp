@@ -51,7 +51,8 @@ struct node {
     alignas(std::max_align_t) unsigned char fn_storage[inline_op_bytes];
     std::uint32_t in_begin = 0;  // inputs are m_inputs[in_begin, in_begin + in_count)
     std::uint32_t in_count = 0;
-    std::vector<matrix<T>> saved;  // what backward needs beyond inputs and output (buffers reused)
+    std::deque<matrix<T>> saved;  // what backward needs beyond inputs and output (buffers reused;
+                                  // a deque, so references from ctx.save(k) survive later saves)
     std::string name;
     std::source_location where;
     node_kind kind = node_kind::constant;

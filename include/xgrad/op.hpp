@@ -54,6 +54,10 @@ public:
         return m_graph.node_at(m_graph.input_id(m_node, i)).value();
     }
     shape2 input_shape(std::size_t i) const { return shape_of(input(i)); }
+    /// Whether input i will want a gradient from backward (false under no_grad).
+    bool needs_grad(std::size_t i) const {
+        return recording() && m_graph.node_at(m_graph.input_id(m_node, i)).requires_grad;
+    }
     /// The user's name of input i, or "input i".
     std::string input_name(std::size_t i) const;
 
@@ -86,6 +90,20 @@ struct gradient_target {
     matrix<T>& buffer;
     T beta;
 };
+
+/// The loop of a hand-written gradient kernel over the flat (row-major) index k of input i's gradient:
+/// G[k] ← v(k) for the first contribution, G[k] += v(k) after. (Never write v + β·G: on a fresh buffer
+/// β = 0 meets uninitialised memory, and 0·NaN is NaN.)
+template <class T, class F>
+void write_gradient(const gradient_target<T>& t, F&& v) {
+    T* g = t.buffer.data();
+    const std::size_t n = t.buffer.size();
+    if (t.beta == T(0)) {
+        for (std::size_t k = 0; k < n; ++k) g[k] = v(k);
+    } else {
+        for (std::size_t k = 0; k < n; ++k) g[k] += v(k);
+    }
+}
 
 /// What an op's backward sees: d(output), the saved state, and where to deliver input gradients.
 template <class T>

@@ -56,11 +56,10 @@ struct transpose_op final : op<T> {
     void backward(backward_context<T>& ctx) override {
         // dA = dYᵀ : [m×p] → [p×m]
         const matrix<T>& dy = ctx.grad_output();
-        gradient_target<T> t = ctx.target(0);
-        const std::size_t r = t.buffer.shape()[0], c = t.buffer.shape()[1];
-        for (std::size_t i = 0; i < r; ++i) {
-            for (std::size_t j = 0; j < c; ++j) t.buffer(i, j) = dy(j, i) + t.beta * t.buffer(i, j);
-        }
+        const gradient_target<T> t = ctx.target(0);
+        const std::size_t c = t.buffer.shape()[1];
+        const std::size_t r = t.buffer.shape()[0];
+        write_gradient(t, [&](std::size_t k) { return dy.data()[(k % c) * r + k / c]; });
     }
 };
 

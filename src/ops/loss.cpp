@@ -53,6 +53,8 @@ struct softmax_cross_entropy_op final : op<T> {
         const std::size_t c = z.shape()[0], m = z.shape()[1];
         if (c == 0) ctx.fail("softmax over 0 classes (the logits have no rows)");
         if (labels) {
+            if (ctx.needs_grad(1))
+                ctx.fail("integer labels cannot require a gradient (make the label row a constant)");
             for (std::size_t j = 0; j < m; ++j) label_at(ctx, t, j, c);
         }
         // Y = softmax(Z) (saved for dZ); col row 0 = lse per column, so log Y = Z − lse.
@@ -81,19 +83,19 @@ struct softmax_cross_entropy_op final : op<T> {
         const T g = ctx.grad_output()(0, 0);
         const matrix<T>& y = ctx.saved(0);
         const matrix<T>& t = ctx.input(1);
-        const std::size_t c = y.shape()[0], m = y.shape()[1];
+        const std::size_t m = y.shape()[1];
         const T k = g / static_cast<T>(m);
         if (ctx.needs_grad(0)) {
             // dZ = (Y − T)/m · dC : [c×m]
-            gradient_target<T> d = ctx.target(0);
-            T* pd = d.buffer.data();
+            const gradient_target<T> d = ctx.target(0);
             const T* py = y.data();
-            if (labels) {
-                for (std::size_t n = 0; n < c * m; ++n) pd[n] = k * py[n] + d.beta * pd[n];
-                for (std::size_t j = 0; j < m; ++j) pd[static_cast<std::size_t>(t.data()[j]) * m + j] -= k;
+            if (labels) {  // T is one-hot: subtract k at each column's label row
+                write_gradient(d, [&](std::size_t n) { return k * py[n]; });
+                for (std::size_t j = 0; j < m; ++j)
+                    d.buffer.data()[static_cast<std::size_t>(t.data()[j]) * m + j] -= k;
             } else {
                 const T* pt = t.data();
-                for (std::size_t n = 0; n < c * m; ++n) pd[n] = k * (py[n] - pt[n]) + d.beta * pd[n];
+                write_gradient(d, [&](std::size_t n) { return k * (py[n] - pt[n]); });
             }
         }
         if (ctx.needs_grad(1)) {
@@ -101,11 +103,7 @@ struct softmax_cross_entropy_op final : op<T> {
             // dT = −log Y/m · dC = −(Z − lse)/m · dC : [c×m]
             const matrix<T>& z = ctx.input(0);
             const T* lse = ctx.saved(1).data();
-            gradient_target<T> d = ctx.target(1);
-            for (std::size_t i = 0; i < c; ++i) {
-                for (std::size_t j = 0; j < m; ++j)
-                    d.buffer(i, j) = -k * (z(i, j) - lse[j]) + d.beta * d.buffer(i, j);
-            }
+            write_gradient(ctx.target(1), [&](std::size_t n) { return -k * (z.data()[n] - lse[n % m]); });
         }
     }
 };
@@ -133,18 +131,15 @@ struct bce_with_logits_op final : op<T> {
         const T k = ctx.grad_output()(0, 0) / static_cast<T>(z.shape()[1]);
         if (ctx.needs_grad(0)) {
             // dZ = (σ(Z) − Y)/m · dC
-            gradient_target<T> d = ctx.target(0);
-            for (std::size_t n = 0; n < z.size(); ++n) {
+            write_gradient(ctx.target(0), [&](std::size_t n) {
                 const T zi = z.data()[n];
                 const T s = zi >= T(0) ? T(1) / (T(1) + std::exp(-zi)) : std::exp(zi) / (T(1) + std::exp(zi));
-                d.buffer.data()[n] = k * (s - y.data()[n]) + d.beta * d.buffer.data()[n];
-            }
+                return k * (s - y.data()[n]);
+            });
         }
         if (ctx.needs_grad(1)) {
             // dY = −Z/m · dC
-            gradient_target<T> d = ctx.target(1);
-            for (std::size_t n = 0; n < z.size(); ++n)
-                d.buffer.data()[n] = -k * z.data()[n] + d.beta * d.buffer.data()[n];
+            write_gradient(ctx.target(1), [&](std::size_t n) { return -k * z.data()[n]; });
         }
     }
 };
@@ -178,21 +173,17 @@ struct binary_cross_entropy_op final : op<T> {
         const T k = ctx.grad_output()(0, 0) / static_cast<T>(p.shape()[1]);
         if (ctx.needs_grad(0)) {
             // dP = (P − Y) / (m · max(P(1 − P), 1e-12)) · dC
-            gradient_target<T> d = ctx.target(0);
-            for (std::size_t n = 0; n < p.size(); ++n) {
+            write_gradient(ctx.target(0), [&](std::size_t n) {
                 const T pi = p.data()[n];
-                const T v = k * (pi - y.data()[n]) / std::max(pi * (T(1) - pi), T(1e-12));
-                d.buffer.data()[n] = v + d.beta * d.buffer.data()[n];
-            }
+                return k * (pi - y.data()[n]) / std::max(pi * (T(1) - pi), T(1e-12));
+            });
         }
         if (ctx.needs_grad(1)) {
             // dY = −(log P − log(1 − P))/m · dC
-            gradient_target<T> d = ctx.target(1);
-            for (std::size_t n = 0; n < p.size(); ++n) {
+            write_gradient(ctx.target(1), [&](std::size_t n) {
                 const T pi = p.data()[n];
-                const T v = -k * (clamped_log(pi) - clamped_log(T(1) - pi));
-                d.buffer.data()[n] = v + d.beta * d.buffer.data()[n];
-            }
+                return -k * (clamped_log(pi) - clamped_log(T(1) - pi));
+            });
         }
     }
 };
@@ -221,10 +212,7 @@ struct mse_op final : op<T> {
             if (!ctx.needs_grad(which)) continue;
             // dH = (H − Y)/m · dC,  dY = −(H − Y)/m · dC
             const T s = which == 0 ? k : -k;
-            gradient_target<T> d = ctx.target(which);
-            for (std::size_t n = 0; n < h.size(); ++n) {
-                d.buffer.data()[n] = s * (h.data()[n] - y.data()[n]) + d.beta * d.buffer.data()[n];
-            }
+            write_gradient(ctx.target(which), [&](std::size_t n) { return s * (h.data()[n] - y.data()[n]); });
         }
     }
 };
@@ -247,7 +235,11 @@ var<T> cross_entropy(const var<T>& probs, const var<T>& targets, std::source_loc
                 throw shape_error(
                     detail::op_message("cross_entropy", "integer labels cannot require a gradient", loc));
             }
-            onehot = probs.owner().constant(one_hot(targets.value(), p[0]), "one_hot");
+            try {
+                onehot = probs.owner().constant(one_hot(targets.value(), p[0]), "one_hot");
+            } catch (const graph_error& e) {
+                throw shape_error(detail::op_message("cross_entropy", e.what(), loc));
+            }
         } else {
             throw shape_error(
                 detail::op_message("cross_entropy",

@@ -38,13 +38,9 @@ struct softmax_op final : op<T> {
             const T* pg = dy.data() + i * m;
             for (std::size_t j = 0; j < m; ++j) pd[j] += py[j] * pg[j];
         }
-        gradient_target<T> t = ctx.target(0);
-        for (std::size_t i = 0; i < c; ++i) {
-            const T* py = y.data() + i * m;
-            const T* pg = dy.data() + i * m;
-            T* pz = t.buffer.data() + i * m;
-            for (std::size_t j = 0; j < m; ++j) pz[j] = py[j] * (pg[j] - pd[j]) + t.beta * pz[j];
-        }
+        const T* py = y.data();
+        const T* pg = dy.data();
+        write_gradient(ctx.target(0), [&](std::size_t k) { return py[k] * (pg[k] - pd[k % m]); });
     }
 };
 
@@ -72,13 +68,9 @@ struct log_softmax_op final : op<T> {
             const T* pg = dy.data() + i * m;
             for (std::size_t j = 0; j < m; ++j) ps[j] += pg[j];
         }
-        gradient_target<T> t = ctx.target(0);
-        for (std::size_t i = 0; i < c; ++i) {
-            const T* py = y.data() + i * m;
-            const T* pg = dy.data() + i * m;
-            T* pz = t.buffer.data() + i * m;
-            for (std::size_t j = 0; j < m; ++j) pz[j] = pg[j] - std::exp(py[j]) * ps[j] + t.beta * pz[j];
-        }
+        const T* py = y.data();
+        const T* pg = dy.data();
+        write_gradient(ctx.target(0), [&](std::size_t k) { return pg[k] - std::exp(py[k]) * ps[k % m]; });
     }
 };
 

@@ -1,0 +1,234 @@
+/// @file data.hpp
+/// @brief Data sets in the lecture's layout: loaders (IDX/MNIST, CSV), TensorFlow-Playground-style
+/// synthetic 2-D sets, feature scaling, a train/validation split and a mini-batch iterator.
+///
+/// Examples are columns: a data set's X is [features × n] and its labels Y are a [1 × n] row of integer
+/// class indices stored as T — exactly what softmax_cross_entropy accepts (one_hot turns them into a
+/// [classes × n] matrix). Every function here is instantiated for float and double; T defaults to float.
+///
+/// Everything that reads a file or checks an argument throws data_error, whose message starts with the
+/// file (or the function) and says what is wrong.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "xgrad/config.hpp"
+#include "xgrad/error.hpp"
+
+namespace xgrad {
+
+/// A data file that cannot be read or is malformed, or an invalid argument to a data function.
+class data_error : public error {
+public:
+    using error::error;
+};
+
+namespace data {
+
+using xgrad::data_error;  ///< also reachable as data::data_error
+
+/// A labelled data set: x [features × n] (one example per column), y [1 × n] class indices in
+/// [0, classes) stored as T. A table loaded without labels has y [0 × n] and classes = 0.
+template <class T = float>
+struct dataset {
+    matrix<T> x;                             ///< [features × n]
+    matrix<T> y;                             ///< [1 × n] labels (or [0 × n]: unlabelled)
+    std::size_t classes = 0;                 ///< labels lie in [0, classes)
+    std::vector<std::string> class_names;    ///< optional, classes entries when set
+    std::vector<std::string> feature_names;  ///< optional (a CSV header), features() entries when set
+    std::size_t size() const { return x.shape()[1]; }      ///< n, the number of examples (columns)
+    std::size_t features() const { return x.shape()[0]; }  ///< the number of rows of x
+};
+
+// ---------------------------------------------------------------------------------------------------
+// IDX (MNIST, Fashion-MNIST)
+
+/// Largest IDX payload accepted (2^31 bytes); a header claiming more is rejected before any allocation.
+inline constexpr std::uint64_t max_idx_bytes = std::uint64_t(1) << 31;
+
+/// Reads an IDX image file and its label file, each plain or gzip-compressed (detected by the gzip
+/// magic bytes 1f 8b):
+///   images: u32 BE 0x00000803, n, rows, cols, then n·rows·cols bytes (image after image, row-major);
+///   labels: u32 BE 0x00000801, n, then n bytes.
+/// Result: x [rows·cols × n] with x(r·cols + c, j) = pixel (r, c) of image j ÷ 255 ∈ [0, 1];
+/// y [1 × n] = labels; classes = `classes`. Both headers are validated (magic, dimensions, size ≤
+/// max_idx_bytes, equal counts) before anything is allocated; the data must then be exactly as long as
+/// the header says (a gzip stream is read in bounded chunks, so a lying header cannot make it allocate
+/// more than the data actually present); every label must be < `classes`.
+template <class T = float>
+dataset<T> load_idx(const std::filesystem::path& images, const std::filesystem::path& labels,
+                    std::size_t classes = 10);
+
+/// MNIST-style directory: split "train" reads train-{images-idx3,labels-idx1}-ubyte, split "test" reads
+/// t10k-…; each found as NAME.gz, NAME, or with '.' before idx (train-images.idx3-ubyte[.gz]). The
+/// result is load_idx's, with class_names = mnist_class_names(); for Fashion-MNIST assign
+/// fashion_mnist_class_names(). A missing file throws data_error listing every path tried.
+template <class T = float>
+dataset<T> load_mnist(const std::filesystem::path& dir, std::string_view split);
+
+/// "0", "1", …, "9" — the MNIST digit classes.
+std::vector<std::string> mnist_class_names();
+
+/// "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+/// "Ankle boot" — Fashion-MNIST's labels 0…9.
+std::vector<std::string> fashion_mnist_class_names();
+
+// ---------------------------------------------------------------------------------------------------
+// CSV
+
+/// How load_csv reads a table.
+struct csv_options {
+    bool header = true;  ///< the first non-blank line holds column names (kept in feature_names)
+    /// The column holding the labels: 0, 1, … from the left, −1, −2, … from the right (−1 = last);
+    /// std::nullopt for a table without labels (y is then [0 × n], classes 0).
+    std::optional<int> label_column = -1;
+    char delimiter = ',';
+};
+
+/// A numeric table, one example per line: line j's feature cells become column j of x
+/// ([features × n], left to right without the label column); its label cell becomes y(0, j), which must
+/// be an integer ≥ 0 (below 2^16); classes = max label + 1. Cells are trimmed of blanks and of one pair
+/// of surrounding double quotes (a quoted delimiter is not supported); blank lines and "\r" are ignored.
+/// Throws data_error naming path:line for a missing or empty file, a ragged row (its cell count and the
+/// expected one), a cell that is not a finite number (its column and text) or a label that is not a
+/// class index.
+template <class T = float>
+dataset<T> load_csv(const std::filesystem::path& path, const csv_options& options = {});
+
+// ---------------------------------------------------------------------------------------------------
+// Synthetic 2-D sets in the style of the TensorFlow Playground (playground.tensorflow.org)
+//
+// x is [2 × n], y [1 × n]; the columns are shuffled (classes interleaved). The same (n, noise, seed)
+// gives bit-identical data on every platform's mt19937_64 (the uniform and Gaussian mappings are written
+// out, not std::*_distribution, whose output is implementation-defined). `noise` is the Playground's
+// slider as a fraction, typically in [0, 0.5]; 0 gives clean classes.
+
+/// Two classes, n/2 each: class 1 inside radius 2.5 (r ~ U[0, 2.5]), class 0 on the ring r ~ U[3.5, 5];
+/// each label is that of the point moved by noise·U[−5, 5]² (the point itself is stored unmoved).
+template <class T = float>
+dataset<T> make_circle(std::size_t n, double noise, std::uint64_t seed);
+
+/// Two classes: x₁, x₂ ~ U[−5, 5] pushed 0.3 away from the axes; label 1 when x₁·x₂ ≥ 0 for the point
+/// moved by noise·U[−5, 5]², else 0.
+template <class T = float>
+dataset<T> make_xor(std::size_t n, double noise, std::uint64_t seed);
+
+/// Two Gaussian clusters, n/2 each: class 1 around (2, 2), class 0 around (−2, −2), each coordinate
+/// N(centre, σ²) with variance σ² = 0.5 + 7·noise (0.5 … 4 for noise 0 … 0.5).
+template <class T = float>
+dataset<T> make_gauss(std::size_t n, double noise, std::uint64_t seed);
+
+/// `arms` interleaved spirals (arms ≥ 2; 2 or 3 usual), n/arms points each: point i of arm k is
+/// r (sin t, cos t) + noise·U[−1, 1]², r = 5·i/m, t = 1.75·2π·i/m + 2πk/arms (m points on the arm);
+/// label k.
+template <class T = float>
+dataset<T> make_spiral(std::size_t n, std::size_t arms, double noise, std::uint64_t seed);
+
+// ---------------------------------------------------------------------------------------------------
+// Scaling, splitting, batching
+
+/// How a standardizer maps each feature row.
+enum class scaling {
+    standard,  ///< z = (x − mean) / std   (population std; a constant feature gets std 1)
+    min_max,   ///< z = (x − min) / (max − min)   (into [0, 1]; a constant feature gets max − min = 1)
+};
+
+/// Per-feature (per-row) affine scaling z = (x − offset) / scale, fitted on one matrix (the training
+/// set) and applied to others (validation, test) so all see the same transformation.
+template <class T = float>
+class standardizer {
+public:
+    explicit standardizer(scaling method = scaling::standard) : m_method(method) {}
+
+    /// offset, scale [features × 1] from x [features × n]: mean and std, or min and max − min, of each
+    /// row (computed in double). Throws data_error for an x without columns.
+    standardizer& fit(const matrix<T>& x);
+    /// x ← (x − offset) / scale, row by row, in place. x must have the fitted number of rows.
+    void apply(matrix<T>& x) const;
+    /// x ← x · scale + offset, in place: undoes apply.
+    void invert(matrix<T>& x) const;
+
+    bool fitted() const { return m_offset.size() != 0; }
+    scaling method() const { return m_method; }
+    const matrix<T>& offset() const { return m_offset; }  ///< [features × 1] mean or min
+    const matrix<T>& scale() const { return m_scale; }    ///< [features × 1] std or max − min (never 0)
+
+private:
+    void check(const matrix<T>& x, const char* what) const;
+    scaling m_method;
+    matrix<T> m_offset, m_scale;
+};
+
+/// The data set restricted to the given columns, in that order: x[:, columns], y[:, columns]
+/// (classes and names kept). Throws data_error for a column ≥ size().
+template <class T = float>
+dataset<T> subset(const dataset<T>& ds, std::span<const std::size_t> columns);
+
+/// {train, validation}: the n columns in a seeded random order, the first round(n · validation_fraction)
+/// to validation and the rest to train (disjoint, together all of ds; deterministic for a seed).
+/// validation_fraction must be in [0, 1].
+template <class T = float>
+std::pair<dataset<T>, dataset<T>> split(const dataset<T>& ds, double validation_fraction, std::uint64_t seed);
+
+/// Mini-batches as column blocks: batch k of an epoch is x[:, p[kB … kB+B−1]], y[:, …] for a fresh
+/// random permutation p of the columns (or the identity without shuffling); the last batch holds the
+/// n mod B remaining examples when B does not divide n.
+///
+///     data::batcher<float> b(train, 64, seed);
+///     for (int epoch = 0; epoch < epochs; ++epoch) {
+///         b.start_epoch();
+///         while (b.next()) step(b.x(), b.y());   // [features × B], [1 × B]
+///     }
+///
+/// The batches are written into buffers owned by the batcher: one pair for full batches and one for the
+/// short last batch, each allocated on first use, so after the first epoch next() allocates nothing and
+/// x().data() is the same pointer for every full batch. The references returned by x() and y() stay
+/// valid, but their contents are overwritten by the next call to next(). The batcher reads `ds` in place:
+/// the data set must outlive it and not change size.
+template <class T = float>
+class batcher {
+public:
+    /// batch_size ≥ 1 (larger than n means one batch of all n). shuffle = false keeps the column order
+    /// (for evaluation); the seed then does not matter.
+    batcher(const dataset<T>& ds, std::size_t batch_size, std::uint64_t seed, bool shuffle = true);
+    batcher(dataset<T>&&, std::size_t, std::uint64_t, bool = true) = delete;  // would dangle
+
+    /// Begins an epoch: draws the next permutation (deterministic sequence for a seed).
+    void start_epoch();
+    /// Fills x() and y() with the next batch; false (buffers untouched) once the epoch is exhausted.
+    /// The first call on a new batcher starts the first epoch by itself.
+    bool next();
+
+    const matrix<T>& x() const { return m_batch_full ? m_x_full : m_x_tail; }  ///< [features × b]
+    const matrix<T>& y() const { return m_batch_full ? m_y_full : m_y_tail; }  ///< [labels rows × b]
+    /// The columns of the data set in the current batch, in batch order.
+    std::span<const std::size_t> indices() const {
+        return std::span<const std::size_t>(m_order).subspan(m_begin, m_count);
+    }
+
+    std::size_t batch_size() const { return m_batch; }
+    std::size_t batches_per_epoch() const { return (m_ds->size() + m_batch - 1) / m_batch; }
+    std::size_t epoch() const { return m_epoch; }  ///< epochs started so far
+
+private:
+    const dataset<T>* m_ds;
+    std::size_t m_batch;
+    bool m_shuffle;
+    std::mt19937_64 m_rng;
+    std::vector<std::size_t> m_order;  // this epoch's permutation of the columns
+    std::size_t m_begin = 0, m_count = 0, m_epoch = 0;
+    bool m_started = false, m_batch_full = true;
+    matrix<T> m_x_full, m_y_full, m_x_tail, m_y_tail;
+};
+
+}  // namespace data
+}  // namespace xgrad

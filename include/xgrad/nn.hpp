@@ -1,0 +1,138 @@
+/// @file nn.hpp
+/// @brief Modules: layers that own named parameters and record their computation on a graph.
+///
+/// A module's parameters outlive graphs. Each training step records a fresh graph (or clears and
+/// re-records one) by calling the module on a var; backward accumulates into the parameters.
+///
+///   struct two_layer : xgrad::nn::module<double> {
+///       xgrad::nn::linear<double> l1, l2;
+///       two_layer(xgrad::rng& g) : l1(2, 8, g), l2(8, 1, g) { add_module("l1", l1); add_module("l2", l2); }
+///       xgrad::var<double> forward(const xgrad::var<double>& x) override { return l2(xgrad::tanh(l1(x))); }
+///   };
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "xgrad/graph.hpp"
+#include "xgrad/init.hpp"
+
+namespace xgrad::nn {
+
+/// Base class of every layer and model.
+template <class T>
+class module {
+public:
+    using value_type = T;
+    module() = default;
+    virtual ~module() = default;
+    module(const module&) = delete;  // parameters are referenced by address from graphs and optimizers
+    module& operator=(const module&) = delete;
+
+    /// Records the module's computation on x's graph and returns its output.
+    virtual var<T> forward(const var<T>& x) = 0;
+    var<T> operator()(const var<T>& x) { return forward(x); }
+
+    /// Every parameter with its dotted name ("0.weight", "l1.bias"), children first in registration order.
+    std::vector<std::pair<std::string, parameter<T>*>> named_parameters();
+    std::vector<parameter<T>*> parameters();
+    /// Marks every parameter's gradient zero.
+    void zero_grad();
+    /// Total number of scalar parameters.
+    std::size_t parameter_count();
+    /// One line describing the module ("linear(784 → 256)").
+    virtual std::string describe() const { return "module"; }
+
+protected:
+    /// Creates a parameter owned by this module (its address never changes).
+    parameter<T>& add_parameter(std::string name, matrix<T> value);
+    /// Registers a child whose parameters are listed as "name.<param>"; the child must outlive this module
+    /// (typically a member).
+    void add_module(std::string name, module<T>& child);
+    /// The parameter leaf of `p` on x's graph.
+    static var<T> use(const var<T>& x, parameter<T>& p) { return x.owner().param(p); }
+
+private:
+    std::vector<std::pair<std::string, std::unique_ptr<parameter<T>>>> m_params;
+    std::vector<std::pair<std::string, module<T>*>> m_children;
+};
+
+/// Weight initialization schemes for linear layers.
+enum class init_scheme { xavier_uniform, xavier_normal, he_uniform, he_normal, zeros };
+
+/// A = W·H + b with W [out × in] and b [out × 1] (the lecture's layout). Parameters "weight" and "bias".
+/// W is initialized with `scheme` from `g`; b starts at zero.
+template <class T>
+class linear : public module<T> {
+public:
+    linear(std::size_t in, std::size_t out, rng& g, init_scheme scheme = init_scheme::he_uniform);
+    /// A = W·H + b : [out×in]·[in×m] + [out×1] → [out×m]
+    var<T> forward(const var<T>& h) override;
+    std::string describe() const override;
+    parameter<T>& weight() noexcept { return *m_weight; }
+    parameter<T>& bias() noexcept { return *m_bias; }
+    std::size_t in_features() const noexcept { return m_in; }
+    std::size_t out_features() const noexcept { return m_out; }
+
+private:
+    std::size_t m_in, m_out;
+    parameter<T>* m_weight;
+    parameter<T>* m_bias;
+};
+
+/// The activation functions of ops/activation.hpp.
+enum class activation_kind { sigmoid, tanh, relu, leaky_relu, elu, selu };
+
+/// "relu" → activation_kind::relu; throws graph_error listing the valid names otherwise.
+activation_kind parse_activation(std::string_view name);
+std::string_view to_string(activation_kind k);
+
+/// H = act(A), element-wise. `param` is leaky_relu's slope f (default 0.01) or elu's α (default 1).
+template <class T>
+class activation : public module<T> {
+public:
+    explicit activation(activation_kind kind, T param = T(-1));
+    var<T> forward(const var<T>& a) override;
+    std::string describe() const override;
+    activation_kind kind() const noexcept { return m_kind; }
+
+private:
+    activation_kind m_kind;
+    T m_param;
+};
+
+/// Modules applied in order; children are named "0", "1", … (so parameters are "0.weight", "2.bias").
+template <class T>
+class sequential : public module<T> {
+public:
+    sequential() = default;
+    /// Constructs a module of type M from `args` at the end of the sequence and returns it:
+    ///   seq.emplace<linear<float>>(784, 256, g);  seq.emplace<activation<float>>(activation_kind::relu);
+    template <class M, class... Args>
+    M& emplace(Args&&... args) {
+        auto owned = std::make_unique<M>(std::forward<Args>(args)...);
+        M& ref = *owned;
+        push(std::move(owned));
+        return ref;
+    }
+    /// Appends an already-allocated module.
+    module<T>& push(std::unique_ptr<module<T>> m);
+    var<T> forward(const var<T>& x) override;
+    std::string describe() const override;
+    std::size_t size() const noexcept { return m_layers.size(); }
+    module<T>& operator[](std::size_t i) { return *m_layers[i]; }
+
+private:
+    std::vector<std::unique_ptr<module<T>>> m_layers;
+};
+
+/// A multilayer perceptron: linear layers of the given sizes (sizes[0] inputs … sizes.back() outputs)
+/// with `act` between them (not after the last). Weights: He-uniform for ReLU-family, Xavier otherwise.
+template <class T>
+std::unique_ptr<sequential<T>> mlp(const std::vector<std::size_t>& sizes, activation_kind act, rng& g);
+
+}  // namespace xgrad::nn

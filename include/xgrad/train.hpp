@@ -1,0 +1,85 @@
+/// @file train.hpp
+/// @brief The training loop for classifiers: mini-batches, softmax cross-entropy, an optimizer, progress,
+/// per-epoch loss and accuracy, evaluation with a confusion matrix, and a chart of the run.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xgrad/data.hpp"
+#include "xgrad/nn.hpp"
+#include "xgrad/optim.hpp"
+
+namespace xgrad::train {
+
+/// What one epoch did.
+struct epoch_stats {
+    int epoch = 0;              ///< 1-based
+    double loss = 0;            ///< mean training loss over the epoch's examples
+    double train_accuracy = 0;  ///< fraction of training examples classified right during the epoch
+    double val_accuracy = -1;   ///< on the validation set after the epoch; −1 without one
+    double val_loss = -1;
+    double learning_rate = 0;
+    double seconds = 0;              ///< wall time of the epoch (training and validation)
+    double examples_per_second = 0;  ///< training examples ÷ training time
+};
+
+/// Accuracy, loss and confusion matrix on a data set.
+struct evaluation {
+    double accuracy = 0;
+    double loss = 0;
+    std::size_t examples = 0;
+    std::size_t classes = 0;
+    /// confusion[t][p]: examples of true class t predicted as p.
+    std::vector<std::vector<std::size_t>> confusion;
+};
+
+/// How progress is shown.
+enum class progress_mode {
+    automatic,  ///< a bar redrawn in place on a terminal, one line per epoch otherwise
+    bar,
+    lines,
+    none
+};
+
+template <class T>
+struct fit_options {
+    int epochs = 5;
+    std::size_t batch = 64;
+    std::uint64_t seed = 0;  ///< shuffling order of the mini-batches
+    const data::dataset<T>* validation = nullptr;
+    /// Learning rate for each epoch (0-based); empty keeps the optimizer's.
+    std::function<double(int)> schedule;
+    progress_mode progress = progress_mode::automatic;
+    std::FILE* out = stdout;
+    /// Called after each epoch (e.g. to stop early by throwing, or to log).
+    std::function<void(const epoch_stats&)> on_epoch;
+};
+
+/// Trains `model` (logits [classes × m] out of x [features × m]) with softmax cross-entropy against the
+/// labels of `train`, one optimizer step per mini-batch:
+///   zero_grad → record forward and loss → backward → step.
+/// One graph is re-recorded every step, so its buffers are reused.
+template <class T>
+std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, const data::dataset<T>& train,
+                             const fit_options<T>& options = {});
+
+/// Accuracy (argmax of the logits per column against the label), mean loss and confusion matrix,
+/// evaluated under no_grad in batches of `batch`.
+template <class T>
+evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_t batch = 1000);
+
+/// The confusion matrix as an aligned text table (rows: true class, columns: predicted).
+std::string format_confusion(const evaluation& e, const std::vector<std::string>& class_names = {});
+
+/// Writes an SVG chart of loss (left axis) and accuracy (right axis) per epoch, atomically.
+void write_chart_svg(const std::filesystem::path& path, const std::vector<epoch_stats>& history,
+                     std::string_view title);
+
+}  // namespace xgrad::train

@@ -1,0 +1,207 @@
+#include "xgrad/nn.hpp"
+
+#include <fmt/format.h>
+
+#include "xgrad/ops/activation.hpp"
+#include "xgrad/ops/linalg.hpp"
+
+namespace xgrad::nn {
+
+// ---------------------------------------------------------------- module
+
+template <class T>
+std::vector<std::pair<std::string, parameter<T>*>> module<T>::named_parameters() {
+    std::vector<std::pair<std::string, parameter<T>*>> out;
+    for (auto& [name, child] : m_children) {
+        for (auto& [sub, p] : child->named_parameters()) out.emplace_back(name + "." + sub, p);
+    }
+    for (auto& [name, p] : m_params) out.emplace_back(name, p.get());
+    return out;
+}
+
+template <class T>
+std::vector<parameter<T>*> module<T>::parameters() {
+    std::vector<parameter<T>*> out;
+    for (auto& np : named_parameters()) out.push_back(np.second);
+    return out;
+}
+
+template <class T>
+void module<T>::zero_grad() {
+    for (auto* p : parameters()) p->zero_grad();
+}
+
+template <class T>
+std::size_t module<T>::parameter_count() {
+    std::size_t n = 0;
+    for (auto* p : parameters()) n += p->value().size();
+    return n;
+}
+
+template <class T>
+parameter<T>& module<T>::add_parameter(std::string name, matrix<T> value) {
+    for (auto& np : m_params) {
+        if (np.first == name)
+            throw graph_error(fmt::format("module: a parameter named '{}' already exists", name));
+    }
+    auto p = std::make_unique<parameter<T>>(std::move(value), name);
+    parameter<T>& ref = *p;
+    m_params.emplace_back(std::move(name), std::move(p));
+    return ref;
+}
+
+template <class T>
+void module<T>::add_module(std::string name, module<T>& child) {
+    for (auto& c : m_children) {
+        if (c.first == name)
+            throw graph_error(fmt::format("module: a child named '{}' already exists", name));
+    }
+    m_children.emplace_back(std::move(name), &child);
+}
+
+// ---------------------------------------------------------------- linear
+
+template <class T>
+linear<T>::linear(std::size_t in, std::size_t out, rng& g, init_scheme scheme) : m_in(in), m_out(out) {
+    if (in == 0 || out == 0)
+        throw graph_error(fmt::format("linear: sizes must be positive, not {} → {}", in, out));
+    matrix<T> w({out, in});
+    switch (scheme) {
+        case init_scheme::xavier_uniform:
+            init::xavier_uniform(w, g);
+            break;
+        case init_scheme::xavier_normal:
+            init::xavier_normal(w, g);
+            break;
+        case init_scheme::he_uniform:
+            init::he_uniform(w, g);
+            break;
+        case init_scheme::he_normal:
+            init::he_normal(w, g);
+            break;
+        case init_scheme::zeros:
+            init::zeros(w);
+            break;
+    }
+    m_weight = &this->add_parameter("weight", std::move(w));
+    m_bias = &this->add_parameter("bias", matrix<T>({out, 1}, T(0)));
+}
+
+template <class T>
+var<T> linear<T>::forward(const var<T>& h) {
+    // A = W·H + b : [out×in]·[in×m] + [out×1] → [out×m]
+    return add_bias(matmul(this->use(h, *m_weight), h), this->use(h, *m_bias));
+}
+
+template <class T>
+std::string linear<T>::describe() const {
+    return fmt::format("linear({} → {})", m_in, m_out);
+}
+
+// ---------------------------------------------------------------- activation
+
+activation_kind parse_activation(std::string_view name) {
+    for (auto k : {activation_kind::sigmoid, activation_kind::tanh, activation_kind::relu,
+                   activation_kind::leaky_relu, activation_kind::elu, activation_kind::selu}) {
+        if (to_string(k) == name) return k;
+    }
+    throw graph_error(
+        fmt::format("unknown activation '{}' (one of sigmoid, tanh, relu, leaky_relu, elu, selu)", name));
+}
+
+std::string_view to_string(activation_kind k) {
+    switch (k) {
+        case activation_kind::sigmoid:
+            return "sigmoid";
+        case activation_kind::tanh:
+            return "tanh";
+        case activation_kind::relu:
+            return "relu";
+        case activation_kind::leaky_relu:
+            return "leaky_relu";
+        case activation_kind::elu:
+            return "elu";
+        case activation_kind::selu:
+            return "selu";
+    }
+    return "?";
+}
+
+template <class T>
+activation<T>::activation(activation_kind kind, T param) : m_kind(kind), m_param(param) {
+    if (m_param < T(0)) m_param = kind == activation_kind::leaky_relu ? T(0.01) : T(1);
+}
+
+template <class T>
+var<T> activation<T>::forward(const var<T>& a) {
+    switch (m_kind) {
+        case activation_kind::sigmoid:
+            return xgrad::sigmoid(a);
+        case activation_kind::tanh:
+            return xgrad::tanh(a);
+        case activation_kind::relu:
+            return xgrad::relu(a);
+        case activation_kind::leaky_relu:
+            return xgrad::leaky_relu(a, m_param);
+        case activation_kind::elu:
+            return xgrad::elu(a, m_param);
+        case activation_kind::selu:
+            return xgrad::selu(a);
+    }
+    return a;
+}
+
+template <class T>
+std::string activation<T>::describe() const {
+    return std::string(to_string(m_kind));
+}
+
+// ---------------------------------------------------------------- sequential
+
+template <class T>
+module<T>& sequential<T>::push(std::unique_ptr<module<T>> m) {
+    module<T>& ref = *m;
+    this->add_module(std::to_string(m_layers.size()), ref);
+    m_layers.push_back(std::move(m));
+    return ref;
+}
+
+template <class T>
+var<T> sequential<T>::forward(const var<T>& x) {
+    var<T> h = x;
+    for (auto& layer : m_layers) h = layer->forward(h);
+    return h;
+}
+
+template <class T>
+std::string sequential<T>::describe() const {
+    std::string s;
+    for (std::size_t i = 0; i < m_layers.size(); ++i) s += (i ? " → " : "") + m_layers[i]->describe();
+    return s;
+}
+
+template <class T>
+std::unique_ptr<sequential<T>> mlp(const std::vector<std::size_t>& sizes, activation_kind act, rng& g) {
+    if (sizes.size() < 2) throw graph_error("mlp: needs at least an input and an output size");
+    const bool relu_family = act == activation_kind::relu || act == activation_kind::leaky_relu ||
+                             act == activation_kind::elu || act == activation_kind::selu;
+    auto net = std::make_unique<sequential<T>>();
+    for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
+        net->template emplace<linear<T>>(sizes[l], sizes[l + 1], g,
+                                         relu_family ? init_scheme::he_uniform : init_scheme::xavier_uniform);
+        if (l + 2 < sizes.size()) net->template emplace<activation<T>>(act);
+    }
+    return net;
+}
+
+#define XGRAD_INSTANTIATE(T)      \
+    template class module<T>;     \
+    template class linear<T>;     \
+    template class activation<T>; \
+    template class sequential<T>; \
+    template std::unique_ptr<sequential<T>> mlp(const std::vector<std::size_t>&, activation_kind, rng&);
+
+XGRAD_INSTANTIATE(float)
+XGRAD_INSTANTIATE(double)
+
+}  // namespace xgrad::nn

@@ -1,0 +1,123 @@
+#include "support.hpp"
+
+#include <xgrad/init.hpp>
+#include <xgrad/nn.hpp>
+
+using xgrad::matrix;
+
+TEST_CASE("nn: sequential names parameters like PyTorch", "[nn]") {
+    xgrad::rng g(1);
+    auto net = xgrad::nn::mlp<double>({4, 3, 2}, xgrad::nn::activation_kind::relu, g);
+    auto named = net->named_parameters();
+    REQUIRE(named.size() == 4);
+    CHECK(named[0].first == "0.weight");
+    CHECK(named[1].first == "0.bias");
+    CHECK(named[2].first == "2.weight");
+    CHECK(named[3].first == "2.bias");
+    CHECK(named[0].second->shape() == xgrad::shape2{3, 4});  // W is units × inputs
+    CHECK(named[1].second->shape() == xgrad::shape2{3, 1});  // b is units × 1
+    CHECK(net->parameter_count() == 3 * 4 + 3 + 2 * 3 + 2);
+    CHECK(net->describe() == "linear(4 → 3) → relu → linear(3 → 2)");
+}
+
+namespace {
+struct two_layer : xgrad::nn::module<double> {
+    xgrad::nn::linear<double> l1, l2;
+    explicit two_layer(xgrad::rng& g) : l1(2, 5, g), l2(5, 1, g) {
+        add_module("hidden", l1);
+        add_module("out", l2);
+    }
+    xgrad::var<double> forward(const xgrad::var<double>& x) override { return l2(xgrad::tanh(l1(x))); }
+};
+}  // namespace
+
+TEST_CASE("nn: a user module in a few lines, gradients equal a gradcheck of the same function", "[nn]") {
+    xgrad::rng g(3);
+    two_layer net(g);
+    auto named = net.named_parameters();
+    REQUIRE(named.size() == 4);
+    CHECK(named[0].first == "hidden.weight");
+    CHECK(named[3].first == "out.bias");
+
+    const matrix<double> X = xgrad::test::random_matrix(2, 7, 11);
+    const matrix<double> Y = xgrad::test::random_matrix(1, 7, 12);
+    xgrad::graph<double> gr;
+    auto loss = xgrad::mse(net(gr.constant(X)), gr.constant(Y));
+    gr.backward(loss);
+
+    // Same function with the parameters as gradcheck inputs.
+    std::vector<matrix<double>> inputs;
+    for (auto& [name, p] : named) inputs.push_back(p->value());
+    auto r = xgrad::gradcheck(
+        [&](auto v) {
+            auto& h = v[0].owner();
+            auto x = h.constant(X);
+            auto a1 = xgrad::add_bias(xgrad::matmul(v[0], x), v[1]);
+            auto a2 = xgrad::add_bias(xgrad::matmul(v[2], xgrad::tanh(a1)), v[3]);
+            return xgrad::mse(a2, h.constant(Y));
+        },
+        inputs);
+    INFO(r.report);
+    REQUIRE(r.ok);
+}
+
+TEST_CASE("nn: parameters outlive graphs and accumulate until zero_grad", "[nn]") {
+    xgrad::rng g(5);
+    xgrad::nn::linear<double> lin(3, 2, g);
+    const matrix<double> X = xgrad::test::random_matrix(3, 4, 6);
+    auto run = [&] {
+        xgrad::graph<double> gr;
+        gr.backward(xgrad::sum(lin(gr.constant(X))));
+    };
+    run();
+    const matrix<double> once = lin.weight().grad();
+    run();
+    XGRAD_REQUIRE_CLOSE(lin.weight().grad(), matrix<double>(2.0 * once), 1e-15, 0.0);
+    lin.zero_grad();
+    CHECK_FALSE(lin.weight().has_grad());
+    CHECK(xt::all(xt::equal(lin.weight().grad(), 0.0)));
+}
+
+TEST_CASE("nn: initializers have the documented ranges and spreads, and the same seed gives the same weights",
+          "[nn][init]") {
+    xgrad::rng a(42), b(42);
+    matrix<double> w1({200, 300}), w2({200, 300});
+    xgrad::init::xavier_uniform(w1, a);
+    xgrad::init::xavier_uniform(w2, b);
+    CHECK(xt::all(xt::equal(w1, w2)));
+    const double lim = std::sqrt(6.0 / 500.0);
+    CHECK(xt::amax(xt::abs(w1))() <= lim);
+    // Variance of U(−a, a) is a²/3.
+    const double var = xt::mean(w1 * w1)();
+    CHECK(var == Approx(lim * lim / 3).epsilon(0.02));
+
+    xgrad::init::he_normal(w1, a);
+    CHECK(xt::mean(w1)() == Approx(0.0).margin(0.01));
+    CHECK(std::sqrt(xt::mean(w1 * w1)()) == Approx(std::sqrt(2.0 / 300)).epsilon(0.02));
+    xgrad::init::he_uniform(w1, a);
+    CHECK(xt::amax(xt::abs(w1))() <= std::sqrt(6.0 / 300));
+    xgrad::init::xavier_normal(w1, a);
+    CHECK(std::sqrt(xt::mean(w1 * w1)()) == Approx(std::sqrt(2.0 / 500)).epsilon(0.02));
+    xgrad::init::constant(w1, 0.25);
+    CHECK(xt::all(xt::equal(w1, 0.25)));
+
+    xgrad::rng c(43);
+    matrix<double> w3({200, 300});
+    xgrad::init::xavier_uniform(w3, c);
+    CHECK_FALSE(xt::all(xt::equal(w3, w2)));
+}
+
+TEST_CASE("nn: activation modules apply their op, unknown names are rejected with the list", "[nn]") {
+    using xgrad::nn::activation_kind;
+    for (auto name : {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu"}) {
+        CHECK(xgrad::nn::to_string(xgrad::nn::parse_activation(name)) == name);
+    }
+    REQUIRE_THROWS_WITH(xgrad::nn::parse_activation("gelu"), Catch::Contains("sigmoid, tanh, relu"));
+    xgrad::graph<double> g;
+    matrix<double> a = {{-2.0, 0.5}};
+    auto x = g.constant(a);
+    xgrad::nn::activation<double> lr(activation_kind::leaky_relu);
+    CHECK(lr(x).value()(0, 0) == Approx(-0.02));
+    xgrad::nn::activation<double> el(activation_kind::elu, 2.0);
+    CHECK(el(x).value()(0, 0) == Approx(2.0 * std::expm1(-2.0)));
+}

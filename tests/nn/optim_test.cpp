@@ -1,0 +1,129 @@
+// Optimizer updates against values computed by hand in the test (formulas written out element by element).
+#include "support.hpp"
+
+#include <xgrad/optim.hpp>
+
+using xgrad::matrix;
+
+namespace {
+// One parameter w with a fixed gradient g per step: the loss L = Σ g ⊙ w gives dL/dw = g exactly.
+void set_grad(xgrad::parameter<double>& p, const matrix<double>& g) {
+    xgrad::graph<double> gr;
+    p.zero_grad();
+    gr.backward(xgrad::sum(xgrad::mul(gr.param(p), gr.constant(g))));
+}
+const matrix<double> w0 = {{0.5, -1.0, 2.0}};
+const matrix<double> g1 = {{0.1, -0.2, 0.3}};
+const matrix<double> g2 = {{-0.4, 0.05, 0.6}};
+}  // namespace
+
+TEST_CASE("optim: sgd is the slide's W = W − α·dW, with weight decay", "[optim]") {
+    xgrad::parameter<double> p(w0, "w");
+    xgrad::optim::sgd<double> opt({&p}, 0.1, 0.0, false, 0.01);
+    set_grad(p, g1);
+    opt.step();
+    for (std::size_t i = 0; i < 3; ++i)
+        CHECK(p.value()(0, i) == Approx(w0(0, i) - 0.1 * (g1(0, i) + 0.01 * w0(0, i))).epsilon(1e-14));
+}
+
+TEST_CASE("optim: momentum and Nesterov over two steps", "[optim]") {
+    for (bool nesterov : {false, true}) {
+        xgrad::parameter<double> p(w0, "w");
+        xgrad::optim::sgd<double> opt({&p}, 0.1, 0.9, nesterov);
+        CHECK(opt.name() == (nesterov ? "nesterov" : "momentum"));
+        set_grad(p, g1);
+        opt.step();
+        set_grad(p, g2);
+        opt.step();
+        for (std::size_t i = 0; i < 3; ++i) {
+            double w = w0(0, i), v = 0;
+            for (double g : {g1(0, i), g2(0, i)}) {
+                v = 0.9 * v + g;
+                w -= 0.1 * (nesterov ? g + 0.9 * v : v);
+            }
+            CHECK(p.value()(0, i) == Approx(w).epsilon(1e-14));
+        }
+    }
+}
+
+TEST_CASE("optim: Adam and AdamW over two steps", "[optim]") {
+    for (bool decoupled : {false, true}) {
+        xgrad::parameter<double> p(w0, "w");
+        const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.1;
+        xgrad::optim::adam<double> opt({&p}, lr, b1, b2, eps, wd, decoupled);
+        CHECK(opt.name() == (decoupled ? "adamw" : "adam"));
+        set_grad(p, g1);
+        opt.step();
+        set_grad(p, g2);
+        opt.step();
+        for (std::size_t i = 0; i < 3; ++i) {
+            double w = w0(0, i), m = 0, v = 0;
+            int t = 0;
+            for (double g0 : {g1(0, i), g2(0, i)}) {
+                ++t;
+                if (decoupled) w -= lr * wd * w;
+                const double g = decoupled ? g0 : g0 + wd * w;
+                m = b1 * m + (1 - b1) * g;
+                v = b2 * v + (1 - b2) * g * g;
+                const double mh = m / (1 - std::pow(b1, t)), vh = v / (1 - std::pow(b2, t));
+                w -= lr * mh / (std::sqrt(vh) + eps);
+            }
+            CHECK(p.value()(0, i) == Approx(w).epsilon(1e-13));
+        }
+    }
+}
+
+TEST_CASE("optim: parameters without a gradient are left alone, bad hyper-parameters are rejected",
+          "[optim]") {
+    xgrad::parameter<double> p(w0, "w");
+    xgrad::optim::adam<double> opt({&p});
+    opt.step();
+    CHECK(xt::all(xt::equal(p.value(), w0)));
+    CHECK_THROWS_AS(xgrad::optim::sgd<double>({&p}, -0.1), xgrad::graph_error);
+    CHECK_THROWS_AS(xgrad::optim::sgd<double>({&p}, 0.1, 1.5), xgrad::graph_error);
+    CHECK_THROWS_AS(xgrad::optim::sgd<double>({&p}, 0.1, 0.0, true), xgrad::graph_error);
+    CHECK_THROWS_AS(xgrad::optim::adam<double>({&p}, 0.1, 1.0), xgrad::graph_error);
+    CHECK_THROWS_AS(opt.set_learning_rate(std::nan("")), xgrad::graph_error);
+}
+
+TEST_CASE("optim: step and cosine schedules", "[optim]") {
+    xgrad::optim::step_schedule s{0.1, 0.5, 2};
+    CHECK(s(0) == Approx(0.1));
+    CHECK(s(1) == Approx(0.1));
+    CHECK(s(2) == Approx(0.05));
+    CHECK(s(5) == Approx(0.025));
+    xgrad::optim::cosine_schedule c{0.1, 0.001, 10};
+    CHECK(c(0) == Approx(0.1));
+    CHECK(c(5) == Approx(0.001 + 0.5 * 0.099));
+    CHECK(c(10) == Approx(0.001));
+    CHECK(c(20) == Approx(0.001));
+}
+
+TEST_CASE("optim: a seeded run trains the lecture's network on a generated set to a stated accuracy",
+          "[optim][train]") {
+    // Circle inside/outside, 2-8-2 tanh with softmax cross-entropy, Adam.
+    xgrad::rng g(9);
+    const std::size_t m = 256;
+    matrix<double> X({2, m}), Y({1, m});
+    for (std::size_t j = 0; j < m; ++j) {
+        X(0, j) = g.uniform(-2, 2);
+        X(1, j) = g.uniform(-2, 2);
+        Y(0, j) = X(0, j) * X(0, j) + X(1, j) * X(1, j) < 1.5 ? 1 : 0;
+    }
+    auto net = xgrad::nn::mlp<double>({2, 8, 2}, xgrad::nn::activation_kind::tanh, g);
+    xgrad::optim::adam<double> opt(net->parameters(), 0.05);
+    xgrad::graph<double> gr;
+    double acc = 0;
+    for (int step = 0; step < 300; ++step) {
+        gr.clear();
+        opt.zero_grad();
+        auto z = (*net)(gr.borrow(X));
+        gr.backward(xgrad::softmax_cross_entropy(z, gr.borrow(Y)));
+        opt.step();
+        std::size_t ok = 0;
+        for (std::size_t j = 0; j < m; ++j) ok += (z.value()(1, j) > z.value()(0, j)) == (Y(0, j) > 0.5);
+        acc = double(ok) / m;
+    }
+    INFO("training accuracy " << acc);
+    CHECK(acc >= 0.95);
+}
