@@ -259,8 +259,9 @@ void graph<T>::backward(const var<T>& root) {
                         "backward(root, seed)",
                         r.name.empty() ? "" : fmt::format(" '{}'", r.name), to_string(s)));
     }
-    matrix<T> seed({1, 1}, T(1));
-    backward(root, seed);
+    detail::ensure_shape(m_seed, {1, 1});
+    m_seed(0, 0) = T(1);
+    backward(root, m_seed);
 }
 
 template <class T>
@@ -291,6 +292,7 @@ void graph<T>::backward(const var<T>& root, const matrix<T>& seed) {
         detail::node<T>& n = m_nodes[i];
         if (n.kind != detail::node_kind::op || !n.requires_grad || !n.own.has_grad) continue;
         run_backward(n);
+        if (m_observer) m_observer(*this, static_cast<std::uint32_t>(i));
     }
 }
 
@@ -347,6 +349,24 @@ void graph<T>::release() {
     m_nodes.clear();
     m_nodes.shrink_to_fit();
     m_inputs.shrink_to_fit();
+}
+
+template <class T>
+const matrix<T>& graph<T>::value_of(std::uint32_t id) const {
+    if (id >= m_size) throw graph_error(fmt::format("value_of: no node #{} (the tape has {})", id, m_size));
+    return m_nodes[id].value();
+}
+
+template <class T>
+const matrix<T>& graph<T>::grad_of(std::uint32_t id) const {
+    if (id >= m_size) throw graph_error(fmt::format("grad_of: no node #{} (the tape has {})", id, m_size));
+    const detail::node<T>& n = m_nodes[id];
+    detail::slot<T>& s = *n.data;
+    if (!s.has_grad) {
+        detail::ensure_shape(s.grad, shape_of(n.value()));
+        std::fill(s.grad.begin(), s.grad.end(), T(0));
+    }
+    return s.grad;
 }
 
 template <class T>

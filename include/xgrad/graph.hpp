@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <source_location>
 #include <string>
 #include <string_view>
@@ -164,6 +165,17 @@ public:
     /// Describes node `id` (0 ≤ id < size()).
     node_info<T> info(std::uint32_t id) const;
 
+    /// The value of node `id`.
+    const matrix<T>& value_of(std::uint32_t id) const;
+    /// The gradient of node `id` from the last backward (zeros if none reached it).
+    const matrix<T>& grad_of(std::uint32_t id) const;
+
+    /// Called by backward right after node `id`'s op delivered its input gradients, in the order backward
+    /// visits the nodes (for traces and teaching tools; empty by default). The observer may read the graph
+    /// (info, value_of, grad_of) but must not record on it.
+    using backward_observer = std::function<void(const graph& g, std::uint32_t id)>;
+    void set_backward_observer(backward_observer observer) { m_observer = std::move(observer); }
+
     /// Anomaly mode: after every forward and backward, check for NaN/Inf and throw numeric_error naming the
     /// first op that produced one (and where it was called). Off by default (it reads every element).
     void set_anomaly_mode(bool on) noexcept { m_anomaly = on; }
@@ -199,6 +211,8 @@ private:
     std::vector<unsigned char> m_delivered;
     std::uint32_t m_epoch = 1;
     bool m_anomaly = false;
+    matrix<T> m_seed;  // d(root) = 1 for scalar roots, kept to avoid an allocation per backward
+    backward_observer m_observer;
 };
 
 /// While alive, ops on this thread record no history: results are constants that backward never visits
