@@ -121,7 +121,7 @@ const detail::node<T>& graph<T>::checked(const var<T>& v, const char* what) cons
             "{}: stale handle (tensor #{} was recorded before its graph was cleared; record the step again)",
             what, v.m_id));
     }
-    return m_nodes[v.m_id];
+    return *m_nodes[v.m_id];
 }
 
 template <class T>
@@ -131,8 +131,8 @@ detail::node<T>& graph<T>::checked(const var<T>& v, const char* what) {
 
 template <class T>
 detail::node<T>& graph<T>::claim() {
-    if (m_size == m_nodes.size()) m_nodes.emplace_back();
-    detail::node<T>& n = m_nodes[m_size];
+    if (m_size == m_nodes.size()) m_nodes.push_back(std::make_unique<detail::node<T>>());
+    detail::node<T>& n = *m_nodes[m_size];
     n.destroy_op();
     n.data = &n.own;
     n.borrowed = nullptr;
@@ -140,6 +140,7 @@ detail::node<T>& graph<T>::claim() {
     n.in_begin = static_cast<std::uint32_t>(m_inputs.size());
     n.in_count = 0;
     n.name.clear();
+    n.param_name = nullptr;
     n.where = std::source_location{};
     n.requires_grad = false;
     return n;
@@ -156,7 +157,7 @@ template <class T>
 var<T> graph<T>::leaf(detail::node_kind kind, const matrix<T>* copy_from, std::string_view name) {
     detail::node<T>& n = claim();
     n.kind = kind;
-    n.name.assign(name);
+    if (!name.empty()) n.name.assign(name);
     n.requires_grad = kind != detail::node_kind::constant;
     if (copy_from != nullptr) {
         detail::ensure_shape(n.own.value, shape_of(*copy_from));
@@ -174,7 +175,7 @@ template <class T>
 var<T> graph<T>::borrow(const matrix<T>& value, std::string_view name) {
     detail::node<T>& n = claim();
     n.kind = detail::node_kind::constant;
-    n.name.assign(name);
+    if (!name.empty()) n.name.assign(name);
     n.borrowed = &value;
     return commit(n);
 }
@@ -189,7 +190,8 @@ var<T> graph<T>::param(parameter<T>& p, std::string_view name) {
     detail::node<T>& n = claim();
     n.kind = detail::node_kind::parameter;
     n.data = &p.storage();
-    n.name.assign(name.empty() ? std::string_view(p.name()) : name);
+    if (!name.empty()) n.name.assign(name);  // else the node shows the parameter's own name
+    n.param_name = &p.name();
     n.requires_grad = true;
     return commit(n);
 }
@@ -243,7 +245,7 @@ void graph<T>::check_finite(const matrix<T>& m, const detail::node<T>& n, std::s
                 opname,
                 fmt::format("anomaly: {} {} is {} at element ({}, {}) of {}{}", opname, what, p[k], k / cols,
                             k % cols, to_string(shape_of(m)),
-                            n.name.empty() ? std::string() : fmt::format(" (tensor '{}')", n.name)),
+                            n.label().empty() ? std::string() : fmt::format(" (tensor '{}')", n.label())),
                 n.where));
         }
     }
@@ -257,7 +259,7 @@ void graph<T>::backward(const var<T>& root) {
         throw graph_error(
             fmt::format("backward: the root{} is {}, not a scalar; pass the seed d(root) explicitly: "
                         "backward(root, seed)",
-                        r.name.empty() ? "" : fmt::format(" '{}'", r.name), to_string(s)));
+                        r.label().empty() ? "" : fmt::format(" '{}'", r.label()), to_string(s)));
     }
     detail::ensure_shape(m_seed, {1, 1});
     m_seed(0, 0) = T(1);
@@ -278,7 +280,7 @@ void graph<T>::backward(const var<T>& root, const matrix<T>& seed) {
     // Interior gradients start from zero on every backward; leaf gradients accumulate.
     // (all of them, also those recorded after the root, so no tensor shows a previous backward's gradient).
     for (std::size_t i = 0; i < m_size; ++i) {
-        if (m_nodes[i].kind == detail::node_kind::op) m_nodes[i].own.has_grad = false;
+        if (m_nodes[i]->kind == detail::node_kind::op) m_nodes[i]->own.has_grad = false;
     }
     detail::slot<T>& rs = *r.data;
     detail::ensure_shape(rs.grad, shape_of(seed));
@@ -289,7 +291,7 @@ void graph<T>::backward(const var<T>& root, const matrix<T>& seed) {
         rs.has_grad = true;
     }
     for (std::size_t i = root.id() + 1; i-- > 0;) {
-        detail::node<T>& n = m_nodes[i];
+        detail::node<T>& n = *m_nodes[i];
         if (n.kind != detail::node_kind::op || !n.requires_grad || !n.own.has_grad) continue;
         run_backward(n);
         if (m_observer) m_observer(*this, static_cast<std::uint32_t>(i));
@@ -303,14 +305,14 @@ void graph<T>::run_backward(detail::node<T>& n) {
     backward_context<T> ctx(*this, n, m_delivered.data());
     n.fn->backward(ctx);
     for (std::size_t i = 0; i < n.in_count; ++i) {
-        const detail::node<T>& in = m_nodes[input_id(n, i)];
+        const detail::node<T>& in = *m_nodes[input_id(n, i)];
         if (in.requires_grad && !m_delivered[i]) {
             throw op_contract_error(detail::op_message(
                 n.fn->name(),
                 fmt::format(
                     "backward delivered no gradient for input {}{}, which needs one (the contract: one "
                     "gradient per input that needs one; deliver zeros explicitly if it is zero)",
-                    i, in.name.empty() ? "" : fmt::format(" ('{}')", in.name)),
+                    i, in.label().empty() ? "" : fmt::format(" ('{}')", in.label())),
                 n.where));
         }
         if (m_delivered[i]) {
@@ -331,13 +333,13 @@ void graph<T>::run_backward(detail::node<T>& n) {
 template <class T>
 void graph<T>::zero_grad() {
     for (std::size_t i = 0; i < m_size; ++i) {
-        if (m_nodes[i].kind == detail::node_kind::variable) m_nodes[i].own.has_grad = false;
+        if (m_nodes[i]->kind == detail::node_kind::variable) m_nodes[i]->own.has_grad = false;
     }
 }
 
 template <class T>
 void graph<T>::clear() {
-    for (std::size_t i = 0; i < m_size; ++i) m_nodes[i].destroy_op();
+    for (std::size_t i = 0; i < m_size; ++i) m_nodes[i]->destroy_op();
     m_size = 0;
     m_inputs.clear();
     ++m_epoch;
@@ -354,13 +356,13 @@ void graph<T>::release() {
 template <class T>
 const matrix<T>& graph<T>::value_of(std::uint32_t id) const {
     if (id >= m_size) throw graph_error(fmt::format("value_of: no node #{} (the tape has {})", id, m_size));
-    return m_nodes[id].value();
+    return m_nodes[id]->value();
 }
 
 template <class T>
 const matrix<T>& graph<T>::grad_of(std::uint32_t id) const {
     if (id >= m_size) throw graph_error(fmt::format("grad_of: no node #{} (the tape has {})", id, m_size));
-    const detail::node<T>& n = m_nodes[id];
+    const detail::node<T>& n = *m_nodes[id];
     detail::slot<T>& s = *n.data;
     if (!s.has_grad) {
         detail::ensure_shape(s.grad, shape_of(n.value()));
@@ -372,11 +374,11 @@ const matrix<T>& graph<T>::grad_of(std::uint32_t id) const {
 template <class T>
 node_info<T> graph<T>::info(std::uint32_t id) const {
     if (id >= m_size) throw graph_error(fmt::format("info: no node #{} (the tape has {})", id, m_size));
-    const detail::node<T>& n = m_nodes[id];
+    const detail::node<T>& n = *m_nodes[id];
     node_info<T> r{id,
                    n.fn ? n.fn->name() : detail::kind_name(n.kind),
                    n.fn ? n.fn->rule() : std::string_view{},
-                   n.name,
+                   n.label(),
                    shape_of(n.value()),
                    {},
                    n.where,
@@ -391,7 +393,7 @@ node_info<T> graph<T>::info(std::uint32_t id) const {
 template <class T>
 std::string forward_context<T>::input_name(std::size_t i) const {
     const auto& n = m_graph.node_at(m_graph.input_id(m_node, i));
-    return n.name.empty() ? fmt::format("input {}", i) : fmt::format("'{}'", n.name);
+    return n.label().empty() ? fmt::format("input {}", i) : fmt::format("'{}'", n.label());
 }
 
 template <class T>

@@ -90,7 +90,7 @@ linear<T>::linear(std::size_t in, std::size_t out, rng& g, init_scheme scheme) :
 template <class T>
 var<T> linear<T>::forward(const var<T>& h) {
     // A = W·H + b : [out×in]·[in×m] + [out×1] → [out×m]
-    return add_bias(matmul(this->use(h, *m_weight), h), this->use(h, *m_bias));
+    return xgrad::linear(this->use(h, *m_weight), h, this->use(h, *m_bias));
 }
 
 template <class T>

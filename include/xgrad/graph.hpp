@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <source_location>
 #include <string>
 #include <string_view>
@@ -52,9 +53,10 @@ struct node {
     alignas(std::max_align_t) unsigned char fn_storage[inline_op_bytes];
     std::uint32_t in_begin = 0;  // inputs are m_inputs[in_begin, in_begin + in_count)
     std::uint32_t in_count = 0;
-    std::deque<matrix<T>> saved;  // what backward needs beyond inputs and output (buffers reused;
-                                  // a deque, so references from ctx.save(k) survive later saves)
-    std::string name;
+    std::deque<matrix<T>> saved;              // what backward needs beyond inputs and output (buffers reused;
+                                              // a deque, so references from ctx.save(k) survive later saves)
+    std::string name;                         // the user's name (named(), or a leaf's name argument)
+    const std::string* param_name = nullptr;  // a parameter leaf shows its parameter's name (not copied)
     std::source_location where;
     node_kind kind = node_kind::constant;
     bool requires_grad = false;
@@ -66,6 +68,7 @@ struct node {
     ~node() { destroy_op(); }
 
     const matrix<T>& value() const { return borrowed ? *borrowed : data->value; }
+    std::string_view label() const { return param_name != nullptr && name.empty() ? *param_name : name; }
     void destroy_op();
 };
 
@@ -184,8 +187,8 @@ public:
     // ---- engine interface used by var, apply<Op> and the op contexts ----
     const detail::node<T>& checked(const var<T>& v, const char* what = "access") const;
     detail::node<T>& checked(const var<T>& v, const char* what = "access");
-    const detail::node<T>& node_at(std::uint32_t id) const { return m_nodes[id]; }
-    detail::node<T>& node_at(std::uint32_t id) { return m_nodes[id]; }
+    const detail::node<T>& node_at(std::uint32_t id) const { return *m_nodes[id]; }
+    detail::node<T>& node_at(std::uint32_t id) { return *m_nodes[id]; }
     std::uint32_t input_id(const detail::node<T>& n, std::size_t i) const { return m_inputs[n.in_begin + i]; }
     /// Claims the next node for an op with these inputs (validates the handles).
     detail::node<T>& begin_op(const var<T>* inputs, std::size_t n, const std::source_location& loc);
@@ -205,7 +208,9 @@ private:
     void run_backward(detail::node<T>& n);
     void check_finite(const matrix<T>& m, const detail::node<T>& n, std::string_view what) const;
 
-    std::deque<detail::node<T>> m_nodes;  // deque: nodes never move, their buffers are reused
+    // Nodes are allocated one by one and never move (handles, saved buffers and ops stay put); the vector
+    // of pointers only grows, so recording a known structure again allocates nothing.
+    std::vector<std::unique_ptr<detail::node<T>>> m_nodes;
     std::size_t m_size = 0;
     std::vector<std::uint32_t> m_inputs;  // flat input lists of all nodes
     std::vector<unsigned char> m_delivered;
@@ -254,7 +259,7 @@ bool var<T>::requires_grad() const {
 }
 template <class T>
 std::string_view var<T>::name() const {
-    return owner().checked(*this, "name").name;
+    return owner().checked(*this, "name").label();
 }
 
 }  // namespace xgrad

@@ -37,8 +37,9 @@ template <class T>
 struct relu_op final : unary_op<T, relu_op<T>> {
     std::string_view name() const override { return "relu"; }
     std::string_view rule() const override { return "d{x0} = d{y} ⊙ [{x0} > 0]"; }
-    T f(T x) const { return x > T(0) ? x : T(0); }         // H = max(0, A)
-    T df(T x, T) const { return x > T(0) ? T(1) : T(0); }  // dA = dH ⊙ [A > 0]; relu′(0) = 0
+    // Branch-free forms (the sign of random activations is unpredictable): max keeps NaN visible.
+    T f(T x) const { return std::max(x, T(0)); }             // H = max(0, A)
+    T df(T x, T) const { return static_cast<T>(x > T(0)); }  // dA = dH ⊙ [A > 0]; relu′(0) = 0
 };
 
 template <class T>
@@ -47,8 +48,11 @@ struct leaky_relu_op final : unary_op<T, leaky_relu_op<T>> {
     explicit leaky_relu_op(T f_) : slope(f_) {}
     std::string_view name() const override { return "leaky_relu"; }
     std::string_view rule() const override { return "d{x0} = d{y} ⊙ ({x0} > 0 ? 1 : f)"; }
-    T f(T x) const { return x > T(0) ? x : slope * x; }     // H = max(f·A, A)
-    T df(T x, T) const { return x > T(0) ? T(1) : slope; }  // dA = dH ⊙ (A > 0 ? 1 : f)
+    // Branch-free: [A > 0]·(1 − f) + f is 1 or f.
+    T f(T x) const { return x * (static_cast<T>(x > T(0)) * (T(1) - slope) + slope); }  // H = max(f·A, A)
+    T df(T x, T) const {
+        return static_cast<T>(x > T(0)) * (T(1) - slope) + slope;
+    }  // dA = dH ⊙ (A > 0 ? 1 : f)
 };
 
 template <class T>

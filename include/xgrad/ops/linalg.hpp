@@ -24,4 +24,12 @@ var<T> transpose(const var<T>& a, std::source_location loc = std::source_locatio
 template <class T>
 var<T> add_bias(const var<T>& a, const var<T>& b, std::source_location loc = std::source_location::current());
 
+/// A dense layer in one op: Y = W·H + b·1ᵀ, with W [p×n], H [n×m], b [p×1] → Y [p×m].
+///   dW = dY·Hᵀ : [p×m]·[m×n] → [p×n]     dH = Wᵀ·dY : [n×p]·[p×m] → [n×m]     db = Σ_columns dY → [p×1]
+/// Same values and gradients as add_bias(matmul(W, H), b), one node instead of two and no copies: the bias
+/// is added in place after the gemm, and backward reads dY directly (nn::linear uses it).
+template <class T>
+var<T> linear(const var<T>& w, const var<T>& h, const var<T>& b,
+              std::source_location loc = std::source_location::current());
+
 }  // namespace xgrad
