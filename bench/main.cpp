@@ -5,6 +5,7 @@
 //   bench [--models a,b,c,d] [--dtypes f32,f64] [--threads 1,2] [--samples 21] [--sample-ms 20]
 //   bench --profile xgrad|hand|libtorch --models b --dtypes f32 --steps 200   (no timing: for perf/callgrind)
 #include <cblas.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +14,8 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#include <xgrad/blas.hpp>
 
 #include "bench.hpp"
 
@@ -50,6 +53,12 @@ double quantile(std::vector<double> v, double q) {
     return v.empty() ? 0 : v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
 }
 
+std::string fmt_num(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
 double time_steps(bench::stepper& s, std::size_t k) {
     const auto t0 = clock_type::now();
     for (std::size_t i = 0; i < k; ++i) s.step();
@@ -78,17 +87,21 @@ void run(const bench::model_spec& spec, int threads, int samples, double sample_
         for (int i = 0; i < 100; ++i) c.s->step();
         c.allocs_per_step = static_cast<double>(bench::allocations() - a0) / 100.0;
     }
-    for (int k = 0; k < samples; ++k) {  // interleaved, so drift hits every contender alike
-        for (auto& c : cs) c.samples.push_back(time_steps(*c.s, c.steps_per_sample));
+    for (int k = 0; k < samples; ++k) {  // interleaved, in a rotating order, so drift hits everyone alike
+        for (std::size_t r = 0; r < cs.size(); ++r) {
+            auto& c = cs[(r + static_cast<std::size_t>(k)) % cs.size()];
+            c.samples.push_back(time_steps(*c.s, c.steps_per_sample));
+        }
     }
     const double x = median(cs[0].samples), h = median(cs[1].samples);
     const double tt = cs.size() > 2 ? median(cs[2].samples) : 0;
-    std::printf("| (%s) | %s | %d | %9.2f | %9.2f | %9s | %5.2f | %6s | %5.1f / %.1f | %s |\n",
-                spec.key.c_str(), dtype, threads, x, h,
-                cs.size() > 2 ? std::to_string(tt).substr(0, 8).c_str() : "–", x / h,
-                cs.size() > 2 ? std::to_string(x / tt).substr(0, 5).c_str() : "–",
-                quantile(cs[0].samples, 0.9) / x, cs[0].allocs_per_step,
-                cs.size() > 2 ? std::to_string(cs[2].allocs_per_step).substr(0, 6).c_str() : "–");
+    const std::string torch_us = cs.size() > 2 ? fmt_num(tt, 2) : "–";
+    const std::string torch_ratio = cs.size() > 2 ? fmt_num(x / tt, 2) : "–";
+    const std::string torch_allocs = cs.size() > 2 ? fmt_num(cs[2].allocs_per_step, 0) : "–";
+    std::printf("| (%s) | %s | %d | %.2f | %.2f | %s | %.2f | %s | %.2f | %.0f / %.0f / %s |\n",
+                spec.key.c_str(), dtype, threads, x, h, torch_us.c_str(), x / h, torch_ratio.c_str(),
+                quantile(cs[0].samples, 0.9) / x, cs[0].allocs_per_step, cs[1].allocs_per_step,
+                torch_allocs.c_str());
     std::fflush(stdout);
     const double l0 = cs[0].first_loss;
     for (auto& c : cs) {
@@ -102,6 +115,17 @@ void run(const bench::model_spec& spec, int threads, int samples, double sample_
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Like the xgrad command: use the OpenBLAS kernels this CPU can run (OPENBLAS_CORETYPE overrides).
+    // libtorch's OpenMP threads spin after each op by default and steal the second core from OpenBLAS's
+    // threads (and vice versa); measure every contender with passive waiting. The variable is read when
+    // libgomp loads, hence the re-execution.
+    if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+        ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        std::vector<char*> args(argv, argv + argc);
+        args.push_back(nullptr);
+        ::execv("/proc/self/exe", args.data());
+    }
+    xgrad::run_with_better_blas_core(argc, argv);
     std::vector<std::string> want_models{"a", "b", "c", "d"}, dtypes{"f32", "f64"}, threads{"1", "2"};
     int samples = 21;
     double sample_ms = 20;
@@ -127,6 +151,36 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;
         }
+    }
+    if (!profile.empty() && profile == "gemm") {  // the GEMM rate the models' own shapes reach
+        openblas_set_num_threads(std::atoi(threads.front().c_str()));
+        struct shape {
+            const char* what;
+            int m, n, k;
+        };
+        const shape shapes[] = {{"(b) forward layer 1: 512×784·784×256", 512, 256, 784},
+                                {"(b) dW1 = dA1·Xᵀ: 512×256·256×784", 512, 784, 256},
+                                {"(a) forward layer 1: 128×784·784×64", 128, 64, 784}};
+        for (const auto& sh : shapes) {
+            std::vector<float> a(static_cast<std::size_t>(sh.m) * sh.k, 0.5f),
+                b(static_cast<std::size_t>(sh.k) * sh.n, 0.25f), c(static_cast<std::size_t>(sh.m) * sh.n);
+            auto run = [&] {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.m, sh.n, sh.k, 1.f, a.data(), sh.k,
+                            b.data(), sh.n, 0.f, c.data(), sh.n);
+            };
+            for (int i = 0; i < 20; ++i) run();
+            std::vector<double> t;
+            for (int s = 0; s < 21; ++s) {
+                const auto t0 = clock_type::now();
+                for (int i = 0; i < 10; ++i) run();
+                t.push_back(std::chrono::duration<double>(clock_type::now() - t0).count() / 10);
+            }
+            const double sec = median(t);
+            std::printf("%s: %.1f µs, %.1f GFLOP/s (f32, %s threads, core %s)\n", sh.what, sec * 1e6,
+                        2.0 * sh.m * sh.n * sh.k / sec / 1e9, threads.front().c_str(),
+                        openblas_get_corename());
+        }
+        return 0;
     }
     if (!profile.empty()) {  // one contender, one model, one dtype, a fixed number of steps
         openblas_set_num_threads(std::atoi(threads.front().c_str()));
@@ -154,8 +208,9 @@ int main(int argc, char** argv) {
         openblas_get_corename(), env ? env : "unset", bench::torch_available() ? "yes" : "not built", samples,
         sample_ms);
     std::printf(
-        "| model | dtype | threads | xgrad µs | hand µs | libtorch µs | xgrad/hand | xgrad/torch | xgrad "
-        "p90/median / allocs per step | torch allocs |\n");
+        "| model | dtype | threads | xgrad µs | hand µs | libtorch µs | xgrad/hand | xgrad/libtorch | xgrad "
+        "p90/median | "
+        "allocations per step: xgrad / hand / libtorch |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& spec : bench::models()) {
         if (std::find(want_models.begin(), want_models.end(), spec.key) == want_models.end()) continue;

@@ -1,6 +1,11 @@
 #include "xgrad/blas.hpp"
 
 #include <cblas.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string_view>
+#include <vector>
 
 namespace xgrad {
 
@@ -58,6 +63,36 @@ int num_threads() {
 }
 std::string blas_core() {
     return openblas_get_corename();
+}
+
+std::string better_blas_core() {
+    if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return {};
+    const std::string_view core = openblas_get_corename();
+    // Generic fallbacks OpenBLAS uses for x86-64 CPUs it cannot identify.
+    if (core != "Prescott" && core != "Core2" && core != "Penryn" && core != "Nehalem" &&
+        core != "Dunnington" && core != "Atom" && core != "Barcelona") {
+        return {};
+    }
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+        return "SkylakeX";
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+    return {};
+}
+
+void run_with_better_blas_core(int argc, char** argv) {
+    const std::string core = better_blas_core();
+    if (core.empty() || std::getenv("XGRAD_BLAS_REEXEC") != nullptr) return;
+    ::setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+    ::setenv("XGRAD_BLAS_REEXEC", "1", 1);  // never loop, even if OpenBLAS ignores the variable
+    std::vector<char*> args(argv, argv + argc);
+    args.push_back(nullptr);
+    ::execv("/proc/self/exe", args.data());
+    ::unsetenv("OPENBLAS_CORETYPE");  // execv failed: carry on with the kernels we have
 }
 
 }  // namespace xgrad

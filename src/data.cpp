@@ -10,11 +10,14 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <numbers>
 #include <numeric>
 #include <sstream>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -303,12 +306,23 @@ void split_cells(std::string_view line, char delimiter, std::vector<std::string_
     }
 }
 
+/// A cell as a finite double; std::nullopt for text that is not one ("nan", "inf", "abc", "").
+/// A number beyond the double range ("1e999") reads as ±Inf (the caller says it is too large); one below
+/// the smallest subnormal ("1e-999") reads as ±0, as strtod rounds it.
 std::optional<double> parse_number(std::string_view s) {
     if (!s.empty() && s.front() == '+') s.remove_prefix(1);
     if (s.empty()) return std::nullopt;
     double v = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
+    if (end != s.data() + s.size()) return std::nullopt;
+    if (ec == std::errc::result_out_of_range) {
+        // from_chars leaves v alone when the number overflows or underflows: let strtod round it.
+        const std::string text(s);
+        char* stop = nullptr;
+        v = std::strtod(text.c_str(), &stop);
+        return stop == text.c_str() + text.size() ? std::optional<double>(v) : std::nullopt;
+    }
+    if (ec != std::errc() || !std::isfinite(v)) return std::nullopt;
     return v;
 }
 
@@ -543,6 +557,14 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
                 throw data_error(fmt::format(
                     "{}:{}: {}: {} is not a number", name, line_no, column_name(c),
                     cells[c].empty() ? std::string("empty cell") : fmt::format("'{}'", cells[c])));
+            }
+            // Beyond the range of T (1e39 as float, 1e999 as anything): would load as Inf (fuzz_csv found the
+            // first one).
+            if (!(std::abs(*v) <= static_cast<double>(std::numeric_limits<T>::max()))) {
+                throw data_error(fmt::format(
+                    "{}:{}: {}: '{}' is too large for {} (at most {:g} in magnitude)", name, line_no,
+                    column_name(c), cells[c], std::is_same_v<T, float> ? "float" : "double",
+                    static_cast<double>(std::numeric_limits<T>::max())));
             }
             values.push_back(*v);
         }

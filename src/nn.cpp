@@ -56,6 +56,9 @@ void module<T>::add_module(std::string name, module<T>& child) {
         if (c.first == name)
             throw graph_error(fmt::format("module: a child named '{}' already exists", name));
     }
+    // Parameters carry their full dotted name ("0.weight", "encoder.0.bias"), so traces, pictures and
+    // error messages can tell the layers apart.
+    for (auto& [sub, p] : child.named_parameters()) p->set_name(name + "." + sub);
     m_children.emplace_back(std::move(name), &child);
 }
 

@@ -63,7 +63,11 @@ void sgd<T>::step() {
         const T* g = p.grad().data();
         const std::size_t n = p.value().size();
         if (mu == T(0)) {
-            for (std::size_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);  // W = W − α(dW + λW)
+            if (wd == T(0)) {
+                for (std::size_t i = 0; i < n; ++i) w[i] -= lr * g[i];  // W = W − α·dW
+            } else {
+                for (std::size_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);  // W = W − α(dW + λW)
+            }
             continue;
         }
         T* v = m_velocity[k].data();

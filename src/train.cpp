@@ -210,7 +210,9 @@ void write_chart_svg(const std::filesystem::path& path, const std::vector<epoch_
         svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\" fill=\"#2471a3\">{:.0f}%</text>\n", left + pw + 6,
                            y + 4, 100 * (1 - k / 4.0));
     }
+    const std::size_t label_every = n <= 15 ? 1 : (n + 14) / 15;  // at most ~15 epoch labels
     for (std::size_t k = 0; k < n; ++k) {
+        if (k % label_every != 0 && k + 1 != n) continue;
         svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
                            px(double(k + 1)), top + ph + 18, h[k].epoch);
     }

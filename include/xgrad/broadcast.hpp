@@ -34,10 +34,15 @@ void sum_to(matrix<T>& g, T beta, const shape2& full, F&& f) {
                 for (std::size_t j = 0; j < c; ++j) row[j] += f(i, j);
             }
         }
-    } else if (gr == r) {  // [r×1]: sum over columns
+    } else if (gr == r) {  // [r×1]: sum over columns (8 running sums, so the loop vectorises)
         for (std::size_t i = 0; i < r; ++i) {
-            T s = 0;
-            for (std::size_t j = 0; j < c; ++j) s += f(i, j);
+            T acc[8] = {};
+            std::size_t j = 0;
+            for (; j + 8 <= c; j += 8) {
+                for (std::size_t k = 0; k < 8; ++k) acc[k] += f(i, j + k);
+            }
+            T s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            for (; j < c; ++j) s += f(i, j);
             out[i] = (beta == T(0)) ? s : out[i] + s;
         }
     } else if (gc == c) {  // [1×c]: sum over rows

@@ -99,8 +99,9 @@ struct csv_options {
 /// be an integer ≥ 0 (below 2^16); classes = max label + 1. Cells are trimmed of blanks and of one pair
 /// of surrounding double quotes (a quoted delimiter is not supported); blank lines and "\r" are ignored.
 /// Throws data_error naming path:line for a missing or empty file, a ragged row (its cell count and the
-/// expected one), a cell that is not a finite number (its column and text) or a label that is not a
-/// class index.
+/// expected one), a cell that is not a finite number (its column and text: "nan", "inf" and "abc" are
+/// rejected, so no NaN or Inf ever enters a data set), a number too large for T ("1e39" as float, "1e999")
+/// or a label that is not a class index. A number too small for T ("1e-999") rounds to 0.
 template <class T = float>
 dataset<T> load_csv(const std::filesystem::path& path, const csv_options& options = {});
 

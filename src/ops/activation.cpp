@@ -16,11 +16,14 @@ template <class T>
 struct sigmoid_op final : unary_op<T, sigmoid_op<T>> {
     std::string_view name() const override { return "sigmoid"; }
     std::string_view rule() const override { return "d{x0} = d{y} ⊙ {y}(1 − {y})"; }
-    // H = σ(A); for A < 0 use e^A/(1 + e^A) so e^(−A) never overflows.
+    // H = σ(A) from e = e^(−|A|) ∈ (0, 1], which never overflows: σ(A) = 1/(1 + e) for A ≥ 0 and
+    // e/(1 + e) for A < 0 (no cancellation either way). One exp, and a select instead of a branch on the
+    // sign, which random-sign inputs would mispredict half the time.
     T f(T x) const {
-        if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-        const T e = std::exp(x);
-        return e / (T(1) + e);
+        const T e = std::exp(-std::abs(x));
+        const T r = T(1) / (T(1) + e);
+        const T m = static_cast<T>(x >= T(0));  // 1 or 0; m + (1 − m)·e is exactly 1 or exactly e
+        return r * (m + (T(1) - m) * e);
     }
     T df(T, T y) const { return y * (T(1) - y); }  // dA = dH ⊙ H(1 − H)
 };

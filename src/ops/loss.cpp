@@ -133,7 +133,9 @@ struct bce_with_logits_op final : op<T> {
             // dZ = (σ(Z) − Y)/m · dC
             write_gradient(ctx.target(0), [&](std::size_t n) {
                 const T zi = z.data()[n];
-                const T s = zi >= T(0) ? T(1) / (T(1) + std::exp(-zi)) : std::exp(zi) / (T(1) + std::exp(zi));
+                const T e = std::exp(-std::abs(zi)), r = T(1) / (T(1) + e);
+                const T mz = static_cast<T>(zi >= T(0));
+                const T s = r * (mz + (T(1) - mz) * e);  // σ(z) without overflow or a branch on the sign
                 return k * (s - y.data()[n]);
             });
         }

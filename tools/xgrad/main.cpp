@@ -1,8 +1,10 @@
-// The xgrad command: train a multilayer perceptron on a data set, evaluate a checkpoint.
+// The xgrad command: train a multilayer perceptron on a data set, evaluate a checkpoint, draw the model.
 //
 //   xgrad train                         Fashion-MNIST from /usr/share/datasets/fashion-mnist, 784-256-10 ReLU
 //   xgrad train --dataset spiral --layers 16,16 --activation tanh --epochs 200
+//                                       (2-D sets also get boundary.svg: the decision regions and the points)
 //   xgrad evaluate xgrad-out/model.npz  accuracy and confusion matrix on the test split
+//   xgrad graph --dataset spiral        the computation graph xgrad train records, as model.dot / model.svg
 #include <unistd.h>
 
 #include <chrono>
@@ -20,7 +22,10 @@
 #include <xgrad/blas.hpp>
 #include <xgrad/checkpoint.hpp>
 #include <xgrad/data.hpp>
+#include <xgrad/dot.hpp>
 #include <xgrad/nn.hpp>
+#include <xgrad/ops/loss.hpp>
+#include <xgrad/ops/softmax.hpp>
 #include <xgrad/optim.hpp>
 #include <xgrad/train.hpp>
 
@@ -179,6 +184,214 @@ void write_text_atomically(const fs::path& path, const std::string& text) {
     fs::rename(tmp, path);
 }
 
+// ---------------------------------------------------------------- decision boundary (2-D data sets)
+
+/// Class colours: the Playground's orange and blue for two classes, then more.
+constexpr const char* k_class_colours[] = {"#f59322", "#0877bd", "#2e9e44", "#c0392b",
+                                           "#8e44ad", "#7f8c8d", "#b7950b", "#16a085"};
+
+/// Text made safe for SVG: &, <, > and " escaped.
+std::string xml_escape(std::string_view text) {
+    std::string r;
+    for (char c : text) {
+        if (c == '&') {
+            r += "&amp;";
+        } else if (c == '<') {
+            r += "&lt;";
+        } else if (c == '>') {
+            r += "&gt;";
+        } else if (c == '"') {
+            r += "&quot;";
+        } else {
+            r += c;
+        }
+    }
+    return r;
+}
+
+std::string blend_with_white(const char* hex, double amount) {
+    unsigned r = 0, g = 0, b = 0;
+    std::sscanf(hex + 1, "%02x%02x%02x", &r, &g, &b);
+    auto mix = [amount](unsigned c) {
+        return static_cast<unsigned>(255 - amount * (255 - static_cast<double>(c)) + 0.5);
+    };
+    return fmt::format("#{:02x}{:02x}{:02x}", mix(r), mix(g), mix(b));
+}
+
+/// Writes an SVG of the model's decision regions over the plane of a 2-feature data set, with the training
+/// points (white rim) and the test points (dark rim) on top, like the TensorFlow Playground. The shade of a
+/// region is the model's confidence (the largest softmax output), in 6 steps.
+void write_boundary_svg(const fs::path& path, xgrad::nn::module<real>& net, const splits& s,
+                        const std::string& title, double test_accuracy) {
+    const std::size_t classes = s.train.classes;
+    double lo[2] = {1e300, 1e300}, hi[2] = {-1e300, -1e300};
+    for (const dataset* d : {&s.train, &s.validation, &s.test}) {
+        for (std::size_t j = 0; j < d->size(); ++j) {
+            for (int a = 0; a < 2; ++a) {
+                lo[a] = std::min(lo[a], static_cast<double>(d->x(a, j)));
+                hi[a] = std::max(hi[a], static_cast<double>(d->x(a, j)));
+            }
+        }
+    }
+    // A square window (equal scales on both axes) around all the points, with a margin.
+    const double cx = (lo[0] + hi[0]) / 2, cy = (lo[1] + hi[1]) / 2;
+    const double half = 0.55 * std::max({hi[0] - lo[0], hi[1] - lo[1], 1e-9});
+    const double x0 = cx - half, y0 = cy - half, span = 2 * half;
+    const double size = 480, left = 50, top = 50;
+    auto px = [&](double x) { return left + size * (x - x0) / span; };
+    auto py = [&](double y) { return top + size * (1 - (y - y0) / span); };
+
+    // The model on a grid of cell centres.
+    const std::size_t G = 96;
+    const double cell = size / static_cast<double>(G);
+    xgrad::matrix<real> grid({2, G * G});
+    for (std::size_t r = 0; r < G; ++r) {
+        for (std::size_t c = 0; c < G; ++c) {
+            grid(0, r * G + c) =
+                static_cast<real>(x0 + span * (static_cast<double>(c) + 0.5) / static_cast<double>(G));
+            grid(1, r * G + c) =
+                static_cast<real>(y0 + span * (1 - (static_cast<double>(r) + 0.5) / static_cast<double>(G)));
+        }
+    }
+    xgrad::matrix<real> prob;
+    {
+        xgrad::no_grad ng;
+        xgrad::graph<real> g;
+        prob = xgrad::softmax(net(g.borrow(grid, "X"))).value();
+    }
+    const int levels = 6;
+    auto shade = [&](std::size_t k) {  // (class, level) of grid point k
+        std::size_t best = 0;
+        for (std::size_t i = 1; i < classes; ++i)
+            if (prob(i, k) > prob(best, k)) best = i;
+        const double chance = 1.0 / static_cast<double>(classes);
+        const double conf = (static_cast<double>(prob(best, k)) - chance) / (1 - chance);
+        const int level = std::clamp(static_cast<int>(conf * levels), 0, levels - 1);
+        return std::pair<std::size_t, int>{best, level};
+    };
+    // One path per (class, level), made of rectangles: runs along a row, stacked while the rows below repeat
+    // them exactly.
+    struct block {
+        std::size_t c0, c1, r0, r1, shade;
+    };
+    std::vector<block> blocks;
+    std::vector<std::size_t> open, still_open;  // blocks ending on the previous row
+    for (std::size_t r = 0; r < G; ++r) {
+        still_open.clear();
+        std::size_t c = 0;
+        while (c < G) {
+            const auto sh = shade(r * G + c);
+            std::size_t e = c + 1;
+            while (e < G && shade(r * G + e) == sh) ++e;
+            const std::size_t id = sh.first * levels + static_cast<std::size_t>(sh.second);
+            bool extended = false;
+            for (std::size_t k : open) {
+                if (blocks[k].c0 == c && blocks[k].c1 == e && blocks[k].shade == id) {
+                    blocks[k].r1 = r + 1;
+                    still_open.push_back(k);
+                    extended = true;
+                    break;
+                }
+            }
+            if (!extended) {
+                blocks.push_back({c, e, r, r + 1, id});
+                still_open.push_back(blocks.size() - 1);
+            }
+            c = e;
+        }
+        open.swap(still_open);
+    }
+    std::vector<std::string> runs(classes * levels);
+    for (const auto& b : blocks) {
+        const double w = cell * static_cast<double>(b.c1 - b.c0), h = cell * static_cast<double>(b.r1 - b.r0);
+        runs[b.shade] +=
+            fmt::format("M{:.1f} {:.1f}h{:.1f}v{:.1f}h-{:.1f}z", left + cell * static_cast<double>(b.c0),
+                        top + cell * static_cast<double>(b.r0), w, h, w);
+    }
+    const double W = left + size + 170, H = top + size + 50;
+    std::string svg = fmt::format(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+        "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
+        "fill=\"white\"/>\n"
+        "<text x=\"{2}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{3}</text>\n",
+        W, H, left + size / 2, xml_escape(title));
+    for (std::size_t k = 0; k < classes; ++k) {
+        const char* colour = k_class_colours[k % std::size(k_class_colours)];
+        for (int l = 0; l < levels; ++l) {
+            const std::string& d = runs[k * levels + static_cast<std::size_t>(l)];
+            if (d.empty()) continue;
+            svg += fmt::format("<path fill=\"{}\" d=\"{}\"/>\n",
+                               blend_with_white(colour, 0.12 + 0.5 * (l + 0.5) / levels), d);
+        }
+    }
+    svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>\n",
+                       left, top, size, size);
+    // Axis ticks at whole numbers (the features are standardized).
+    for (int a = 0; a < 2; ++a) {
+        const double from = a == 0 ? x0 : y0;
+        for (int t = static_cast<int>(std::ceil(from)); t <= static_cast<int>(std::floor(from + span)); ++t) {
+            if (a == 0) {
+                svg += fmt::format(
+                    "<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{}</text>\n", px(t),
+                    top + size + 16, t);
+            } else {
+                svg +=
+                    fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" fill=\"#555\">{}</text>\n",
+                                left - 6, py(t) + 4, t);
+            }
+        }
+    }
+    auto feature = [&](int a) {
+        return a < static_cast<int>(s.train.feature_names.size()) ? s.train.feature_names[a]
+                                                                  : fmt::format("x{}", a + 1);
+    };
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{} (standardized)</text>\n",
+                       left + size / 2, top + size + 36, xml_escape(feature(0)));
+    svg += fmt::format(
+        "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\">{} (standardized)</text>\n",
+        left - 32, top + size / 2, xml_escape(feature(1)));
+    // Points: training with a white rim, test with a dark one.
+    auto points = [&](const dataset& d, const char* rim) {
+        std::vector<std::string> by_class(classes);
+        for (std::size_t j = 0; j < d.size(); ++j) {
+            const auto k = static_cast<std::size_t>(d.y(0, j));
+            by_class[k] +=
+                fmt::format("<circle cx=\"{:.0f}\" cy=\"{:.0f}\" r=\"2.6\"/>", px(d.x(0, j)), py(d.x(1, j)));
+        }
+        for (std::size_t k = 0; k < classes; ++k) {
+            svg += fmt::format("<g fill=\"{}\" stroke=\"{}\" stroke-width=\"0.7\">{}</g>\n",
+                               k_class_colours[k % std::size(k_class_colours)], rim, by_class[k]);
+        }
+    };
+    points(s.train, "white");
+    points(s.test, "#222");
+    // Legend.
+    double ly = top + 10;
+    const double lx = left + size + 18;
+    for (std::size_t k = 0; k < classes; ++k, ly += 20) {
+        const std::string name = k < s.class_names.size() ? s.class_names[k] : fmt::format("class {}", k);
+        svg += fmt::format(
+            "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"{}\" "
+            "y=\"{}\">{}</text>\n",
+            lx, ly, k_class_colours[k % std::size(k_class_colours)], lx + 20, ly + 11, xml_escape(name));
+    }
+    ly += 10;
+    svg += fmt::format(
+        "<circle cx=\"{0}\" cy=\"{1}\" r=\"3\" fill=\"#999\" stroke=\"white\"/><text x=\"{2}\" "
+        "y=\"{3}\">training "
+        "point</text>\n<circle cx=\"{0}\" cy=\"{4}\" r=\"3\" fill=\"#999\" stroke=\"#222\"/><text x=\"{2}\" "
+        "y=\"{5}\">test "
+        "point</text>\n",
+        lx + 7, ly + 7, lx + 20, ly + 11, ly + 27, ly + 31);
+    ly += 56;
+    svg += fmt::format(
+        "<text x=\"{}\" y=\"{}\">shade: confidence</text>\n<text x=\"{}\" y=\"{}\">test accuracy "
+        "{:.1f}%</text>\n",
+        lx, ly, lx, ly + 20, 100 * test_accuracy);
+    svg += "</svg>\n";
+    write_text_atomically(path, svg);
+}
+
 struct train_args {
     std::string dataset = "fashion-mnist";
     std::optional<std::string> data_dir;
@@ -187,7 +400,7 @@ struct train_args {
     std::string optimizer = "adam";
     std::optional<double> lr;
     int epochs = 5;
-    std::size_t batch = 64;
+    long long batch = 64;  // signed, so --batch -1 is an error rather than a huge size
     std::uint64_t seed = 0;
     int threads = 1;
     std::string out = "xgrad-out";
@@ -207,7 +420,7 @@ int run_train(const train_args& a) {
     if (!(lr > 0) || !std::isfinite(lr))
         throw usage_error(fmt::format("--lr must be a positive number, not {}", lr));
     if (a.epochs < 1) throw usage_error(fmt::format("--epochs must be at least 1, not {}", a.epochs));
-    if (a.batch < 1) throw usage_error("--batch must be at least 1");
+    if (a.batch < 1) throw usage_error(fmt::format("--batch must be at least 1, not {}", a.batch));
     if (a.threads < 1) throw usage_error(fmt::format("--threads must be at least 1, not {}", a.threads));
     xgrad::set_num_threads(a.threads);
 
@@ -234,13 +447,16 @@ int run_train(const train_args& a) {
                s.validation.size(), s.test.size(), s.train.features(), s.train.classes);
     fmt::print("  model: {} ({} parameters), {} activation\n", layers_to_string(sizes),
                net->parameter_count(), a.activation);
-    fmt::print("  training: {} lr {}, {} epochs, batch {}, seed {}, {} thread(s), BLAS core {}\n",
-               opt->name(), lr, a.epochs, a.batch, a.seed, a.threads, xgrad::blas_core());
+    fmt::print(
+        "  training: {} lr {}, {} epochs, batch {}, seed {}, {} thread(s), BLAS core {}\n", opt->name(), lr,
+        a.epochs, a.batch, a.seed, a.threads,
+        xgrad::blas_core() +
+            (std::getenv("XGRAD_BLAS_REEXEC") ? " (chosen for this CPU; OPENBLAS_CORETYPE overrides)" : ""));
     std::fflush(stdout);
 
     xgrad::train::fit_options<real> fo;
     fo.epochs = a.epochs;
-    fo.batch = a.batch;
+    fo.batch = static_cast<std::size_t>(a.batch);
     fo.seed = a.seed;
     fo.validation = &s.validation;
     fo.progress = a.progress == "bar"     ? xgrad::train::progress_mode::bar
@@ -271,6 +487,13 @@ int run_train(const train_args& a) {
     write_text_atomically(out / "model.json", meta.dump(2) + "\n");
     xgrad::train::write_chart_svg(out / "training.svg", history,
                                   fmt::format("xgrad train — {} — {}", a.dataset, layers_to_string(sizes)));
+    const bool plane = s.train.features() == 2;
+    if (plane) {
+        write_boundary_svg(out / "boundary.svg", *net, s,
+                           fmt::format("{} — {} {} — decision regions after {} epochs", a.dataset,
+                                       layers_to_string(sizes), a.activation, a.epochs),
+                           test.accuracy);
+    }
     std::string csv =
         "epoch,loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,examples_per_second\n";
     for (const auto& e : history) {
@@ -281,8 +504,10 @@ int run_train(const train_args& a) {
     write_text_atomically(out / "history.csv", csv);
 
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    fmt::print("wrote {}, {}, {} and {}\n", ckpt.string(), (out / "model.json").string(),
-               (out / "training.svg").string(), (out / "history.csv").string());
+    fmt::print("wrote {}, {}, {}{} and {}\n", ckpt.string(), (out / "model.json").string(),
+               (out / "training.svg").string(),
+               plane ? ", " + (out / "boundary.svg").string() : std::string(),
+               (out / "history.csv").string());
     fmt::print("wall time {:.1f} s (training {:.1f} s, {:.0f} examples/s)\n", wall, train_seconds,
                examples / train_seconds);
     return 0;
@@ -331,14 +556,112 @@ int run_evaluate(const eval_args& a) {
     return 0;
 }
 
+// ---------------------------------------------------------------- xgrad graph
+
+struct graph_args {
+    std::string dataset = "fashion-mnist";
+    std::optional<std::string> data_dir;
+    std::string layers = "256";
+    std::string activation = "relu";
+    long long batch = 64;  // signed, so --batch -1 is an error rather than a huge size
+    std::uint64_t seed = 0;
+    std::string out = "xgrad-out";
+    std::string format = "svg";
+    bool values = false;
+};
+
+/// Records one training step of the model `xgrad train` builds with these flags (forward, loss and, with
+/// --values, backward on a real mini-batch) and draws it: model.dot, rendered to model.svg (or --format).
+int run_graph(const graph_args& a) {
+    const data_choice d = parse_dataset(a.dataset);
+    const auto hidden = parse_layers(a.layers);
+    const auto act = xgrad::nn::parse_activation(a.activation);
+    if (a.batch < 1) throw usage_error(fmt::format("--batch must be at least 1, not {}", a.batch));
+    // The image sets' shapes are known without reading them; everything else is loaded (it is small).
+    std::optional<splits> s;
+    std::size_t features = 784, classes = 10;
+    if ((d.name != "fashion-mnist" && d.name != "mnist") || a.values) {
+        const std::optional<fs::path> dir = a.data_dir ? std::optional<fs::path>(*a.data_dir) : std::nullopt;
+        s = load_data(d, dir, a.seed);
+        features = s->train.features();
+        classes = s->train.classes;
+    }
+    const fs::path out(a.out);
+    check_writable(out);
+    std::vector<std::size_t> sizes{features};
+    sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+    sizes.push_back(classes);
+    xgrad::rng g(a.seed);
+    auto net = xgrad::nn::mlp<real>(sizes, act, g);
+
+    // The lecture's names: layer k has W<k>, b<k>, A<k> = W<k>·H<k−1> + b<k> and H<k> = act(A<k>).
+    std::size_t layer = 0;
+    for (std::size_t i = 0; i < net->size(); ++i) {
+        if (auto* lin = dynamic_cast<xgrad::nn::linear<real>*>(&(*net)[i])) {
+            ++layer;
+            lin->weight().set_name(fmt::format("W{}", layer));
+            lin->bias().set_name(fmt::format("b{}", layer));
+        }
+    }
+    const std::size_t m =
+        s ? std::min(static_cast<std::size_t>(a.batch), s->train.size()) : static_cast<std::size_t>(a.batch);
+    xgrad::matrix<real> x({features, m}, real(0)), y({1, m}, real(0));
+    if (s) {
+        for (std::size_t j = 0; j < m; ++j) {
+            for (std::size_t f = 0; f < features; ++f) x(f, j) = s->train.x(f, j);
+            y(0, j) = s->train.y(0, j);
+        }
+    }
+    xgrad::graph<real> tape;
+    auto h = tape.borrow(x, "X");
+    layer = 0;
+    for (std::size_t i = 0; i < net->size(); ++i) {
+        auto& mod = (*net)[i];
+        const bool lin = dynamic_cast<xgrad::nn::linear<real>*>(&mod) != nullptr;
+        layer += lin;
+        h = mod(h).named(fmt::format("{}{}", lin ? "A" : "H", layer));
+    }
+    auto C = xgrad::softmax_cross_entropy(h, tape.borrow(y, "Y")).named("C");
+    if (a.values) tape.backward(C);
+
+    xgrad::dot_options o;
+    o.title = fmt::format(
+        "xgrad train's model for {}: {} {}, one mini-batch of m = {}\n(W1, b1, W2, … are 0.weight, "
+        "0.bias, 2.weight, … in model.npz)",
+        a.dataset, layers_to_string(sizes), a.activation, m);
+    o.values = a.values;
+    o.gradients = a.values;
+    const fs::path dot_path = out / "model.dot";
+    write_text_atomically(dot_path, xgrad::to_dot(tape, o));
+    fmt::print("xgrad graph: {} {} on {}: {} nodes on the tape{}\n", layers_to_string(sizes), a.activation,
+               a.dataset, tape.size(), a.values ? ", with the values and gradients of one step" : "");
+    if (a.format == "dot") {
+        fmt::print("wrote {}\n", dot_path.string());
+        return 0;
+    }
+    const fs::path picture = out / ("model." + a.format);
+    if (xgrad::render_dot(dot_path, picture, a.format)) {
+        fmt::print("wrote {} and {}\n", dot_path.string(), picture.string());
+    } else {
+        fmt::print(
+            "wrote {}; Graphviz is not installed, so no {} (apt-get install graphviz, then: dot -T{} {} -o "
+            "{})\n",
+            dot_path.string(), a.format, a.format, dot_path.string(), picture.string());
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    // OpenBLAS falls back to slow generic kernels on CPUs it does not recognise; pick the right ones.
+    xgrad::run_with_better_blas_core(argc, argv);
     CLI::App app{"xgrad: train and evaluate multilayer perceptrons with the xgrad autodiff library"};
     app.require_subcommand(1);
 
     train_args ta;
-    auto* train = app.add_subcommand("train", "train an MLP classifier, save a checkpoint and a chart");
+    auto* train = app.add_subcommand(
+        "train", "train an MLP classifier; save a checkpoint, a chart and (2-D sets) the decision regions");
     train
         ->add_option("--dataset", ta.dataset,
                      "fashion-mnist | mnist | circle | xor | gauss | spiral | csv:PATH")
@@ -375,6 +698,28 @@ int main(int argc, char** argv) {
     eval->add_option("--seed", ea.seed,
                      "seed of the generated data set and split (default: the training run's)");
 
+    graph_args ga;
+    auto* graph = app.add_subcommand(
+        "graph", "draw the computation graph xgrad train records (DOT; SVG, PNG or PDF with Graphviz)");
+    graph
+        ->add_option("--dataset", ga.dataset,
+                     "fashion-mnist | mnist | circle | xor | gauss | spiral | csv:PATH")
+        ->capture_default_str();
+    graph->add_option("--data", ga.data_dir, "directory of the IDX files (needed with --values)");
+    graph->add_option("--layers", ga.layers, "hidden layer sizes, as for train")->capture_default_str();
+    graph->add_option("--activation", ga.activation, "relu | tanh | sigmoid | leaky_relu | elu | selu")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"relu", "tanh", "sigmoid", "leaky_relu", "elu", "selu"}));
+    graph->add_option("--batch", ga.batch, "examples per mini-batch (the m in the shapes)")
+        ->capture_default_str();
+    graph->add_option("--seed", ga.seed, "seed for initialization and generated data")->capture_default_str();
+    graph->add_option("--out", ga.out, "output directory (model.dot and the picture)")->capture_default_str();
+    graph->add_option("--format", ga.format, "svg | png | pdf | dot")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"svg", "png", "pdf", "dot"}));
+    graph->add_flag("--values", ga.values,
+                    "run one step on a real mini-batch and show every tensor's value and gradient");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -391,12 +736,20 @@ int main(int argc, char** argv) {
         if (train->count("--batch") == 0) ta.batch = 32;
         if (train->count("--lr") == 0) ta.lr = 0.01;
     }
+    if (graph->parsed() && ga.dataset != "fashion-mnist" && ga.dataset != "mnist" &&
+        ga.dataset.rfind("csv:", 0) != 0) {
+        if (graph->count("--layers") == 0) ga.layers = "64,64";
+        if (graph->count("--batch") == 0) ga.batch = 32;
+    }
     try {
         if (train->parsed()) return run_train(ta);
         if (eval->parsed()) return run_evaluate(ea);
+        if (graph->parsed()) return run_graph(ga);
     } catch (const usage_error& e) {
         fmt::print(stderr, "xgrad: {}\nRun 'xgrad {} --help' for the options.\n", e.what(),
-                   train->parsed() ? "train" : "evaluate");
+                   train->parsed()  ? "train"
+                   : eval->parsed() ? "evaluate"
+                                    : "graph");
         return 2;
     } catch (const std::exception& e) {
         fmt::print(stderr, "xgrad: {}\n", e.what());
