@@ -39,6 +39,14 @@ std::size_t count_correct(const matrix<T>& logits, const matrix<T>& labels,
     return ok;
 }
 
+template <class T>
+bool all_finite(const matrix<T>& m) {
+    const T* p = m.data();
+    bool ok = true;
+    for (std::size_t k = 0, n = m.size(); k < n; ++k) ok &= std::isfinite(p[k]);
+    return ok;
+}
+
 bool use_bar(progress_mode mode, std::FILE* out) {
     if (mode == progress_mode::bar) return true;
     if (mode != progress_mode::automatic || out == nullptr) return false;
@@ -66,6 +74,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
     const bool lines = o.progress != progress_mode::none && o.out != nullptr;
 
     data::batcher<T> batches(train, o.batch, o.seed);
+    const auto named = model.named_parameters();
     const std::size_t per_epoch = batches.batches_per_epoch();
     graph<T> g;
     std::vector<epoch_stats> history;
@@ -82,16 +91,29 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
             const auto y = g.borrow(batches.y(), "Y");
             const auto z = model(x);
             const auto loss = softmax_cross_entropy(z, y);
-            g.backward(loss);
-            opt.step();
             const std::size_t m = batches.x().shape()[1];
             const double l = static_cast<double>(loss.item());
+            // A diverging run stops here, before the update, so the weights stay as they were.
             if (!std::isfinite(l)) {
                 throw numeric_error(fmt::format(
                     "fit: the training loss became {} in epoch {}, batch {} (learning rate {} too large? "
-                    "turn on the graph's anomaly mode to find the op)",
+                    "turn on the graph's anomaly mode to find the op); the weights are those before this "
+                    "batch",
                     l, e + 1, done + 1, static_cast<double>(opt.learning_rate())));
             }
+            g.backward(loss);
+            if (o.check_gradients) {
+                for (auto& [name, p] : named) {
+                    if (!all_finite(p->grad())) {
+                        throw numeric_error(fmt::format(
+                            "fit: the gradient of '{}' is not finite in epoch {}, batch {} (turn on the "
+                            "graph's "
+                            "anomaly mode to find the op); the weights are those before this batch",
+                            name, e + 1, done + 1));
+                    }
+                }
+            }
+            opt.step();
             loss_sum += l * static_cast<double>(m);
             correct += count_correct(z.value(), batches.y());
             seen += m;

@@ -58,6 +58,9 @@ struct fit_options {
     std::function<double(int)> schedule;
     progress_mode progress = progress_mode::automatic;
     std::FILE* out = stdout;
+    /// Check every gradient for NaN/Inf before each update (one pass over the parameters; a diverging run
+    /// then stops with numeric_error naming the parameter, before any weight becomes non-finite).
+    bool check_gradients = true;
     /// Called after each epoch (e.g. to stop early by throwing, or to log).
     std::function<void(const epoch_stats&)> on_epoch;
 };

@@ -259,7 +259,40 @@ struct pow_op final : unary_op<T, pow_op<T>> {
     T df(T x, T) const { return p == T(0) ? T(0) : p * std::pow(x, p - T(1)); }  // dX = p·X^(p−1) ⊙ dY
 };
 
+template <class T>
+struct xlogy_op final : op<T> {
+    std::string_view name() const override { return "xlogy"; }
+    std::string_view rule() const override { return "d{x0} = d{y} ⊙ log {x1},  d{x1} = d{y} ⊙ {x0} ⊘ {x1}"; }
+    void forward(forward_context<T>& ctx) override {
+        ctx.expect_same_shape(0, 1);
+        const matrix<T>& x = ctx.input(0);
+        const matrix<T>& y = ctx.input(1);
+        matrix<T>& z = ctx.output(shape_of(x));
+        // Z = X ⊙ log Y, with 0·log 0 = 0
+        for (std::size_t k = 0; k < x.size(); ++k) {
+            const T xk = x.data()[k];
+            z.data()[k] = xk == T(0) ? T(0) : xk * std::log(y.data()[k]);
+        }
+    }
+    void backward(backward_context<T>& ctx) override {
+        const T* g = ctx.grad_output().data();
+        const T* x = ctx.input(0).data();
+        const T* y = ctx.input(1).data();
+        if (ctx.needs_grad(0))
+            write_gradient(ctx.target(0), [&](std::size_t k) { return g[k] * std::log(y[k]); });
+        if (ctx.needs_grad(1)) {  // dY = dZ ⊙ X ⊘ Y, exactly 0 where X = 0 (also at Y = 0)
+            write_gradient(ctx.target(1),
+                           [&](std::size_t k) { return x[k] == T(0) ? T(0) : g[k] * x[k] / y[k]; });
+        }
+    }
+};
+
 }  // namespace
+
+template <class T>
+var<T> xlogy(const var<T>& x, const var<T>& y, std::source_location loc) {
+    return apply<xlogy_op<T>>({x, y}, loc);
+}
 
 template <class T>
 var<T> add(const var<T>& a, const var<T>& b, std::source_location loc) {
@@ -327,6 +360,7 @@ var<T> pow(const var<T>& a, std::type_identity_t<T> p, std::source_location loc)
     template var<T> exp(const var<T>&, std::source_location);                                  \
     template var<T> log(const var<T>&, std::source_location);                                  \
     template var<T> square(const var<T>&, std::source_location);                               \
+    template var<T> xlogy(const var<T>&, const var<T>&, std::source_location);                 \
     template var<T> pow(const var<T>&, std::type_identity_t<T>, std::source_location);
 
 XGRAD_INSTANTIATE(float)

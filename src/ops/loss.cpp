@@ -253,7 +253,9 @@ var<T> cross_entropy(const var<T>& probs, const var<T>& targets, std::source_loc
     }
     if (p[1] == 0)
         throw shape_error(detail::op_message("cross_entropy", "empty batch: no columns (examples)", loc));
-    return mul_scalar(sum(mul(onehot, log(probs, loc), loc), loc), T(-1) / static_cast<T>(p[1]), loc);
+    // xlogy: 0·log 0 = 0, so a probability of exactly 0 where the target is 0 costs nothing (value and
+    // gradient); where the target is positive it is +∞, the true cross-entropy.
+    return mul_scalar(sum(xlogy(onehot, probs, loc), loc), T(-1) / static_cast<T>(p[1]), loc);
 }
 
 template <class T>

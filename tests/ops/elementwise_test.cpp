@@ -875,3 +875,39 @@ TEST_CASE("elementwise: backward overwrites a stale gradient buffer after zero_g
     REQUIRE_MATRIX_CLOSE(va.grad(), da, 1e-10, 1e-12);
     REQUIRE_MATRIX_CLOSE(vb.grad(), db, 1e-10, 1e-12);
 }
+
+TEST_CASE("elementwise: xlogy values, gradcheck and 0·log 0 = 0", "[elementwise]") {
+    using xgrad::matrix;
+    const matrix<double> x = {{0.5, 0.0, 2.0}, {1.5, 0.25, 0.0}};
+    const matrix<double> y = {{0.3, 0.7, 1.8}, {0.9, 0.05, 0.0}};
+    xgrad::graph<double> g;
+    auto xv = g.variable(x), yv = g.variable(y);
+    auto z = xgrad::xlogy(xv, yv);
+    for (std::size_t i = 0; i < 2; ++i) {
+        for (std::size_t j = 0; j < 3; ++j) {
+            const double want = x(i, j) == 0 ? 0.0 : x(i, j) * std::log(y(i, j));
+            CHECK(z.value()(i, j) == Approx(want).epsilon(1e-15));
+        }
+    }
+    // At x = 0 (also with y = 0) the value and dY are exactly 0: the convention of cross-entropy terms.
+    g.backward(xgrad::sum(z));
+    CHECK(z.value()(1, 2) == 0.0);
+    CHECK(yv.grad()(1, 2) == 0.0);
+    CHECK(yv.grad()(0, 1) == 0.0);
+    CHECK(yv.grad()(0, 0) == Approx(0.5 / 0.3));
+    CHECK(xv.grad()(0, 0) == Approx(std::log(0.3)));
+
+    for (std::uint64_t seed : {61u, 62u}) {
+        const std::size_t r = seed == 61u ? 3 : 1, c = seed == 61u ? 4 : 5;  // non-square, and m = 1 rows
+        INFO("seed " << seed << " shape " << r << "x" << c);
+        auto r1 = xgrad::gradcheck([](auto v) { return xgrad::xlogy(v[0], v[1]); },
+                                   {xgrad::test::random_matrix(r, c, seed),
+                                    xgrad::test::random_matrix<double>(r, c, seed + 100, 0.2, 2.0)});
+        INFO(r1.report);
+        CHECK(r1.ok);
+    }
+    xgrad::graph<double> h;
+    CHECK_THROWS_AS(
+        xgrad::xlogy(h.constant(matrix<double>({2, 3}, 1.0)), h.constant(matrix<double>({3, 2}, 1.0))),
+        xgrad::shape_error);
+}

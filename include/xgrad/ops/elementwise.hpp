@@ -52,6 +52,10 @@ var<T> exp(const var<T>& a, std::source_location loc = std::source_location::cur
 /// Y = ln A.  dA = dY ⊘ A.  ln 0 = −∞ (not clamped; use the fused losses for log-probabilities).
 template <class T>
 var<T> log(const var<T>& a, std::source_location loc = std::source_location::current());
+/// Z = X ⊙ log Y with 0·log 0 = 0 (same shapes): the terms of a cross-entropy, defined where a
+/// probability is 0 and its weight is 0 too.  dX = dZ ⊙ log Y,  dY = dZ ⊙ X ⊘ Y (0 where X = 0)
+template <class T>
+var<T> xlogy(const var<T>& x, const var<T>& y, std::source_location loc = std::source_location::current());
 /// Y = A².  dA = 2·A ⊙ dY
 template <class T>
 var<T> square(const var<T>& a, std::source_location loc = std::source_location::current());
