@@ -128,14 +128,11 @@ TEST_CASE("numerics: log(0) is −∞ by design, and anomaly mode names log when
                                          Catch::Contains("-inf") && Catch::Contains("(0, 0)"));
 }
 
-// cross_entropy(P, T) is −(1/m)·Σ T ⊙ log P composed from log and mul, so a probability of exactly 0 in a
-// class whose target is 0 gives 0·(−∞) = NaN — although the loss is finite there (every term with t = 0 is
-// 0). softmax underflows to exactly 0 for logits a few hundred apart, so an ordinary confident model hits it.
-// Known bug in src/ops/loss.cpp (not owned by issue 7): hidden from the default run and registered as the
-// DISABLED ctest "known_bug.cross_entropy_zero_probability" (tests/reliability/CMakeLists.txt) until it is
-// fixed; the proposed fix is in docs/reliability.md.
-TEST_CASE("KNOWN BUG: cross_entropy is NaN when a probability is exactly 0 where the target is 0",
-          "[.known-bug-cross-entropy]") {
+// cross_entropy(P, T) = −(1/m)·Σ T ⊙ log P must be finite where P is exactly 0 and T is 0 (0·log 0 = 0):
+// softmax underflows to exactly 0 for logits a few hundred apart, so an ordinary confident model hits it.
+// (Was NaN, 0·(−∞), when cross_entropy was composed from log and mul; fixed with the xlogy op.)
+TEST_CASE("numerics: cross_entropy is finite when a probability is exactly 0 where the target is 0",
+          "[reliability][numerics]") {
     for (const bool labels : {false, true}) {
         INFO((labels ? "labels" : "one-hot"));
         xgrad::graph<double> g;
@@ -203,12 +200,9 @@ TEMPLATE_TEST_CASE("numerics: a diverging run (learning rate 1e30) is stopped by
     for (auto* p : net->parameters()) CHECK(all_finite(p->value()));
 }
 
-// fit() checks the loss only after opt.step() has applied the step's gradients, so when it reports "the
-// training loss became nan" the model's weights are NaN already (22 of 22 in this test). Known bug in
-// src/train.cpp (not owned by issue 7), registered as the DISABLED ctest
-// "known_bug.fit_leaves_nan_weights"; the proposed fix is in docs/reliability.md.
-TEST_CASE("KNOWN BUG: fit reports a diverging run only after writing NaN into the weights",
-          "[.known-bug-fit-nan-weights]") {
+// When fit() reports a diverging run, the weights must be those before the failing step, not NaN. (It
+// used to check the loss only after opt.step() had applied the step's NaN gradients.)
+TEST_CASE("numerics: fit stops a diverging run before NaN reaches the weights", "[reliability][numerics]") {
     auto ds = xgrad::data::make_gauss<float>(100, 0.1, 1);
     xgrad::rng r(1);
     auto net = xgrad::nn::mlp<float>({2, 4, 2}, xgrad::nn::activation_kind::relu, r);
@@ -219,4 +213,23 @@ TEST_CASE("KNOWN BUG: fit reports a diverging run only after writing NaN into th
     o.progress = xgrad::train::progress_mode::none;
     CHECK_THROWS_WITH(xgrad::train::fit(*net, wild, ds, o), Catch::Contains("training loss became"));
     for (auto* p : net->parameters()) CHECK(all_finite(p->value()));
+}
+
+TEST_CASE(
+    "numerics: CSV numbers at the edges of the range of T: tiny ones round to 0, huge ones are rejected",
+    "[reliability][numerics]") {
+    xgrad::reliability::temp_dir dir;
+    const std::string path = dir / "edge.csv";
+    xgrad::reliability::write_file(path, "x,y,label\n1e-999,3.4e38,0\n-1e-50,-1e300,1\n");
+    const auto d = xgrad::data::load_csv<double>(path);
+    CHECK(d.x(0, 0) == 0.0);
+    CHECK(d.x(1, 1) == -1e300);
+    CHECK(d.x(0, 1) == -1e-50);
+    CHECK_THROWS_WITH(xgrad::data::load_csv<float>(path),
+                      Catch::Contains("edge.csv:3: column 2 ('y'): '-1e300' is too large for float"));
+    xgrad::reliability::write_file(path, "x,y,label\n1e-999,3.4e38,0\n-1e-50,-1,1\n");
+    const auto f = xgrad::data::load_csv<float>(path);
+    CHECK(f.x(0, 0) == 0.0f);
+    CHECK(f.x(1, 0) == 3.4e38f);
+    CHECK(f.x(0, 1) == -0.0f);  // below float's subnormals: rounds to (negative) zero
 }
