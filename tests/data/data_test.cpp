@@ -1,5 +1,5 @@
 // Data sets: IDX/MNIST and CSV loaders (good and corrupt files written here), synthetic sets, scaling,
-// split, batcher; the real MNIST files when /work/shared/data/mnist is present.
+// split, batcher; the real MNIST files when ../shared/data/mnist is present.
 #include <unistd.h>
 #include <zlib.h>
 

@@ -28,44 +28,6 @@ constexpr double kFloatRtol = 1e-5;  // float results vs double on the same inpu
 constexpr double kFloatAtol = 1e-6;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-/// Max |a − b| / (atol + rtol·|b|) like xgrad::test::closeness, but NaN-aware: a NaN or ±Inf in one matrix
-/// must be matched by the same value in the other, or the result is +Inf. (support.hpp's closeness skips NaN
-/// ratios because std::max(worst, NaN) keeps `worst`, so a NaN result would pass; see the report.)
-template <class T>
-double strict_closeness(const matrix<T>& a, const matrix<T>& b, double rtol, double atol) {
-    if (a.shape() != b.shape()) return kInf;
-    double worst = 0;
-    for (std::size_t k = 0; k < a.size(); ++k) {
-        const double x = static_cast<double>(a.data()[k]), y = static_cast<double>(b.data()[k]);
-        if (std::isnan(x) || std::isnan(y)) {
-            if (std::isnan(x) && std::isnan(y)) continue;
-            return kInf;
-        }
-        if (std::isinf(x) || std::isinf(y)) {
-            if (x == y) continue;
-            return kInf;
-        }
-        const double d = std::abs(x - y);
-        if (d == 0) continue;
-        worst = std::max(worst, d / (atol + rtol * std::abs(y)));
-    }
-    return worst;
-}
-
-}  // namespace
-
-/// REQUIRE that two matrices agree to rtol/atol (NaN-aware), printing both on failure.
-#define REQUIRE_MATRIX_CLOSE(a, b, rtol, atol)                          \
-    do {                                                                \
-        const auto& mc_a_ = (a);                                        \
-        const auto& mc_b_ = (b);                                        \
-        INFO("actual   " << xgrad::test::show(mc_a_));                  \
-        INFO("expected " << xgrad::test::show(mc_b_));                  \
-        REQUIRE(strict_closeness(mc_a_, mc_b_, (rtol), (atol)) <= 1.0); \
-    } while (0)
-
-namespace {
-
 std::string str(const shape2& s) {
     return "[" + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "]";
 }
@@ -236,7 +198,7 @@ void check_binary_values(const binary_case& c, std::uint64_t seed) {
         auto y = c.op(g.constant(a), g.constant(b));
         const matrix<double> want = broadcast_ref(a, b, c.f);
         REQUIRE(y.shape() == xgrad::shape_of(want));
-        REQUIRE_MATRIX_CLOSE(y.value(), want, kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(y.value(), want, kRtol, kAtol);
     }
 }
 
@@ -258,8 +220,8 @@ void check_binary_backward(const binary_case& c, std::uint64_t seed) {
         xgrad::graph<double> g;
         auto va = g.variable(a), vb = g.variable(b);
         g.backward(c.op(va, vb), dy);
-        REQUIRE_MATRIX_CLOSE(va.grad(), reduce_to(da_full, sa), kRtol, kAtol);
-        REQUIRE_MATRIX_CLOSE(vb.grad(), reduce_to(db_full, sb), kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(va.grad(), reduce_to(da_full, sa), kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(vb.grad(), reduce_to(db_full, sb), kRtol, kAtol);
     }
 }
 
@@ -300,9 +262,9 @@ void check_unary_values_and_derivative(const unary_case& c, std::uint64_t seed) 
         auto vx = g.variable(x);
         auto y = c.op(vx);
         REQUIRE(y.shape() == s);
-        REQUIRE_MATRIX_CLOSE(y.value(), want, kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(y.value(), want, kRtol, kAtol);
         g.backward(y, dy);
-        REQUIRE_MATRIX_CLOSE(vx.grad(), dx, kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(vx.grad(), dx, kRtol, kAtol);
     }
 }
 
@@ -486,10 +448,10 @@ TEST_CASE("elementwise: div by a broadcast column", "[elementwise][div][edge]") 
     xgrad::graph<double> g;
     auto va = g.variable(a), vb = g.variable(b);
     auto y = xgrad::div(va, vb);
-    REQUIRE_MATRIX_CLOSE(y.value(), want, kRtol, kAtol);
+    XGRAD_REQUIRE_CLOSE(y.value(), want, kRtol, kAtol);
     g.backward(y, dy);
-    REQUIRE_MATRIX_CLOSE(va.grad(), da, kRtol, kAtol);
-    REQUIRE_MATRIX_CLOSE(vb.grad(), db, 1e-11, 1e-13);
+    XGRAD_REQUIRE_CLOSE(va.grad(), da, kRtol, kAtol);
+    XGRAD_REQUIRE_CLOSE(vb.grad(), db, 1e-11, 1e-13);
     for (std::size_t m1 : {std::size_t{1}, std::size_t{4}}) {
         const std::uint64_t s2 = seed + 10 + m1;
         INFO("gradcheck seed " << s2 << " shapes [3x" << m1 << "] / [3x1]");
@@ -628,7 +590,7 @@ TEST_CASE("elementwise: neg values and derivative", "[elementwise][neg]") {
     xgrad::graph<double> g;
     auto x = g.constant(matrix<double>{{1.5, -2.0}});
     auto y = xgrad::neg(xgrad::neg(x));
-    REQUIRE_MATRIX_CLOSE(y.value(), x.value(), 0.0, 0.0);  // −(−x) = x exactly
+    XGRAD_REQUIRE_CLOSE(y.value(), x.value(), 0.0, 0.0);  // −(−x) = x exactly
 }
 TEST_CASE("elementwise: neg gradcheck", "[elementwise][neg][gradcheck]") {
     check_unary_gradcheck(neg_case(), 8100);
@@ -647,9 +609,9 @@ TEST_CASE("elementwise: mul_scalar values and derivative", "[elementwise][scalar
         xgrad::graph<double> g;
         auto x = g.variable(random_matrix(2, 3, 8450));
         auto y = xgrad::mul_scalar(x, 0.0);
-        REQUIRE_MATRIX_CLOSE(y.value(), matrix<double>({2, 3}, 0.0), 0.0, 0.0);
+        XGRAD_REQUIRE_CLOSE(y.value(), matrix<double>({2, 3}, 0.0), 0.0, 0.0);
         g.backward(xgrad::sum(y));
-        REQUIRE_MATRIX_CLOSE(x.grad(), matrix<double>({2, 3}, 0.0), 0.0, 0.0);
+        XGRAD_REQUIRE_CLOSE(x.grad(), matrix<double>({2, 3}, 0.0), 0.0, 0.0);
     }
 }
 TEST_CASE("elementwise: mul_scalar gradcheck", "[elementwise][scalar][gradcheck]") {
@@ -765,9 +727,9 @@ TEST_CASE("elementwise: pow with p = 0 is 1 with zero gradient, also at x = 0", 
     xgrad::graph<double> g;
     auto x = g.variable(matrix<double>{{-2.0, 0.0, 0.5, 3.0}});
     auto y = xgrad::pow(x, 0.0);
-    REQUIRE_MATRIX_CLOSE(y.value(), matrix<double>({1, 4}, 1.0), 0.0, 0.0);
+    XGRAD_REQUIRE_CLOSE(y.value(), matrix<double>({1, 4}, 1.0), 0.0, 0.0);
     g.backward(xgrad::sum(y));
-    REQUIRE_MATRIX_CLOSE(x.grad(), matrix<double>({1, 4}, 0.0), 0.0, 0.0);  // no 0·0^(−1) = NaN
+    XGRAD_REQUIRE_CLOSE(x.grad(), matrix<double>({1, 4}, 0.0), 0.0, 0.0);  // no 0·0^(−1) = NaN
 }
 TEST_CASE("elementwise: pow with p = 1 is the identity with unit gradient, also at x = 0",
           "[elementwise][pow][edge]") {
@@ -775,9 +737,9 @@ TEST_CASE("elementwise: pow with p = 1 is the identity with unit gradient, also 
     xgrad::graph<double> g;
     auto x = g.variable(v);
     auto y = xgrad::pow(x, 1.0);
-    REQUIRE_MATRIX_CLOSE(y.value(), v, 0.0, 0.0);
+    XGRAD_REQUIRE_CLOSE(y.value(), v, 0.0, 0.0);
     g.backward(xgrad::sum(y));
-    REQUIRE_MATRIX_CLOSE(x.grad(), matrix<double>({1, 4}, 1.0), 0.0, 0.0);
+    XGRAD_REQUIRE_CLOSE(x.grad(), matrix<double>({1, 4}, 1.0), 0.0, 0.0);
 }
 TEST_CASE("elementwise: pow with p = 0.5 is sqrt with gradient 1/(2 sqrt x)", "[elementwise][pow][edge]") {
     const matrix<double> v = {{4.0, 0.25, 2.0, 0.0}};
@@ -798,8 +760,8 @@ TEST_CASE("elementwise: pow agrees with square and rdiv_scalar", "[elementwise][
     const matrix<double> v = xgrad::test::random_away_from_zero(3, 2, 10900, 0.5);
     xgrad::graph<double> g;
     auto x = g.constant(v);
-    REQUIRE_MATRIX_CLOSE(xgrad::pow(x, 2.0).value(), xgrad::square(x).value(), kRtol, kAtol);
-    REQUIRE_MATRIX_CLOSE(xgrad::pow(x, -1.0).value(), xgrad::rdiv_scalar(x, 1.0).value(), kRtol, kAtol);
+    XGRAD_REQUIRE_CLOSE(xgrad::pow(x, 2.0).value(), xgrad::square(x).value(), kRtol, kAtol);
+    XGRAD_REQUIRE_CLOSE(xgrad::pow(x, -1.0).value(), xgrad::rdiv_scalar(x, 1.0).value(), kRtol, kAtol);
 }
 
 // ------------------------------------------------------------------------------------------------ float
@@ -816,22 +778,22 @@ TEST_CASE("elementwise: float forward values match double", "[elementwise][float
         xgrad::graph<double> gd;
         auto a32 = gf.constant(af), b32 = gf.constant(bf);
         auto a64 = gd.constant(to_double(af)), b64 = gd.constant(to_double(bf));
-        REQUIRE_MATRIX_CLOSE(to_double((a32 + b32).value()), (a64 + b64).value(), kFloatRtol, kFloatAtol);
-        REQUIRE_MATRIX_CLOSE(to_double((a32 - b32).value()), (a64 - b64).value(), kFloatRtol, kFloatAtol);
-        REQUIRE_MATRIX_CLOSE(to_double((a32 * b32).value()), (a64 * b64).value(), kFloatRtol, kFloatAtol);
-        REQUIRE_MATRIX_CLOSE(to_double((a32 / b32).value()), (a64 / b64).value(), kFloatRtol, kFloatAtol);
-        REQUIRE_MATRIX_CLOSE(to_double(xgrad::exp(a32).value()), xgrad::exp(a64).value(), kFloatRtol,
-                             kFloatAtol);
-        REQUIRE_MATRIX_CLOSE(to_double(xgrad::log(a32).value()), xgrad::log(a64).value(), kFloatRtol,
-                             kFloatAtol);
-        REQUIRE_MATRIX_CLOSE(to_double(xgrad::square(a32).value()), xgrad::square(a64).value(), kFloatRtol,
-                             kFloatAtol);
-        REQUIRE_MATRIX_CLOSE(to_double(xgrad::pow(a32, 1.5f).value()), xgrad::pow(a64, 1.5).value(),
-                             kFloatRtol, kFloatAtol);
-        REQUIRE_MATRIX_CLOSE(to_double((2.5f - a32).value()), (2.5 - a64).value(), kFloatRtol, kFloatAtol);
-        REQUIRE_MATRIX_CLOSE(to_double((2.5f / a32).value()), (2.5 / a64).value(), kFloatRtol, kFloatAtol);
-        REQUIRE_MATRIX_CLOSE(to_double((-a32 * 0.5f + 1.0f).value()), (-a64 * 0.5 + 1.0).value(), kFloatRtol,
-                             kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double((a32 + b32).value()), (a64 + b64).value(), kFloatRtol, kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double((a32 - b32).value()), (a64 - b64).value(), kFloatRtol, kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double((a32 * b32).value()), (a64 * b64).value(), kFloatRtol, kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double((a32 / b32).value()), (a64 / b64).value(), kFloatRtol, kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double(xgrad::exp(a32).value()), xgrad::exp(a64).value(), kFloatRtol,
+                            kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double(xgrad::log(a32).value()), xgrad::log(a64).value(), kFloatRtol,
+                            kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double(xgrad::square(a32).value()), xgrad::square(a64).value(), kFloatRtol,
+                            kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double(xgrad::pow(a32, 1.5f).value()), xgrad::pow(a64, 1.5).value(),
+                            kFloatRtol, kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double((2.5f - a32).value()), (2.5 - a64).value(), kFloatRtol, kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double((2.5f / a32).value()), (2.5 / a64).value(), kFloatRtol, kFloatAtol);
+        XGRAD_REQUIRE_CLOSE(to_double((-a32 * 0.5f + 1.0f).value()), (-a64 * 0.5 + 1.0).value(), kFloatRtol,
+                            kFloatAtol);
     }
 }
 
@@ -846,8 +808,8 @@ TEST_CASE("elementwise: float backward matches double (broadcast mul and div)", 
     auto a64 = gd.variable(to_double(af)), b64 = gd.variable(to_double(bf));
     gf.backward(xgrad::sum(a32 * b32 + a32 / b32));
     gd.backward(xgrad::sum(a64 * b64 + a64 / b64));
-    REQUIRE_MATRIX_CLOSE(to_double(a32.grad()), a64.grad(), kFloatRtol, kFloatAtol);
-    REQUIRE_MATRIX_CLOSE(to_double(b32.grad()), b64.grad(), kFloatRtol, kFloatAtol);
+    XGRAD_REQUIRE_CLOSE(to_double(a32.grad()), a64.grad(), kFloatRtol, kFloatAtol);
+    XGRAD_REQUIRE_CLOSE(to_double(b32.grad()), b64.grad(), kFloatRtol, kFloatAtol);
 }
 
 // ------------------------------------------------------------------------------------------------ stale
@@ -872,8 +834,8 @@ TEST_CASE("elementwise: backward overwrites a stale gradient buffer after zero_g
             db(i, 0) += (std::exp(-x) - x * x / (s * s)) / u;
         }
     }
-    REQUIRE_MATRIX_CLOSE(va.grad(), da, 1e-10, 1e-12);
-    REQUIRE_MATRIX_CLOSE(vb.grad(), db, 1e-10, 1e-12);
+    XGRAD_REQUIRE_CLOSE(va.grad(), da, 1e-10, 1e-12);
+    XGRAD_REQUIRE_CLOSE(vb.grad(), db, 1e-10, 1e-12);
 }
 
 TEST_CASE("elementwise: xlogy values, gradcheck and 0·log 0 = 0", "[elementwise]") {

@@ -23,44 +23,6 @@ constexpr double kRtol = 1e-12;  // double sums of ≤ 36 terms vs loops (summat
 constexpr double kAtol = 1e-13;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-/// Max |a − b| / (atol + rtol·|b|) like xgrad::test::closeness, but NaN-aware: a NaN or ±Inf in one matrix
-/// must be matched by the same value in the other, or the result is +Inf. (support.hpp's closeness skips NaN
-/// ratios because std::max(worst, NaN) keeps `worst`, so a NaN result would pass; see the report.)
-template <class T>
-double strict_closeness(const matrix<T>& a, const matrix<T>& b, double rtol, double atol) {
-    if (a.shape() != b.shape()) return kInf;
-    double worst = 0;
-    for (std::size_t k = 0; k < a.size(); ++k) {
-        const double x = static_cast<double>(a.data()[k]), y = static_cast<double>(b.data()[k]);
-        if (std::isnan(x) || std::isnan(y)) {
-            if (std::isnan(x) && std::isnan(y)) continue;
-            return kInf;
-        }
-        if (std::isinf(x) || std::isinf(y)) {
-            if (x == y) continue;
-            return kInf;
-        }
-        const double d = std::abs(x - y);
-        if (d == 0) continue;
-        worst = std::max(worst, d / (atol + rtol * std::abs(y)));
-    }
-    return worst;
-}
-
-}  // namespace
-
-/// REQUIRE that two matrices agree to rtol/atol (NaN-aware), printing both on failure.
-#define REQUIRE_MATRIX_CLOSE(a, b, rtol, atol)                          \
-    do {                                                                \
-        const auto& mc_a_ = (a);                                        \
-        const auto& mc_b_ = (b);                                        \
-        INFO("actual   " << xgrad::test::show(mc_a_));                  \
-        INFO("expected " << xgrad::test::show(mc_b_));                  \
-        REQUIRE(strict_closeness(mc_a_, mc_b_, (rtol), (atol)) <= 1.0); \
-    } while (0)
-
-namespace {
-
 std::string str(const shape2& s) {
     return "[" + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "]";
 }
@@ -182,7 +144,7 @@ void check_values(how h, bool mean, std::uint64_t seed) {
         xgrad::graph<double> g;
         auto y = reduce(g.constant(a), h, mean);
         REQUIRE(y.shape() == reduced_shape(s, h));
-        REQUIRE_MATRIX_CLOSE(y.value(), loop_reduce(a, h, mean), kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(y.value(), loop_reduce(a, h, mean), kRtol, kAtol);
     }
 }
 
@@ -196,7 +158,7 @@ void check_backward(how h, bool mean, std::uint64_t seed) {
         xgrad::graph<double> g;
         auto va = g.variable(a);
         g.backward(reduce(va, h, mean), dy);
-        REQUIRE_MATRIX_CLOSE(va.grad(), loop_reduce_backward(s, dy, h, mean), kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(va.grad(), loop_reduce_backward(s, dy, h, mean), kRtol, kAtol);
     }
 }
 
@@ -270,7 +232,7 @@ TEST_CASE("reduction: sum of an empty extent is zero", "[reduction][sum][edge]")
     CHECK(xgrad::sum(a).item() == 0.0);
     auto s0 = xgrad::sum(a, 0);  // no rows: each column sums to 0
     REQUIRE(s0.shape() == shape2{1, 3});
-    REQUIRE_MATRIX_CLOSE(s0.value(), matrix<double>({1, 3}, 0.0), 0.0, 0.0);
+    XGRAD_REQUIRE_CLOSE(s0.value(), matrix<double>({1, 3}, 0.0), 0.0, 0.0);
     auto s1 = xgrad::sum(a, 1);  // no rows to produce
     REQUIRE(s1.shape() == shape2{0, 1});
     g.backward(xgrad::sum(s0));
@@ -389,7 +351,7 @@ TEST_CASE("reduction: lecture formulas db = (1/m) sum(dA, axis=1) and column mea
     auto va = g.variable(a);
     auto via_mean = xgrad::mean(va, 1);
     auto via_sum = xgrad::mul_scalar(xgrad::sum(va, 1), 1.0 / 5.0);
-    REQUIRE_MATRIX_CLOSE(via_mean.value(), via_sum.value(), kRtol, kAtol);
+    XGRAD_REQUIRE_CLOSE(via_mean.value(), via_sum.value(), kRtol, kAtol);
     // Reductions chained: sum(sum(A, 0), 1) = sum(A) = r·c·mean(A).
     REQUIRE(std::abs(xgrad::sum(xgrad::sum(va, 0), 1).item() - xgrad::sum(va).item()) <= 1e-13);
     REQUIRE(std::abs(xgrad::sum(va).item() - 15.0 * xgrad::mean(va).item()) <= 1e-13);
@@ -418,7 +380,7 @@ TEST_CASE("reduction: backward overwrites a stale gradient buffer after zero_gra
             g.zero_grad();
             const matrix<double> dy = random_matrix(out[0], out[1], 2101);
             g.backward(y, dy);
-            REQUIRE_MATRIX_CLOSE(va.grad(), loop_reduce_backward({3, 4}, dy, h, mean), kRtol, kAtol);
+            XGRAD_REQUIRE_CLOSE(va.grad(), loop_reduce_backward({3, 4}, dy, h, mean), kRtol, kAtol);
         }
     }
 }
@@ -438,8 +400,8 @@ TEST_CASE("reduction: float forward values match double", "[reduction][float]") 
             for (bool mean : {false, true}) {
                 INFO((mean ? "mean " : "sum ") << describe(h));
                 // Sums of ≤ 36 terms in [−1, 1): float error ≲ 36·2⁻²⁴·Σ|aᵢ|, covered by atol 1e-5.
-                REQUIRE_MATRIX_CLOSE(to_double(reduce(a32, h, mean).value()), loop_reduce(ad, h, mean), 1e-5,
-                                     1e-5);
+                XGRAD_REQUIRE_CLOSE(to_double(reduce(a32, h, mean).value()), loop_reduce(ad, h, mean), 1e-5,
+                                    1e-5);
             }
         }
     }
