@@ -53,6 +53,39 @@ double closeness(const matrix<T>& a, const matrix<T>& b, double rtol, double ato
     return worst;
 }
 
+/// The message of the exception of type E that `f` throws. If `f` throws nothing, the test records a failed
+/// check and gets "<nothing thrown>"; an exception of another type escapes and fails the test.
+template <class E, class F>
+std::string message_of(F&& f) {
+    try {
+        f();
+    } catch (const E& e) {
+        return e.what();
+    }
+    FAIL_CHECK("expected an exception; nothing was thrown");
+    return "<nothing thrown>";
+}
+
+/// message_of for the most common case, xgrad::shape_error.
+template <class F>
+std::string shape_error_message(F&& f) {
+    return message_of<xgrad::shape_error>(std::forward<F>(f));
+}
+
+/// Element-wise conversions between float and double matrices (for float-vs-double checks).
+template <class To, class From>
+matrix<To> cast_matrix(const matrix<From>& m) {
+    matrix<To> out({m.shape()[0], m.shape()[1]});
+    for (std::size_t k = 0; k < m.size(); ++k) out.data()[k] = static_cast<To>(m.data()[k]);
+    return out;
+}
+inline matrix<double> to_double(const matrix<float>& m) {
+    return cast_matrix<double>(m);
+}
+inline matrix<float> to_float(const matrix<double>& m) {
+    return cast_matrix<float>(m);
+}
+
 template <class T>
 std::string show(const matrix<T>& m) {
     std::ostringstream os;

@@ -7,6 +7,7 @@
 #include "support.hpp"
 
 namespace {
+using xgrad::test::message_of;
 
 using M = xgrad::matrix<double>;
 using V = xgrad::var<double>;
@@ -16,18 +17,6 @@ using xgrad::test::random_matrix;
 /// "errors_test.cpp:<line>" — how messages print a call site of this file.
 std::string at(std::uint_least32_t line) {
     return "errors_test.cpp:" + std::to_string(line);
-}
-
-/// The message of the exception of type E that `f` throws (fails the test if it throws nothing).
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    FAIL("expected an exception");
-    return {};
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "support.hpp"
 
 namespace {
+using xgrad::test::message_of;
 
 using M = xgrad::matrix<double>;
 using V = xgrad::var<double>;
@@ -19,18 +20,6 @@ using xgrad::test::random_matrix;
 /// "op_contract_test.cpp:<line>" for a call site.
 std::string at(std::uint_least32_t line) {
     return "op_contract_test.cpp:" + std::to_string(line);
-}
-
-/// The message of the xgrad::error `f` throws (fails the test if it throws nothing).
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    FAIL("expected an exception");
-    return {};
 }
 
 // ------------------------------------------------------------------ correct ops

@@ -10,6 +10,7 @@
 #include "support.hpp"
 
 namespace {
+using xgrad::test::message_of;
 
 using Catch::Matchers::Contains;
 using xgrad::matrix;
@@ -95,17 +96,6 @@ double selu_lambda_ref() {
     const double den =
         2.0 * e2 * std::exp(2.0) + M_PI * e1 * e1 * std::exp(1.0) - 2.0 * (2.0 + M_PI) * e1 * se + M_PI + 2.0;
     return (1.0 - e1 * se) * std::sqrt(2.0 * M_PI) / std::sqrt(den);
-}
-
-/// Message of the exception of type E thrown by f, or "<nothing thrown>".
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "<nothing thrown>";
 }
 
 }  // namespace

@@ -16,6 +16,9 @@
 #include "support.hpp"
 
 namespace {
+using xgrad::test::shape_error_message;
+using xgrad::test::to_double;
+using xgrad::test::to_float;
 
 using xgrad::matrix;
 using xgrad::shape2;
@@ -30,29 +33,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::string str(const shape2& s) {
     return "[" + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "]";
-}
-
-matrix<double> to_double(const matrix<float>& f) {
-    matrix<double> d({f.shape()[0], f.shape()[1]});
-    for (std::size_t k = 0; k < f.size(); ++k) d.data()[k] = static_cast<double>(f.data()[k]);
-    return d;
-}
-
-matrix<float> to_float(const matrix<double>& d) {
-    matrix<float> f({d.shape()[0], d.shape()[1]});
-    for (std::size_t k = 0; k < d.size(); ++k) f.data()[k] = static_cast<float>(d.data()[k]);
-    return f;
-}
-
-/// The message of the xgrad::shape_error thrown by f (any other exception escapes and fails the test).
-template <class F>
-std::string shape_error_message(F&& f) {
-    try {
-        f();
-    } catch (const xgrad::shape_error& e) {
-        return e.what();
-    }
-    return "(no xgrad::shape_error was thrown)";
 }
 
 /// Where inputs are drawn from: anywhere in [−1, 1), at least 0.5 away from zero (divisors), or in [0.5, 2).

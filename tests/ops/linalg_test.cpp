@@ -12,6 +12,9 @@
 #include "support.hpp"
 
 namespace {
+using xgrad::test::shape_error_message;
+using xgrad::test::to_double;
+using xgrad::test::to_float;
 
 using xgrad::matrix;
 using xgrad::shape2;
@@ -40,29 +43,6 @@ matrix<double> loop_transpose(const matrix<double>& a) {
         for (std::size_t j = 0; j < a.shape()[1]; ++j) y(j, i) = a(i, j);
     }
     return y;
-}
-
-matrix<double> to_double(const matrix<float>& f) {
-    matrix<double> d({f.shape()[0], f.shape()[1]});
-    for (std::size_t k = 0; k < f.size(); ++k) d.data()[k] = static_cast<double>(f.data()[k]);
-    return d;
-}
-
-matrix<float> to_float(const matrix<double>& d) {
-    matrix<float> f({d.shape()[0], d.shape()[1]});
-    for (std::size_t k = 0; k < d.size(); ++k) f.data()[k] = static_cast<float>(d.data()[k]);
-    return f;
-}
-
-/// The message of the xgrad::shape_error thrown by f (any other exception escapes and fails the test).
-template <class F>
-std::string shape_error_message(F&& f) {
-    try {
-        f();
-    } catch (const xgrad::shape_error& e) {
-        return e.what();
-    }
-    return "(no xgrad::shape_error was thrown)";
 }
 
 /// (p, n, m) triples for matmul: fixed ones (m = 1, non-square, 1×1) and a few drawn from a fixed seed.

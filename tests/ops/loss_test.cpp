@@ -12,6 +12,7 @@
 #include "support.hpp"
 
 namespace {
+using xgrad::test::message_of;
 
 using Catch::Matchers::Contains;
 using xgrad::matrix;
@@ -89,16 +90,6 @@ double mse_ref(const matrix<double>& h, const matrix<double>& y) {
 
 bool close(double a, double b, double rtol, double atol) {
     return std::abs(a - b) <= atol + rtol * std::abs(b);
-}
-
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "<nothing thrown>";
 }
 
 /// Loss value and dPrediction of loss(pred (variable), targets (constant)).

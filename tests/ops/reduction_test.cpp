@@ -13,6 +13,8 @@
 #include "support.hpp"
 
 namespace {
+using xgrad::test::shape_error_message;
+using xgrad::test::to_double;
 
 using xgrad::matrix;
 using xgrad::shape2;
@@ -25,23 +27,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::string str(const shape2& s) {
     return "[" + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "]";
-}
-
-matrix<double> to_double(const matrix<float>& f) {
-    matrix<double> d({f.shape()[0], f.shape()[1]});
-    for (std::size_t k = 0; k < f.size(); ++k) d.data()[k] = static_cast<double>(f.data()[k]);
-    return d;
-}
-
-/// The message of the xgrad::shape_error thrown by f (any other exception escapes and fails the test).
-template <class F>
-std::string shape_error_message(F&& f) {
-    try {
-        f();
-    } catch (const xgrad::shape_error& e) {
-        return e.what();
-    }
-    return "(no xgrad::shape_error was thrown)";
 }
 
 /// Shapes: single element, single column (m = 1), single row, non-square, plus seeded random ones.

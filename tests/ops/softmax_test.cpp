@@ -9,6 +9,7 @@
 #include "support.hpp"
 
 namespace {
+using xgrad::test::message_of;
 
 using Catch::Matchers::Contains;
 using xgrad::matrix;
@@ -95,16 +96,6 @@ void require_columns_sum_to_one(const matrix<double>& y, double tol) {
 void require_all_finite(const matrix<double>& m) {
     INFO(xgrad::test::show(m));
     for (double v : m) REQUIRE(std::isfinite(v));
-}
-
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "<nothing thrown>";
 }
 
 auto softmax_fn = [](const var<double>& z) { return xgrad::softmax(z); };
