@@ -159,10 +159,10 @@ assert d['0.weight'].shape == (64, 2) and d['4.bias'].shape == (2, 1) and d['0.w
   kill_during_save)
     # SIGKILL the command while it saves model.npz (a 4 MB checkpoint of a 2-1024-1024-2 network), at every
     # stage of the save and at a few arbitrary moments; the checkpoint at model.npz must always be safe. The
-    # kills at stages are exact, not timed: XGRAD_TEST_STOP_AT=<stage> (a test hook of the checkpoint writer,
-    # src/checkpoint.cpp) makes the command stop itself with SIGSTOP there, the shell's `wait` returns when
-    # it stops (job control), /proc/PID/stat confirms it is stopped, and only then is it killed. Nothing here
-    # depends on timing: no sleep, no clock, no threshold on where the arbitrary kills land.
+    # kills at stages are exact, not timed: XGRAD_TEST_STOP_AT=<stage>:model.npz (a test hook of the durable
+    # writer, src/io/file.cpp) makes the command stop itself with SIGSTOP there, the shell's `wait` returns
+    # when it stops (job control), /proc/PID/stat confirms it is stopped, and only then is it killed. Nothing
+    # here depends on timing: no sleep, no clock, no threshold on where the arbitrary kills land.
     set -m  # job control: `wait PID` returns when PID stops, not only when it ends
     out="$tmp/run"
     run=(train --dataset spiral --layers 1024,1024 --epochs 1 --progress none)
@@ -180,19 +180,21 @@ assert d['0.weight'].shape == (64, 2) and d['4.bias'].shape == (2, 1) and d['0.w
 
     # stop_at STAGE SEED: start a run that stops itself at STAGE; sets pid, and stopped=1 when it did stop.
     stop_at() {
-      XGRAD_TEST_STOP_AT=$1 "$xgrad" "${args[@]}" --seed "$2" >"$tmp/log" 2>&1 &
+      XGRAD_TEST_STOP_AT=$1:model.npz "$xgrad" "${args[@]}" --seed "$2" >"$tmp/log" 2>&1 &
       pid=$!
       wait "$pid"  # returns when the process stops (or ends)
       stopped=0
       [[ $(state_of "$pid") == T ]] && stopped=1
     }
     kill_it() { kill -KILL "$pid" 2>/dev/null; wait -f "$pid" 2>/dev/null; }
+    # The writer's temporary file of process $pid (model.npz.tmp-<pid>-<n>), if there is one.
+    temporary() { compgen -G "$out/model.npz.tmp-$pid-*"; }
 
     seed=2
     for stage in created half-written written synced; do
       stop_at "$stage" "$seed"
       check "$stage: the command stopped at the stage" test "$stopped" -eq 1
-      part="$out/model.npz.tmp-$pid"
+      part=$(temporary)
       size=$(stat -c %s "$part" 2>/dev/null || echo none)
       case $stage in
         created) want=0 ;;
@@ -203,7 +205,7 @@ assert d['0.weight'].shape == (64, 2) and d['4.bias'].shape == (2, 1) and d['0.w
       kill_it
       check "$stage: killed; the previous checkpoint is intact, bit for bit" cmp -s "$out/model.npz" "$tmp/previous.npz"
       check "$stage: killed; the previous checkpoint loads" loads "$out/model.npz"
-      check "$stage: killed; the stale temporary file is left (safe to delete)" test -e "$part"
+      check "$stage: killed; the stale temporary file is left (safe to delete)" test -n "$part" -a -e "$part"
       rm -f "$part"
       seed=$((seed + 1))
     done
@@ -212,7 +214,7 @@ assert d['0.weight'].shape == (64, 2) and d['4.bias'].shape == (2, 1) and d['0.w
     stop_at renamed 7
     check "renamed: the command stopped at the stage" test "$stopped" -eq 1
     kill_it
-    check "renamed: killed; no temporary file left" test ! -e "$out/model.npz.tmp-$pid"
+    check "renamed: killed; no temporary file left" test -z "$(temporary)"
     check "renamed: killed; model.npz is exactly what an uninterrupted run saves" \
       cmp -s "$out/model.npz" "$tmp/reference/model.npz"
     check "renamed: killed; the new checkpoint loads" loads "$out/model.npz"
@@ -220,7 +222,7 @@ assert d['0.weight'].shape == (64, 2) and d['4.bias'].shape == (2, 1) and d['0.w
     check "dir-synced: the command stopped at the stage" test "$stopped" -eq 1
     kill_it
     check "dir-synced: killed; a new checkpoint, no temporary file" \
-      bash -c "! cmp -s '$out/model.npz' '$tmp/reference/model.npz' && test ! -e '$out/model.npz.tmp-$pid'"
+      bash -c "! cmp -s '$out/model.npz' '$tmp/reference/model.npz' && test -z '$(temporary)'"
     check "dir-synced: killed; the new checkpoint loads" loads "$out/model.npz"
     cp "$out/model.npz" "$tmp/previous.npz"
 
@@ -236,11 +238,11 @@ assert d['0.weight'].shape == (64, 2) and d['4.bias'].shape == (2, 1) and d['0.w
     for round in 1 2 3 4; do
       "$xgrad" "${args[@]}" --seed $((round + 10)) >/dev/null 2>&1 &
       pid=$!
-      part="$out/model.npz.tmp-$pid"
-      while [[ ! -e $part ]] && kill -0 "$pid" 2>/dev/null; do :; done
-      for ((spin = round == 1 ? 0 : RANDOM % 1000; spin > 0; spin--)); do [[ -e $part ]] || break; done
+      while ! temporary >/dev/null && kill -0 "$pid" 2>/dev/null; do :; done
+      for ((spin = round == 1 ? 0 : RANDOM % 1000; spin > 0; spin--)); do temporary >/dev/null || break; done
       kill_it
-      if [[ -e $part ]]; then
+      part=$(temporary)
+      if [[ -n $part ]]; then
         size=$(stat -c %s "$part")
         where="before the rename ($size of $full bytes written)"
         check "round $round, killed $where: the previous checkpoint is intact" cmp -s "$out/model.npz" "$tmp/previous.npz"

@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include <xgrad/checkpoint.hpp>
+#include <xgrad/io/checkpoint.hpp>
 
 #include "support.hpp"
 
@@ -234,7 +234,8 @@ TEMPLATE_TEST_CASE("checkpoint: save then load is bit-identical", "[checkpoint]"
         CHECK(loaded[k].first == tensors[k].first);
         CHECK(bit_identical(loaded[k].second, tensors[k].second));
     }
-    CHECK_FALSE(fs::exists(path + ".tmp-" + std::to_string(::getpid())));
+    for (const auto& entry : fs::directory_iterator(fs::path(path).parent_path()))  // no temporary file left
+        CHECK_THAT(entry.path().filename().string(), !Contains(".tmp-"));
 
     // Saving again over the existing file replaces it.
     const named<T> other = {{"only", xgrad::test::random_matrix<T>(5, 6, 7)}};
@@ -558,7 +559,6 @@ TEST_CASE("checkpoint: every truncation and every flipped byte throws checkpoint
 TEST_CASE("checkpoint: a failed save leaves the previous file intact and no temporary file", "[checkpoint]") {
     temp_dir dir;
     const std::string path = dir / "model.npz";
-    const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
     const matrix<double> old_w = ramp<double>(10, 10), new_w = ramp<double>(200, 200, 0.5, 1);
     xgrad::save_npz<double>(path, {{"w", &old_w}});
     const std::string old_bytes = read_bytes(path);
@@ -569,12 +569,22 @@ TEST_CASE("checkpoint: a failed save leaves the previous file intact and no temp
         CHECK(bit_identical(loaded[0].second, old_w));
     };
 
-    SECTION("the temporary file cannot be created") {
-        fs::create_directory(tmp);  // occupies the temporary name
-        const std::string msg = checkpoint_error_of([&] { xgrad::save_npz<double>(path, {{"w", &new_w}}); });
-        CHECK_THAT(msg, Contains(path) && Contains("creating temporary file") && Contains("Is a directory"));
+    SECTION("the temporary file cannot be created (no file descriptor left)") {
+        rlimit saved{};
+        REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+        rlimit none = saved;
+        none.rlim_cur = 0;  // every open() fails with EMFILE
+        REQUIRE(::setrlimit(RLIMIT_NOFILE, &none) == 0);
+        std::string msg;
+        try {
+            xgrad::save_npz<double>(path, {{"w", &new_w}});
+        } catch (const checkpoint_error& e) {
+            msg = e.what();
+        }
+        ::setrlimit(RLIMIT_NOFILE, &saved);
+        CHECK_THAT(msg,
+                   Contains(path) && Contains("creating temporary file") && Contains("Too many open files"));
         old_file_is_intact();
-        fs::remove(tmp);
     }
     SECTION("the disk fills up in the middle of the write") {
         // RLIMIT_FSIZE makes write() fail with EFBIG past 64 KiB (SIGXFSZ ignored meanwhile).
@@ -594,7 +604,6 @@ TEST_CASE("checkpoint: a failed save leaves the previous file intact and no temp
         ::signal(SIGXFSZ, old_handler);
         CHECK_THAT(msg, Contains(path) && Contains("writing temporary file") && Contains("File too large"));
         old_file_is_intact();
-        CHECK_FALSE(fs::exists(tmp));
     }
     SECTION("the rename fails (the target is a directory)") {
         const std::string target = dir / "a-directory";
@@ -604,7 +613,6 @@ TEST_CASE("checkpoint: a failed save leaves the previous file intact and no temp
         });
         CHECK_THAT(msg, Contains("renaming") && Contains("a-directory"));
         CHECK(fs::is_directory(target));
-        CHECK_FALSE(fs::exists(target + ".tmp-" + std::to_string(::getpid())));
         old_file_is_intact();
     }
     SECTION("the directory does not exist") {
@@ -684,6 +692,15 @@ struct scoped_env {
     }
 };
 
+/// The temporary files of process `pid` beside `path` (the durable writer names them `<path>.tmp-<pid>-<n>`).
+std::vector<std::string> temporaries_of(const std::string& path, pid_t pid) {
+    const std::string prefix = fs::path(path).filename().string() + ".tmp-" + std::to_string(pid) + "-";
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(fs::path(path).parent_path()))
+        if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path().string());
+    return out;
+}
+
 /// Two versions of a ~2 MiB checkpoint (same names and shapes: the same archive size), told apart by
 /// their values.
 named<double> checkpoint_version(int v) {
@@ -722,24 +739,27 @@ TEST_CASE("checkpoint: SIGKILL at every stage of a save leaves the previous or t
         const int status = child.wait_for_stop_or_end();
         REQUIRE(WIFSTOPPED(status));
         REQUIRE(WSTOPSIG(status) == SIGSTOP);
-        const std::string tmp = path + ".tmp-" + std::to_string(child.pid);
         // The state while stopped is the stage's, exactly.
+        const std::vector<std::string> temporaries = temporaries_of(path, child.pid);
+        std::string tmp;
         if (c.renamed) {
-            CHECK_FALSE(fs::exists(tmp));
+            CHECK(temporaries.empty());
             CHECK(read_bytes(path) == new_bytes);
         } else {
-            REQUIRE(fs::exists(tmp));
+            REQUIRE(temporaries.size() == 1);
+            tmp = temporaries[0];
             CHECK(fs::file_size(tmp) == c.in_tmp);
             CHECK(read_bytes(tmp) == new_bytes.substr(0, c.in_tmp));
             CHECK(read_bytes(path) == old_bytes);
         }
 
+        const pid_t child_pid = child.pid;
         child.kill_and_reap();
         if (c.renamed) {
             // The new checkpoint, complete: exactly what an uninterrupted save writes.
             CHECK(read_bytes(path) == new_bytes);
             CHECK(holds(new_version));
-            CHECK_FALSE(fs::exists(tmp));
+            CHECK(temporaries_of(path, child_pid).empty());
         } else {
             // The previous checkpoint, bit for bit; the stale temporary file is left (safe to delete).
             CHECK(read_bytes(path) == old_bytes);
@@ -764,12 +784,12 @@ TEST_CASE("checkpoint: a save stopped by its test hook and continued finishes un
     REQUIRE(WIFSTOPPED(status));
     REQUIRE(::kill(child.pid, SIGCONT) == 0);
     status = child.wait_for_stop_or_end();
-    const std::string tmp = path + ".tmp-" + std::to_string(child.pid);
+    const pid_t child_pid = child.pid;
     child.pid = -1;  // reaped
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
     CHECK(read_bytes(path) == new_bytes);
-    CHECK_FALSE(fs::exists(tmp));
+    CHECK(temporaries_of(path, child_pid).empty());
 
     // A misspelt stage is an error before anything is written, not a hook that silently never stops.
     const scoped_env env("XGRAD_TEST_STOP_AT", "halfway");
@@ -777,13 +797,13 @@ TEST_CASE("checkpoint: a save stopped by its test hook and continued finishes un
         checkpoint_error_of([&] { xgrad::save_npz<double>(path, refs(checkpoint_version(2))); });
     CHECK_THAT(msg, Contains(path) && Contains("XGRAD_TEST_STOP_AT='halfway' is not a stage"));
     CHECK(read_bytes(path) == new_bytes);
-    CHECK_FALSE(fs::exists(path + ".tmp-" + std::to_string(::getpid())));
+    CHECK(temporaries_of(path, ::getpid()).empty());
 }
 
 TEST_CASE("checkpoint: SIGKILL at arbitrary moments of repeated saves always leaves a complete checkpoint",
           "[checkpoint]") {
-    // A child saves three versions in turn, forever; the parent kills it after an arbitrary number of polls
-    // of the child's temporary file. Where a kill lands depends on the machine, so only safety is asserted
+    // A child saves three versions in turn, forever; the parent kills it after an arbitrary number of
+    // system calls (fs::exists). Where a kill lands depends on the machine, so only safety is asserted
     // (the checkpoint is always one complete version, bit for bit); where the kills landed is reported.
     temp_dir dir;
     const std::string path = dir / "killed.npz";
@@ -804,9 +824,9 @@ TEST_CASE("checkpoint: SIGKILL at arbitrary moments of repeated saves always lea
         child_process child{fork_saver("", [&] {
             for (std::size_t k = 1;; ++k) xgrad::save_npz<double>(path, refs(versions[k % 3]));
         })};
-        const std::string tmp = path + ".tmp-" + std::to_string(child.pid);
+        const pid_t child_pid = child.pid;
         std::error_code ec;
-        for (int n = polls(rng); n > 0; --n) static_cast<void>(fs::exists(tmp, ec));
+        for (int n = polls(rng); n > 0; --n) static_cast<void>(fs::exists(path, ec));
         child.kill_and_reap();
 
         INFO("round " << round);
@@ -819,14 +839,16 @@ TEST_CASE("checkpoint: SIGKILL at arbitrary moments of repeated saves always lea
         CHECK(bit_identical(loaded[0].second, versions[v][0].second));
         CHECK(bit_identical(loaded[1].second, versions[v][1].second));
 
-        const std::uintmax_t tmp_size = fs::file_size(tmp, ec);
-        if (ec)
+        // The writer renames each temporary before it creates the next: at most one is left.
+        const std::vector<std::string> temporaries = temporaries_of(path, child_pid);
+        CHECK(temporaries.size() <= 1);
+        if (temporaries.empty())
             ++between;
-        else if (tmp_size < full)
+        else if (fs::file_size(temporaries[0]) < full)
             ++mid_write;
         else
             ++written_not_renamed;
-        fs::remove(tmp, ec);
+        for (const std::string& t : temporaries) fs::remove(t);
     }
     WARN("the 12 kills landed: " << mid_write << " while writing the temporary file, " << written_not_renamed
                                  << " after writing it and before the rename, " << between

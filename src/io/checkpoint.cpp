@@ -5,7 +5,7 @@
 // end-of-central-directory. The reader trusts only the central directory for sizes and offsets, checks
 // each against the file size (and the central directory's position) before using it, and checks the CRC-32
 // of every entry after streaming it into the destination matrix.
-#include "xgrad/checkpoint.hpp"
+#include "xgrad/io/checkpoint.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,9 +16,7 @@
 #include <bit>
 #include <cerrno>
 #include <climits>
-#include <csignal>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -32,6 +30,7 @@
 #include <xtensor/xmanipulation.hpp>
 
 #include "xgrad/graph.hpp"
+#include "xgrad/io/file.hpp"
 
 namespace xgrad {
 namespace {
@@ -165,113 +164,6 @@ std::string zip_header(bool central, const std::string& name, std::uint32_t crc,
         put32(h, local_offset);
     }
     return h + name;
-}
-
-/// One piece of the output file: bytes that live elsewhere until the write is done.
-struct piece {
-    const void* data;
-    std::size_t size;
-};
-
-/// Removes the temporary file (and closes it) unless the rename succeeded.
-struct temp_file {
-    std::string path;
-    int fd = -1;
-    bool keep = false;
-    ~temp_file() {
-        if (fd >= 0) ::close(fd);
-        if (!keep) ::unlink(path.c_str());
-    }
-};
-
-/// Test hook, for tests only (never set it otherwise): XGRAD_TEST_STOP_AT=<stage> makes every save stop its
-/// own process with SIGSTOP when it reaches that stage, so that a test can wait for the stopped process
-/// (waitpid with WUNTRACED, or state 'T' in /proc/PID/stat), look at the files and SIGKILL it exactly there:
-/// no sleeps, no timing. The stages, in order (the temporary file is `<path>.tmp-<pid>`):
-///   created       the temporary file exists and is empty;
-///   half-written  exactly half of the archive's bytes (rounded down) are in the temporary file;
-///   written       all bytes are in the temporary file, not yet flushed;
-///   synced        the temporary file is flushed (fsync) and closed, not yet renamed;
-///   renamed       the temporary file is renamed over `path`, the directory not yet synced;
-///   dir-synced    the directory is synced: the save is complete (just before returning).
-/// SIGCONT lets the save carry on unchanged. The variable is read once per save (one getenv next to two
-/// fsyncs); unset or empty, the save does what it does without the hook. Any other value is an error, so
-/// that a misspelt stage cannot silently never stop.
-enum class save_stage { none, created, half_written, written, synced, renamed, dir_synced };
-
-save_stage test_stop_stage(const std::string& path) {
-    static constexpr std::pair<std::string_view, save_stage> stages[] = {
-        {"created", save_stage::created}, {"half-written", save_stage::half_written},
-        {"written", save_stage::written}, {"synced", save_stage::synced},
-        {"renamed", save_stage::renamed}, {"dir-synced", save_stage::dir_synced}};
-    const char* value = std::getenv("XGRAD_TEST_STOP_AT");
-    if (value == nullptr || *value == '\0') return save_stage::none;
-    for (const auto& [name, stage] : stages)
-        if (name == value) return stage;
-    fail(
-        fmt::format("{}: cannot save checkpoint: XGRAD_TEST_STOP_AT='{}' is not a stage of a save (created, "
-                    "half-written, written, synced, renamed, dir-synced); it is a test hook, unset it",
-                    path, value));
-}
-
-/// Writes `pieces` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
-void write_atomically(const std::string& path, const std::vector<piece>& pieces) {
-    const save_stage stop_at = test_stop_stage(path);
-    const auto reached = [stop_at](save_stage s) {
-        if (s == stop_at) std::raise(SIGSTOP);  // the test hook above; stops every thread of the process
-    };
-    const std::string tmp = fmt::format("{}.tmp-{}", path, static_cast<long>(::getpid()));
-    const auto io_fail = [&](std::string_view what, const std::string& file, int e) {
-        fail(fmt::format("{}: cannot save checkpoint ({} '{}': {})", path, what, file, errno_text(e)));
-    };
-
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) io_fail("creating temporary file", tmp, errno);  // nothing created: nothing to remove
-    temp_file guard{tmp, fd};
-    reached(save_stage::created);
-
-    // With the hook at half-written, one write ends exactly at the middle; otherwise `half` is never reached
-    // and the writes are as large as they can be.
-    std::size_t total = 0;
-    for (const piece& p : pieces) total += p.size;
-    const std::size_t half = stop_at == save_stage::half_written ? total / 2 : total + 1;
-    std::size_t written = 0;
-    for (const piece& p : pieces) {
-        auto bytes = static_cast<const char*>(p.data);
-        std::size_t left = p.size;
-        while (left > 0) {
-            std::size_t chunk = std::min<std::size_t>(left, 1u << 30);
-            if (written < half && written + chunk > half) chunk = half - written;
-            const ssize_t n = ::write(fd, bytes, chunk);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) io_fail("writing temporary file", tmp, n < 0 ? errno : EIO);
-            bytes += n;
-            left -= static_cast<std::size_t>(n);
-            written += static_cast<std::size_t>(n);
-            if (written == half) reached(save_stage::half_written);
-        }
-    }
-    reached(save_stage::written);
-    if (::fsync(fd) != 0) io_fail("flushing to disk temporary file", tmp, errno);
-    guard.fd = -1;
-    if (::close(fd) != 0) io_fail("closing temporary file", tmp, errno);
-    reached(save_stage::synced);
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-        io_fail(fmt::format("renaming '{}' over", tmp), path, errno);
-    guard.keep = true;
-    reached(save_stage::renamed);
-
-    // Make the rename itself durable. Some file systems cannot sync directories (EINVAL): nothing to do.
-    std::string dir = std::filesystem::path(path).parent_path().string();
-    if (dir.empty()) dir = ".";
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const int rc = dfd < 0 ? -1 : ::fsync(dfd);
-    const int e = errno;
-    if (dfd >= 0) ::close(dfd);
-    if (rc != 0 && e != EINVAL && e != ENOTSUP)
-        fail(fmt::format("{}: checkpoint written, but syncing its directory '{}' failed: {}", path, dir,
-                         errno_text(e)));
-    reached(save_stage::dir_synced);
 }
 
 // ---- reading: the file ----
@@ -878,7 +770,7 @@ void save_npz(const std::string& path, const std::vector<std::pair<std::string, 
     put32(end, static_cast<std::uint32_t>(offset));
     put16(end, 0);  // comment length
 
-    std::vector<piece> pieces;
+    std::vector<io::piece> pieces;
     pieces.reserve(plan.size() * 3 + 2);
     for (const planned& p : plan) {
         pieces.push_back({p.local.data(), p.local.size()});
@@ -887,7 +779,11 @@ void save_npz(const std::string& path, const std::vector<std::pair<std::string, 
     }
     pieces.push_back({central.data(), central.size()});
     pieces.push_back({end.data(), end.size()});
-    write_atomically(path, pieces);
+    try {
+        io::write_atomically(path, pieces);
+    } catch (const io_error& e) {
+        fail(e.what());  // the writer's message names the file, the step and the reason
+    }
 }
 
 template <class T>
