@@ -329,7 +329,6 @@ TEST_CASE("reliability: training with an empty or unlabelled set, a zero batch o
     auto net = xgrad::nn::mlp<float>({2, 4, 2}, xgrad::nn::activation_kind::relu, r);
     xgrad::optim::sgd<float> opt(net->parameters(), 0.1f);
     xgrad::train::fit_options<float> o;
-    o.progress = xgrad::train::progress_mode::none;
     o.epochs = 1;
     auto ds = data::make_gauss<float>(20, 0.1, 1);
     data::dataset<float> empty;
