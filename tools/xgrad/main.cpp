@@ -445,8 +445,6 @@ int run_graph(const graph_args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    // OpenBLAS falls back to slow generic kernels on CPUs it does not recognise; pick the right ones.
-    xgrad::run_with_better_blas_core(argc, argv);
     CLI::App app{"xgrad: train and evaluate multilayer perceptrons with the xgrad autodiff library"};
     app.require_subcommand(1);
 
