@@ -98,12 +98,12 @@ long long parse_integer(std::string_view flag, std::string_view text, long long 
 
 std::uint64_t parse_unsigned64(std::string_view flag, std::string_view text) {
     std::string_view digits = text;
-    if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
     constexpr std::uint64_t top = std::numeric_limits<std::uint64_t>::max();
     if (!digits.empty() && digits.front() == '-' && all_digits(digits.substr(1))) {
         throw usage_error(
             fmt::format("{} must be a whole number from 0 to {}, not {}", flag, top, printable(text)));
     }
+    if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
     if (!all_digits(digits)) {
         throw usage_error(fmt::format("{}: '{}' is not a whole number (write digits only, e.g. 42)", flag,
                                       printable(text)));

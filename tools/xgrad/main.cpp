@@ -658,6 +658,8 @@ model_description read_model_json(const fs::path& path) {
 
 int run_evaluate(const eval_args& a) {
     g_stage = "checking the options";
+    const std::optional<std::uint64_t> seed_flag =
+        a.seed ? std::optional<std::uint64_t>(xgrad::app::parse_unsigned64("--seed", *a.seed)) : std::nullopt;
     const fs::path ckpt(a.checkpoint);
     if (!fs::is_regular_file(ckpt))
         throw usage_error(fmt::format("{}: no such checkpoint", printable(ckpt.string())));
@@ -669,8 +671,6 @@ int run_evaluate(const eval_args& a) {
                         "layer sizes and the activation)",
                         printable(meta_path.string())));
     }
-    const std::optional<std::uint64_t> seed_flag =
-        a.seed ? std::optional<std::uint64_t>(xgrad::app::parse_unsigned64("--seed", *a.seed)) : std::nullopt;
     const std::string json_name = printable(meta_path.string());
     const std::string ds_flag =
         a.dataset ? std::string("--dataset") : fmt::format("{}'s \"dataset\"", json_name);
