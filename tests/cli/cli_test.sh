@@ -194,7 +194,7 @@ assert d['0.weight'].shape == (64, 2) and d['4.bias'].shape == (2, 1) and d['0.w
     expect_usage_error csv_without_path "needs a path after 'csv:'" train --dataset csv:
     # A model that cannot be trained: refused with its parameter count before the data is read (it used to
     # die in std::bad_alloc); 10^12 parameters exceed what a model.npz can hold on any machine.
-    expect_usage_error huge_model 'hidden layers 1000000-1000000 alone have [0-9]+ parameters.*4 GiB a model.npz can hold' \
+    expect_usage_error huge_model 'hidden layers 1000000-1000000 alone have [0-9]+ parameters; too many for a model.npz, which holds at most [0-9]+ \(4 GiB\)' \
       train --dataset xor --layers 1000000,1000000
     check "huge_model: no std::bad_alloc" bash -c "! grep -q bad_alloc '$tmp/stderr'"
     # Non-printable bytes in what the user typed are shown escaped, not sent to the terminal.
@@ -278,7 +278,7 @@ PY
     check "  … not nlohmann's words" bash -c "! grep -q 'json.exception' '$tmp/stderr'"
     expect_error evaluate_json_nul 1 "nul_activation.json: \"activation\": 're\\\\x00lu' is not one of sigmoid" \
       evaluate "$tmp/m/nul_activation.npz"
-    expect_error evaluate_json_huge_layers 1 'huge_layers.json.s "layers": the model 2-1000000000000-2 has [0-9]+ parameters' \
+    expect_error evaluate_json_huge_layers 1 'huge_layers.json.s "layers": the model 2-1000000000000-2 has [0-9]+ parameters; too many for a model.npz' \
       evaluate "$tmp/m/huge_layers.npz"
     expect_error evaluate_json_negative_layer 1 'negative_layer.json: "layers" must be a list of at least 2 positive' \
       evaluate "$tmp/m/negative_layer.npz"

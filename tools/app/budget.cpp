@@ -12,7 +12,7 @@ namespace xgrad::app {
 model_cost estimate_cost(const std::vector<std::size_t>& sizes, std::size_t batch, int optimizer_state,
                          std::size_t eval_columns) {
     model_cost c;
-    double units = 0;
+    double units = sizes.empty() ? 0.0 : static_cast<double>(sizes[0]);  // the batch's input columns too
     for (std::size_t l = 0; l + 1 < sizes.size(); ++l) {
         const double in = static_cast<double>(sizes[l]), out = static_cast<double>(sizes[l + 1]);
         c.parameters += in * out + out;

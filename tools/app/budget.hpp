@@ -33,8 +33,9 @@ struct model_cost {
 /// decision-region picture: 96² = 9216):
 ///   parameters = Σ_l sizes[l]·sizes[l+1] + sizes[l+1],
 ///   parameter_bytes = 4·parameters·(batch > 0 ? 2 + optimizer_state : 1)   (batch 0: evaluation only),
-///   activation_bytes = 4·max(4·batch, 2·eval_columns)·Σ_{l≥1} sizes[l]
-///                      (training: value and gradient of each A and H; evaluation: the values),
+///   activation_bytes = 4·max(4·batch, 2·eval_columns)·Σ_l sizes[l]
+///                      (training: the input batch, value and gradient of each A and H; evaluation: the
+///                      values),
 ///   confusion_bytes = 8·classes².
 model_cost estimate_cost(const std::vector<std::size_t>& sizes, std::size_t batch, int optimizer_state,
                          std::size_t eval_columns = 1000);

@@ -346,7 +346,12 @@ void check_model_fits(const std::vector<std::size_t>& sizes, std::size_t batch, 
     if (!too_big_for_memory && !too_big_for_checkpoint) return;
     using xgrad::app::format_bytes;
     std::string why;
-    if (too_big_for_memory) {
+    // The checkpoint's limit holds on every machine, so it alone is reported when it is exceeded (the message
+    // is then the same everywhere); otherwise the memory estimate against this machine's memory.
+    if (too_big_for_checkpoint) {
+        why = fmt::format("too many for a model.npz, which holds at most {:.0f} (4 GiB)",
+                          xgrad::app::max_checkpoint_parameters);
+    } else {
         std::string columns;
         if (batch > 0) columns = fmt::format("a training batch of {}", batch);
         if (eval_columns > 0)
@@ -363,11 +368,6 @@ void check_model_fits(const std::vector<std::size_t>& sizes, std::size_t batch, 
                         : fmt::format(", {} for the {}-class confusion matrix",
                                       format_bytes(c.confusion_bytes), sizes.back()),
             format_bytes(limit));
-    }
-    if (too_big_for_checkpoint) {
-        why += fmt::format(
-            "{}its checkpoint would exceed the 4 GiB a model.npz can hold (at most {:.0f} parameters)",
-            why.empty() ? "" : ", and ", xgrad::app::max_checkpoint_parameters);
     }
     std::string model;
     if (lower_bound) {
@@ -432,7 +432,8 @@ int run_train(const train_args& a) {
     std::vector<std::size_t> at_least{1};
     at_least.insert(at_least.end(), hidden.begin(), hidden.end());
     at_least.push_back(2);
-    check_model_fits(at_least, static_cast<std::size_t>(batch), optimizer_state(a.optimizer), 1000,
+    // (A batch of 1: --batch beyond the number of examples means one batch of them all.)
+    check_model_fits(at_least, 1, optimizer_state(a.optimizer), 1000,
                      fmt::format("--layers {}", printable(layers_text)), true);
     // 3. The threads: OpenBLAS caps the count at its build's maximum; say so, and report the real count.
     xgrad::set_num_threads(threads_asked);
@@ -450,7 +451,8 @@ int run_train(const train_args& a) {
     sizes.push_back(s.train.classes);
     const std::size_t widest_evaluation =
         s.train.features() == 2 ? xgrad::app::boundary_grid * xgrad::app::boundary_grid : 1000;
-    check_model_fits(sizes, static_cast<std::size_t>(batch), optimizer_state(a.optimizer), widest_evaluation,
+    check_model_fits(sizes, std::min(static_cast<std::size_t>(batch), s.train.size()),
+                     optimizer_state(a.optimizer), widest_evaluation,
                      fmt::format("--layers {} on {}", printable(layers_text), s.description));
     g_stage = "standardizing the features";
     standardize(s);
@@ -757,8 +759,10 @@ int run_graph(const graph_args& a) {
     std::vector<std::size_t> sizes{features};
     sizes.insert(sizes.end(), hidden.begin(), hidden.end());
     sizes.push_back(classes);
-    check_model_fits(sizes, static_cast<std::size_t>(batch), 0, 0,
-                     fmt::format("--layers {}", printable(layers_text)));
+    check_model_fits(
+        sizes,
+        s ? std::min(static_cast<std::size_t>(batch), s->train.size()) : static_cast<std::size_t>(batch), 0,
+        0, fmt::format("--layers {}", printable(layers_text)));
     g_stage = fmt::format("building the model {}", layers_to_string(sizes));
     xgrad::rng g(seed);
     auto net = xgrad::nn::mlp<real>(sizes, act, g);
