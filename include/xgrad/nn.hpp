@@ -103,7 +103,7 @@ inline constexpr std::array<activation_entry, 6> activations{{{activation_kind::
                                                               {activation_kind::elu, "elu"},
                                                               {activation_kind::selu, "selu"}}};
 
-/// "relu" → activation_kind::relu; throws graph_error listing the valid names otherwise.
+/// "relu" → activation_kind::relu; throws argument_error listing the valid names otherwise.
 activation_kind parse_activation(std::string_view name);
 /// activation_kind::relu → "relu" (the name in `activations`).
 std::string_view to_string(activation_kind k);

@@ -299,39 +299,117 @@ PY
     ;;
   kill_during_save)
     # SIGKILL the command while it writes its outputs (model.npz is a 4 MB checkpoint of a 2-1024-1024-2
-    # network), several times. The outputs are staged in $tmp/.run.xgrad-tmp-<pid>-<n>/ and swapped in as one
-    # set, so after every kill the output directory holds the previous run's set bit for bit (killed before
-    # the swap) or the new run's complete set (after it): never a mix.
+    # network), at every stage of saving model.npz, at the two stages of swapping the set in, and at a few
+    # arbitrary moments. The outputs are written into a staging directory beside the output directory
+    # ($tmp/.run.xgrad-tmp-<pid>-<n>) and swapped in as one set, so after every kill the output directory holds
+    # the previous run's set bit for bit, or the new run's complete set: never a mix. The kills at stages are
+    # exact, not timed: XGRAD_TEST_STOP_AT=<stage>:model.npz (a test hook of the durable writer,
+    # src/io/file.cpp) and XGRAD_TEST_STOP_OUTPUTS=<stage> (the same for the swap, tools/app/output_set.cpp)
+    # make the command stop itself with SIGSTOP there, the shell's `wait` returns when it stops (job control),
+    # /proc/PID/stat confirms it is stopped, and only then is it killed. Nothing here depends on timing: no
+    # sleep, no clock, no threshold on where the arbitrary kills land.
+    set -m  # job control: `wait PID` returns when PID stops, not only when it ends
     out="$tmp/run"
-    args=(train --dataset spiral --layers 1024,1024 --epochs 1 --out "$out" --progress none)
+    run=(train --dataset spiral --layers 1024,1024 --epochs 1 --progress none)
+    args=("${run[@]}" --out "$out")
+    trap 'kill -KILL "${pid:-}" 2>/dev/null; cleanup' EXIT  # never leave a stopped process behind
+    state_of() { local s; { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 0; s=${s##*) }; echo "${s%% *}"; }
+    loads() { "$xgrad" evaluate "$1" >/dev/null 2>&1; }
     "$xgrad" "${args[@]}" --seed 1 >"$tmp/log" 2>&1
     check "a first complete run" test -s "$out/model.npz"
     cp "$out/model.npz" "$tmp/previous.npz"
-    before_swap=0
-    rounds=6
-    for round in $(seq 1 $rounds); do
-      "$xgrad" "${args[@]}" --seed $((round + 1)) >/dev/null 2>&1 &
-      pid=$!  # the xgrad process itself
-      partial_of() { compgen -G "$tmp/.run.xgrad-tmp-$pid-*/model.npz.tmp-*" | head -n 1; }
-      # Wait until the temporary checkpoint appears, then kill after 0–5 ms.
-      while [[ -z $(partial_of) ]] && kill -0 "$pid" 2>/dev/null; do :; done
-      delay=$(( (round - 1) % 6 ))
-      ((delay == 0)) || sleep "0.00$delay"
-      kill -KILL "$pid" 2>/dev/null
-      wait "$pid" 2>/dev/null
-      rm -rf "$tmp"/.run.xgrad-tmp-"$pid"-*  # a killed run leaves its staging directory
+    full=$(stat -c %s "$tmp/previous.npz")  # every run has the same architecture: the same archive size
+    # What an uninterrupted run with seed 7 saves (a run killed after its swap must have saved exactly it).
+    "$xgrad" "${run[@]}" --out "$tmp/reference" --seed 7 >/dev/null 2>&1
+    check "a reference run (seed 7)" test -s "$tmp/reference/model.npz"
+
+    # stop_at VARIABLE=STAGE SEED: start a run that stops itself at STAGE; sets pid, and stopped=1 when it did.
+    stop_at() {
+      env "$1" "$xgrad" "${args[@]}" --seed "$2" >"$tmp/log" 2>&1 &
+      pid=$!
+      wait "$pid"  # returns when the process stops (or ends)
+      stopped=0
+      [[ $(state_of "$pid") == T ]] && stopped=1
+    }
+    kill_it() { kill -KILL "$pid" 2>/dev/null; wait -f "$pid" 2>/dev/null; }
+    # The staging directory of process $pid, and the writer's temporary file of model.npz in it, if any.
+    staging() { compgen -G "$tmp/.run.xgrad-tmp-$pid-*"; }
+    temporary() { compgen -G "$tmp/.run.xgrad-tmp-$pid-*/model.npz.tmp-$pid-*"; }
+    previous_intact() { cmp -s "$out/model.npz" "$tmp/previous.npz" && consistent_set "$out"; }
+
+    seed=2
+    for stage in created half-written written synced renamed dir-synced; do
+      stop_at "XGRAD_TEST_STOP_AT=$stage:model.npz" "$seed"
+      check "$stage: the command stopped at the stage" test "$stopped" -eq 1
+      part=$(temporary)
+      size=$(stat -c %s "$part" 2>/dev/null || echo none)
+      case $stage in
+        created) want=0 ;;
+        half-written) want=$((full / 2)) ;;
+        renamed | dir-synced) want=none ;;  # renamed to model.npz inside the staging directory
+        *) want=$full ;;
+      esac
+      check "$stage: the temporary file holds $want of $full bytes (holds $size)" test "$size" = "$want"
+      kill_it
+      check "$stage: killed; the previous set is intact, model.npz bit for bit" previous_intact
+      check "$stage: killed; the previous checkpoint loads" loads "$out/model.npz"
+      check "$stage: killed; the staging directory is left (safe to delete)" test -n "$(staging)"
+      rm -rf "$(staging)"
+      seed=$((seed + 1))
+    done
+
+    # The whole new set is staged and synced, and not swapped in: the previous set is still in place.
+    stop_at XGRAD_TEST_STOP_OUTPUTS=staged 7
+    check "staged: the command stopped at the stage" test "$stopped" -eq 1
+    kill_it
+    check "staged: killed; the previous set is intact" previous_intact
+    check "staged: killed; the staged model.npz is exactly what an uninterrupted run saves" \
+      cmp -s "$(staging)/model.npz" "$tmp/reference/model.npz"
+    rm -rf "$(staging)"
+    # Swapped: the new set is in place and complete; the old one waits (under the staging name) for deletion.
+    stop_at XGRAD_TEST_STOP_OUTPUTS=swapped 7
+    check "swapped: the command stopped at the stage" test "$stopped" -eq 1
+    kill_it
+    check "swapped: killed; model.npz is exactly what an uninterrupted run saves" \
+      cmp -s "$out/model.npz" "$tmp/reference/model.npz"
+    check "swapped: killed; the new set is complete and consistent" consistent_set "$out"
+    check "swapped: killed; the new checkpoint loads" loads "$out/model.npz"
+    check "swapped: killed; the previous set is left under the staging name" cmp -s "$(staging)/model.npz" "$tmp/previous.npz"
+    rm -rf "$(staging)"
+    cp "$out/model.npz" "$tmp/previous.npz"
+
+    # A misspelt stage is an error naming the variable, and the previous set is untouched.
+    XGRAD_TEST_STOP_AT=halfway "$xgrad" "${args[@]}" --seed 9 >"$tmp/log" 2>&1
+    check "an unknown XGRAD_TEST_STOP_AT is an error naming the variable" grep -q "XGRAD_TEST_STOP_AT='halfway'" "$tmp/log"
+    check "  … and the previous set is untouched" previous_intact
+    XGRAD_TEST_STOP_OUTPUTS=halfway "$xgrad" "${args[@]}" --seed 9 >"$tmp/log" 2>&1
+    check "an unknown XGRAD_TEST_STOP_OUTPUTS is an error naming the variable" grep -q "XGRAD_TEST_STOP_OUTPUTS='halfway'" "$tmp/log"
+    check "  … and the previous set is untouched" previous_intact
+    check "  … and no staging directory is left" no_temporaries "$tmp" "$out"
+
+    # Arbitrary kills: once model.npz's temporary file appears, spin a random number of checks and kill. Where
+    # they land depends on the machine; only safety is asserted, and where they landed is reported.
+    RANDOM=10
+    landed=()
+    for round in 1 2 3 4; do
+      "$xgrad" "${args[@]}" --seed $((round + 10)) >/dev/null 2>&1 &
+      pid=$!
+      while ! temporary >/dev/null && kill -0 "$pid" 2>/dev/null; do :; done
+      for ((spin = round == 1 ? 0 : RANDOM % 1000; spin > 0; spin--)); do staging >/dev/null || break; done
+      kill_it
       if cmp -s "$out/model.npz" "$tmp/previous.npz"; then
-        before_swap=$((before_swap + 1))
-        check "round $round (killed $delay ms after model.npz's temporary file appeared, before the swap): the previous set is intact" \
-          consistent_set "$out"
+        where="before the swap"
+        check "round $round, killed $where: the previous set is intact" previous_intact
       else
-        check "round $round (killed after the swap): the new set is complete" consistent_set "$out"
+        where="after the swap"
+        check "round $round, killed $where: the new set is complete" consistent_set "$out"
         cp "$out/model.npz" "$tmp/previous.npz"
       fi
-      check "round $round: evaluate loads the checkpoint" bash -c "'$xgrad' evaluate '$out/model.npz' >/dev/null 2>&1"
+      rm -rf "$tmp"/.run.xgrad-tmp-"$pid"-*
+      check "round $round, killed $where: model.npz loads" loads "$out/model.npz"
+      landed+=("$where")
     done
-    echo "killed before the swap in $before_swap of $rounds rounds"
-    check "killed before the swap in at least half of the rounds ($before_swap of $rounds)" test $((2 * before_swap)) -ge $rounds
+    echo "the arbitrary kills landed: $(printf '%s; ' "${landed[@]}")"
     ;;
   outputs)
     # A run's outputs are one set: written beside the output directory and swapped in, with model.json

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>  // renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE (glibc ≥ 2.28)
+#include <cstdlib>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -42,6 +44,25 @@ void sync_directory(const fs::path& dir) {
     if (fd >= 0) ::close(fd);
     if (rc != 0 && e != EINVAL && e != ENOTSUP)
         throw io_error(fmt::format("{}: cannot sync the directory: {}", shown(dir), reason(e)));
+}
+
+/// Test hook, for tests only (never set it otherwise), beside the durable writer's XGRAD_TEST_STOP_AT:
+/// XGRAD_TEST_STOP_OUTPUTS=<stage> makes commit() stop its own process with SIGSTOP at that stage, so that a
+/// test can SIGKILL it exactly there. The stages:
+///   staged   every file of the new set is in the staging directory and synced; nothing swapped yet;
+///   swapped  the new set is in place; the previous one (in the staging directory's name) not yet deleted.
+/// An unknown stage is an error (a misspelt stage must not silently never stop).
+bool stop_at(std::string_view stage) {
+    const char* value = std::getenv("XGRAD_TEST_STOP_OUTPUTS");
+    if (value == nullptr || *value == '\0') return false;
+    const std::string_view v = value;
+    if (v != "staged" && v != "swapped") {
+        throw io_error(
+            fmt::format("XGRAD_TEST_STOP_OUTPUTS='{}' is not a stage of writing the outputs (staged, "
+                        "swapped); it is a test hook, unset it",
+                        printable(v)));
+    }
+    return v == stage;
 }
 
 }  // namespace
@@ -173,6 +194,7 @@ void output_set::commit() {
     }
     if (list_ec) throw io_error(fmt::format("{}: cannot list: {}", shown(m_staging), list_ec.message()));
     sync_directory(m_staging);
+    if (stop_at("staged")) std::raise(SIGSTOP);
 
     // Swap the staged directory in. Another run may create or swap the directory at the same time: each
     // attempt either succeeds or tells which case holds now.
@@ -225,6 +247,7 @@ void output_set::commit() {
                         shown(m_dir)));
     }
     m_committed = true;  // the new set is in place; what follows tidies up
+    if (stop_at("swapped")) std::raise(SIGSTOP);
 
     if (!old.empty()) {
         // The user's other files go back into the output directory (never over a file of the new set);
