@@ -1,0 +1,113 @@
+// µs per training step of the playground's models: the WebAssembly build (in node, and in headless chromium when
+// --site is given) against the native build of the same engine. A measurement for docs/performance.md, not a test.
+//
+//   node --no-experimental-fetch test/bench.mjs --wasm build-web/wasm/playground.js \
+//        --native build-web/native/playground_native [--site build-web/site] [--chromium /usr/bin/chromium]
+//
+// Each model: warm-up steps (the first ones allocate buffers; in wasm they also wait for the optimising compiler),
+// then REPEAT runs of STEPS steps; the median run is reported. One step = batch, forward, loss, backward, Adam/SGD
+// update (train() also evaluates the train and test sets once per call: amortised over STEPS).
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+
+const STEPS = 2000, REPEAT = 5, WARMUP = 3000;
+const MODELS = [
+  { label: 'circle, 2-4-2-2 tanh, SGD, batch 10 (TensorFlow Playground\'s default network)',
+    s: { dataset: 'circle', hidden: '4,2', activation: 'tanh', optimizer: 'sgd', learning_rate: 0.03, batch: 10 } },
+  { label: 'spiral, 2-16-16-2 tanh, Adam, batch 32 (this page\'s default)',
+    s: { dataset: 'spiral', hidden: '16,16', activation: 'tanh', optimizer: 'adam', learning_rate: 0.03, batch: 32 } },
+  { label: 'spiral, 2-64-64-64-2 relu, Adam, batch 64',
+    s: { dataset: 'spiral', hidden: '64,64,64', activation: 'relu', optimizer: 'adam', learning_rate: 0.01, batch: 64 } },
+];
+const BASE = { dataset: 'spiral', noise: 0.1, points: 400, classes: 2, hidden: '16,16', activation: 'tanh',
+  loss: 'softmax_cross_entropy', optimizer: 'adam', learning_rate: 0.03, batch: 32, test_fraction: 0.5, seed: 1 };
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function args() {
+  const a = { chromium: '/usr/bin/chromium' };
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i += 2) a[argv[i].replace(/^--/, '')] = argv[i + 1];
+  return a;
+}
+
+function nativeBench(program, s) {
+  const words = [`dataset=${s.dataset}`, `hidden=${s.hidden}`, `activation=${s.activation}`, `optimizer=${s.optimizer}`,
+    `lr=${s.learning_rate}`, `batch=${s.batch}`, `noise=${s.noise}`, `points=${s.points}`, `seed=${s.seed}`];
+  const r = spawnSync(program, ['bench', `steps=${STEPS}`, `repeat=${REPEAT}`, ...words], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  const j = JSON.parse(r.stdout);
+  return { us: median(j.us_per_step), blas: j.blas };
+}
+
+/// Runs in node and, serialised, in the page: the same measurement.
+function wasmBench(module, s, steps, repeat, warmup) {
+  const p = new module.Playground();
+  const r = JSON.parse(p.reset(s));
+  if (r.error) throw new Error(r.error);
+  p.train(warmup);
+  const times = [];
+  for (let k = 0; k < repeat; k++) {
+    const t0 = performance.now();
+    p.train(steps);
+    times.push(((performance.now() - t0) * 1000) / steps);
+  }
+  p.delete();
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}
+
+async function main() {
+  const a = args();
+  const require = createRequire(import.meta.url);
+  const module = await require(resolve(a.wasm))();
+  let page = null, browser = null, server = null;
+  if (a.site) {
+    const { chromium } = await import('playwright-core');
+    const { createServer } = await import('node:http');
+    const { createReadStream } = await import('node:fs');
+    const root = resolve(a.site);
+    const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm' };
+    server = createServer((req, res) => {
+      const name = new URL(req.url, 'http://x').pathname.replace(/^\/+/, '') || 'index.html';
+      if (name.includes('..')) return res.writeHead(404).end();
+      const ext = name.slice(name.lastIndexOf('.'));
+      res.writeHead(200, { 'Content-Type': types[ext] || 'application/octet-stream' });
+      createReadStream(resolve(root, name)).on('error', () => res.end()).pipe(res);
+    });
+    await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+    browser = await chromium.launch({ executablePath: a.chromium, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'] });
+    page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${server.address().port}/index.html`);
+    await page.waitForSelector('#status[data-state="ready"]', { timeout: 120000 });
+  }
+  try {
+    console.log(`| model | native µs/step | wasm in node | ratio |${page ? ' wasm in chromium | ratio |' : ''}`);
+    console.log(`|---|---:|---:|---:|${page ? '---:|---:|' : ''}`);
+    let blas = '';
+    for (const m of MODELS) {
+      const s = { ...BASE, ...m.s };
+      const nat = nativeBench(a.native, s);
+      blas = nat.blas;
+      const node = wasmBench(module, s, STEPS, REPEAT, WARMUP);
+      let cells = '';
+      if (page) {
+        const us = await page.evaluate(`(${wasmBench.toString()})(state.module, ${JSON.stringify(s)}, ${STEPS}, ${REPEAT}, ${WARMUP})`);
+        cells = ` ${us.toFixed(1)} | ${(us / nat.us).toFixed(2)}× |`;
+      }
+      console.log(`| ${m.label} | ${nat.us.toFixed(1)} | ${node.toFixed(1)} | ${(node / nat.us).toFixed(2)}× |${cells}`);
+    }
+    console.log(`\nnative gemm: OpenBLAS "${blas}"; wasm gemm: "${module.blasCore()}"; node ${process.version}; ` +
+      `median of ${REPEAT} runs of ${STEPS} steps after ${WARMUP} (wasm) / 500 (native) warm-up steps`);
+  } finally {
+    if (browser) await browser.close();
+    if (server) server.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench: ${e.stack || e}`);
+  process.exitCode = 1;
+});
