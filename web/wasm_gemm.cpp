@@ -19,28 +19,26 @@ void loops(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alph
     // β·C first (β = 0 ignores C's contents, NaN included, as BLAS does).
     for (std::size_t i = 0; i < m * n; ++i) c[i] = beta == T(0) ? T(0) : beta * c[i];
     if (k == 0 || alpha == T(0)) return;
-    if (!tb) {
-        // C(i, :) += α·op(A)(i, p) · B(p, :): the inner loop runs along rows of B and C (contiguous).
-        for (std::size_t i = 0; i < m; ++i) {
-            T* ci = c + i * n;
-            for (std::size_t p = 0; p < k; ++p) {
-                const T aip = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
-                const T* bp = b + p * ldb;
-                for (std::size_t j = 0; j < n; ++j) ci[j] += aip * bp[j];
-            }
-        }
-        return;
-    }
-    // op(B)(p, j) = B(j, p): C(i, j) += α·Σ_p op(A)(i, p)·B(j, p), a dot product along a row of B.
-    std::vector<T> arow(k);
-    for (std::size_t i = 0; i < m; ++i) {
-        for (std::size_t p = 0; p < k; ++p) arow[p] = ta ? a[p * lda + i] : a[i * lda + p];
-        T* ci = c + i * n;
+    // op(B) as a row-major [k×n] block: B itself, or Bᵀ copied once (k·n moves against m·n·k multiply-adds),
+    // so the inner loop below always runs along contiguous rows, which -msimd128 vectorises.
+    static thread_local std::vector<T> packed;
+    const T* bk = b;
+    std::size_t ldbk = ldb;
+    if (tb) {
+        packed.resize(k * n);
         for (std::size_t j = 0; j < n; ++j) {
-            const T* bj = b + j * ldb;
-            T s = 0;
-            for (std::size_t p = 0; p < k; ++p) s += arow[p] * bj[p];
-            ci[j] += alpha * s;
+            for (std::size_t p = 0; p < k; ++p) packed[p * n + j] = b[j * ldb + p];
+        }
+        bk = packed.data();
+        ldbk = n;
+    }
+    // C(i, :) += α·op(A)(i, p) · op(B)(p, :)
+    for (std::size_t i = 0; i < m; ++i) {
+        T* __restrict ci = c + i * n;
+        for (std::size_t p = 0; p < k; ++p) {
+            const T aip = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
+            const T* __restrict bp = bk + p * ldbk;
+            for (std::size_t j = 0; j < n; ++j) ci[j] += aip * bp[j];
         }
     }
 }
