@@ -23,6 +23,8 @@ const state = {
   traceIndex: -1,
   frames: 0,
   usPerStep: null,
+  trainMs: 0,
+  trainedSteps: 0,
 };
 
 // ---------------------------------------------------------------- calls into the library
@@ -82,7 +84,7 @@ function setStatus(st) {
   }
   const acc = last ? ` · train accuracy ${(100 * last.train.accuracy).toFixed(1)} %` +
     (last.test ? ` · test ${(100 * last.test.accuracy).toFixed(1)} %` : '') : '';
-  const speed = state.usPerStep ? ` · ${state.usPerStep.toFixed(0)} µs per step` : '';
+  const speed = state.usPerStep ? ` · ${state.usPerStep.toFixed(0)} µs per step (with the evaluations)` : '';
   s.textContent = `${st} · step ${state.step}${acc}${speed}`;
 }
 
@@ -105,6 +107,8 @@ function reset() {
   state.batchLosses = [];
   state.evals = [];
   state.usPerStep = null;
+  state.trainMs = 0;
+  state.trainedSteps = 0;
   const first = call('train', 0);  // evaluates the untrained model
   state.evals.push({ step: 0, train: first.train, test: first.test });
   drawBoundary();
@@ -119,7 +123,11 @@ function trainSteps(n) {
   const r = call('train', n);
   const dt = performance.now() - t0;
   const done = r.step - state.step;
-  if (done > 0) state.usPerStep = (1000 * dt) / done;
+  if (done > 0) {  // the session's average, train() calls including their evaluation of the train and test sets
+    state.trainMs += dt;
+    state.trainedSteps += done;
+    state.usPerStep = (1000 * state.trainMs) / state.trainedSteps;
+  }
   r.losses.forEach((l, i) => state.batchLosses.push([state.step + i + 1, l]));
   state.step = r.step;
   state.evals.push({ step: r.step, train: r.train, test: r.test });
@@ -391,10 +399,12 @@ function showGraph(g, source) {
     const t = el('text', { class: 'name', x: bw / 2, y: 16, 'text-anchor': 'middle' }, grp);
     t.textContent = label;
     const sub = el('text', { class: n.kind === 'op' ? 'op' : 'shape', x: bw / 2, y: 30, 'text-anchor': 'middle' }, grp);
-    sub.textContent = `${n.kind === 'op' ? n.op : n.kind === 'parameter' ? 'parameter' : n.op} [${n.rows}×${n.cols}]`;
+    sub.textContent = n.kind === 'op' ? n.op : n.kind;
+    const low = el('text', { class: 'shape', x: bw / 2, y: 44, 'text-anchor': 'middle' }, grp);
+    low.textContent = `[${n.rows}×${n.cols}]`;
     if (norms[n.id] !== undefined) {
-      const gn = el('text', { class: 'gnorm', x: bw / 2, y: 43, 'text-anchor': 'middle' }, grp);
-      gn.textContent = `‖${n.grad_name}‖ = ${norms[n.id]}`;
+      const gn = el('tspan', { class: 'gnorm' }, low);
+      gn.textContent = `  ‖${n.grad_name}‖ ${norms[n.id]}`;
     }
     const title = el('title', {}, grp);
     title.textContent = n.user_named || n.kind !== 'op' ? `${n.name} = ${n.expression}` : n.expression;
@@ -525,18 +535,18 @@ function selectNode(id) {
   from.innerHTML = '';
   n.gradient_from.forEach((c) => from.appendChild(ruleItem(c, names)));
   $('node-from-title').textContent = n.grad === null
-    ? 'no gradient: a constant'
+    ? 'No gradient: a constant'
     : n.gradient_from.length > 1
-      ? `its gradient ${n.grad_name} is the sum of ${n.gradient_from.length} contributions`
-      : n.gradient_from.length === 1 ? `its gradient ${n.grad_name} comes from` : `${n.grad_name} is the seed of backward`;
+      ? `Its gradient ${n.grad_name} is the sum of ${n.gradient_from.length} contributions`
+      : n.gradient_from.length === 1 ? `Its gradient ${n.grad_name} comes from` : `${n.grad_name} = 1 seeds backward`;
   $('node-from-box').hidden = false;
   $('node-value-norm').textContent = `‖${n.name}‖ = ${fmt(n.value_norm)}`;
   showMatrix($('node-value'), n.value);
   if (n.grad) {
-    $('node-grad-title').textContent = `gradient ${n.grad_name}   ‖${n.grad_name}‖ = ${fmt(n.grad_norm)}`;
+    $('node-grad-title').textContent = `Gradient ${n.grad_name}   ‖${n.grad_name}‖ = ${fmt(n.grad_norm)}`;
     showMatrix($('node-grad'), n.grad);
   } else {
-    $('node-grad-title').textContent = 'gradient: none (backward does not compute one for constants)';
+    $('node-grad-title').textContent = 'Gradient: none (backward computes none for constants)';
     $('node-grad').innerHTML = '';
     $('node-grad').dataset.values = 'null';
   }

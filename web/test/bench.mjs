@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 
-const STEPS = 2000, REPEAT = 5, WARMUP = 3000;
+const STEPS = 2000, REPEAT = 7, WARMUP = 3000;
 const MODELS = [
   { label: 'circle, 2-4-2-2 tanh, SGD, batch 10 (TensorFlow Playground\'s default network)',
     s: { dataset: 'circle', hidden: '4,2', activation: 'tanh', optimizer: 'sgd', learning_rate: 0.03, batch: 10 } },

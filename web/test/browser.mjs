@@ -133,6 +133,10 @@ async function main() {
       await page.click('#graph [data-name="A1"]');
       await page.waitForSelector('#node-panel[data-node-name="A1"]');
       await page.screenshot({ path: join(a.screenshots, 'playground.png'), fullPage: true });
+      const g = await page.locator('#graph-panel').boundingBox();
+      const n = await page.locator('#node-panel').boundingBox();
+      await page.screenshot({ path: join(a.screenshots, 'playground_node.png'),
+        clip: { x: g.x - 4, y: g.y - 4, width: g.width + 8, height: n.y + n.height - g.y + 8 } });
     }
 
     // 2. A parameter and an op: their rules with the network's names, W1's gradient against the native one.
