@@ -6,11 +6,14 @@
 //   every
 //                                                        node of the inspected graph after `steps` steps
 //   playground_native lecture forward_pass             the worked example's answer and all its nodes
-//   playground_native bench steps=2000 repeat=5 …       {"steps":…, "us_per_step":[one per run], "blas":…}
-//                                                        after 500 warm-up steps
+//   playground_native bench steps=2000 repeat=5 …       {"steps":…, "us_per_step":[wall time, one per run],
+//                                                        "cpu_us_per_step":[…], "blas":…} after 500 warm-up
+//                                                        steps
 //
 // Settings are key=value words: dataset, noise, points, classes, hidden, activation, loss, optimizer, lr,
 // batch, test, seed (see parse_settings).
+#include <time.h>
+
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -23,6 +26,13 @@
 #include "../playground.hpp"
 
 namespace {
+
+/// CPU time of the process so far (every thread), in seconds.
+double cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
 
 /// Every node of the inspected graph (ids 0 … until node() answers an error).
 std::string all_nodes(xgrad::web::playground& p) {
@@ -74,18 +84,22 @@ int run(int argc, char** argv) {
     }
     if (mode == "bench") {
         // Warm-up (the graph's buffers are allocated by the first steps), then `repeat` timed runs of
-        // `steps`.
+        // `steps`: wall time, and the process's CPU time, which a busy machine disturbs much less.
         p.train(500);
-        std::string times;
+        std::string wall, cpu;
         for (int r = 0; r < repeat; ++r) {
+            const double c0 = cpu_seconds();
             const auto t0 = std::chrono::steady_clock::now();
             p.train(steps);
             const double us =
                 std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-            times += fmt::format("{}{:.3f}", r ? "," : "", us / steps);
+            const double cpu_us = (cpu_seconds() - c0) * 1e6;
+            wall += fmt::format("{}{:.3f}", r ? "," : "", us / steps);
+            cpu += fmt::format("{}{:.3f}", r ? "," : "", cpu_us / steps);
         }
-        fmt::print("{{\"steps\":{},\"us_per_step\":[{}],\"blas\":\"{}\"}}\n", steps, times,
-                   xgrad::blas_core());
+        fmt::print(
+            "{{\"steps\":{},\"us_per_step\":[{}],\"cpu_us_per_step\":[{}],\"blas\":\"{}\",\"threads\":{}}}\n",
+            steps, wall, cpu, xgrad::blas_core(), xgrad::num_threads());
         return 0;
     }
     std::fprintf(stderr, "playground_native: unknown mode '%s'\n", mode.c_str());

@@ -6,7 +6,8 @@
 //
 // Each model: warm-up steps (the first ones allocate buffers; in wasm they also wait for the optimising compiler),
 // then REPEAT rounds, each timing STEPS steps natively, in node and in chromium one after the other (so a busy
-// machine slows all three alike); the fastest run of each is reported. One step = batch, forward, loss, backward, Adam/SGD
+// machine slows all three alike); the fastest run of each is reported. CPU time (native: the process's, node:
+// process.cpuUsage) is much less disturbed by other processes than wall time; the page can only read wall time. One step = batch, forward, loss, backward, Adam/SGD
 // update (train() also evaluates the train and test sets once per call: amortised over STEPS).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,13 +37,16 @@ function args() {
 function nativeBench(program, s) {
   const words = [`dataset=${s.dataset}`, `hidden=${s.hidden}`, `activation=${s.activation}`, `optimizer=${s.optimizer}`,
     `lr=${s.learning_rate}`, `batch=${s.batch}`, `noise=${s.noise}`, `points=${s.points}`, `seed=${s.seed}`];
-  const r = spawnSync(program, ['bench', `steps=${STEPS}`, 'repeat=1', ...words], { encoding: 'utf8' });
+  // One BLAS thread: the page has one too.
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: '1' };
+  const r = spawnSync(program, ['bench', `steps=${STEPS}`, 'repeat=1', ...words], { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(r.stderr);
   const j = JSON.parse(r.stdout);
-  return { us: j.us_per_step[0], blas: j.blas };
+  return { us: j.us_per_step[0], cpu: j.cpu_us_per_step[0], blas: j.blas, threads: j.threads };
 }
 
-/// Runs in node and, serialised, in the page: a warmed-up playground kept on globalThis between rounds.
+/// Runs in node and, serialised, in the page: a warmed-up playground kept on globalThis between rounds. Answers
+/// wall µs per step, and in node also the process's CPU µs per step.
 function wasmRun(module, s, steps, warmup) {
   const key = `bench ${JSON.stringify(s)}`;
   let p = globalThis[key];
@@ -52,9 +56,13 @@ function wasmRun(module, s, steps, warmup) {
     if (r.error) throw new Error(r.error);
     p.train(warmup);
   }
+  const cpu0 = typeof process === 'object' ? process.cpuUsage() : null;
   const t0 = performance.now();
   p.train(steps);
-  return ((performance.now() - t0) * 1000) / steps;
+  const wall = ((performance.now() - t0) * 1000) / steps;
+  if (!cpu0) return { wall };
+  const c = process.cpuUsage(cpu0);
+  return { wall, cpu: (c.user + c.system) / steps };
 }
 
 async function main() {
@@ -86,26 +94,52 @@ async function main() {
     await page.waitForSelector('#status[data-state="ready"]', { timeout: 120000 });
   }
   try {
-    console.log(`| model | native µs/step | wasm in node | ratio |${page ? ' wasm in chromium | ratio |' : ''}`);
-    console.log(`|---|---:|---:|---:|${page ? '---:|---:|' : ''}`);
-    let blas = '';
+    console.log('| model | native CPU µs/step | wasm in node, CPU | ratio | native wall µs/step | wasm in node, wall |' +
+      ` ratio |${page ? ' wasm in chromium, wall | ratio |' : ''}`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|${page ? '---:|---:|' : ''}`);
+    let blas = '', threads = 0;
     for (const m of MODELS) {
       const s = { ...BASE, ...m.s };
-      let nat = Infinity, node = Infinity, page_ = Infinity;
+      let nat = Infinity, natCpu = Infinity, node = Infinity, nodeCpu = Infinity, web = Infinity;
       for (let k = 0; k < REPEAT; k++) {
         const n = nativeBench(a.native, s);
-        blas = n.blas;
+        ({ blas, threads } = n);
         nat = Math.min(nat, n.us);
-        node = Math.min(node, wasmRun(module, s, STEPS, WARMUP));
+        natCpu = Math.min(natCpu, n.cpu);
+        const w = wasmRun(module, s, STEPS, WARMUP);
+        node = Math.min(node, w.wall);
+        nodeCpu = Math.min(nodeCpu, w.cpu);
         if (page) {
-          page_ = Math.min(page_, await page.evaluate(
-            `(${wasmRun.toString()})(state.module, ${JSON.stringify(s)}, ${STEPS}, ${WARMUP})`));
+          const b = await page.evaluate(`(${wasmRun.toString()})(state.module, ${JSON.stringify(s)}, ${STEPS}, ${WARMUP})`);
+          web = Math.min(web, b.wall);
         }
       }
-      const cells = page ? ` ${page_.toFixed(1)} | ${(page_ / nat).toFixed(2)}× |` : '';
-      console.log(`| ${m.label} | ${nat.toFixed(1)} | ${node.toFixed(1)} | ${(node / nat).toFixed(2)}× |${cells}`);
+      const f = (x) => x.toFixed(1), r = (x, y) => `${(x / y).toFixed(2)}×`;
+      const cells = page ? ` ${f(web)} | ${r(web, nat)} |` : '';
+      console.log(`| ${m.label} | ${f(natCpu)} | ${f(nodeCpu)} | ${r(nodeCpu, natCpu)} | ${f(nat)} | ${f(node)} | ` +
+        `${r(node, nat)} |${cells}`);
     }
-    console.log(`\nnative gemm: OpenBLAS "${blas}"; wasm gemm: "${module.blasCore()}"; node ${process.version}; ` +
+    if (page) {
+      // Responsiveness: how long the page's per-frame work takes while it trains (10 steps per frame, the
+      // boundary and loss redrawn every frame, the graph every 12th), on the default model after a reset.
+      await page.click('#reset');
+      await page.selectOption('#per-frame', '10');
+      const ms = await page.evaluate(() => new Promise((ok) => {
+        const inner = frame, took = [];
+        frame = (ts) => {  // eslint-disable-line no-global-assign
+          const t0 = performance.now();
+          inner(ts);
+          if (state.running) took.push(performance.now() - t0);
+          if (took.length >= 300) { state.running = false; frame = inner; ok(took); }
+        };
+        document.getElementById('play').click();
+      }));
+      const sorted = [...ms].sort((x, y) => x - y);
+      const q = (f) => sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))].toFixed(1);
+      console.log(`\nchromium, the page training the default model at 10 steps per frame: per-frame work median ` +
+        `${q(0.5)} ms, 95th percentile ${q(0.95)} ms, largest ${sorted[sorted.length - 1].toFixed(1)} ms (${ms.length} frames)`);
+    }
+    console.log(`\nnative gemm: OpenBLAS "${blas}", ${threads} thread; wasm gemm: "${module.blasCore()}"; node ${process.version}; ` +
       `fastest of ${REPEAT} runs of ${STEPS} steps, after ${WARMUP} (wasm) / 500 (native) warm-up steps`);
   } finally {
     if (browser) await browser.close();
