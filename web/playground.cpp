@@ -60,6 +60,12 @@ std::string matrix_json(const matrix<double>& m) {
     return s + "]}";
 }
 
+/// Appends `item` to a comma-separated list.
+void append(std::string& list, const std::string& item) {
+    if (!list.empty()) list += ',';
+    list += item;
+}
+
 std::string error_json(const std::string& what) {
     return "{\"error\":" + quote(what) + "}";
 }
@@ -136,13 +142,14 @@ std::string trace_json(const std::string& text) {
             in_leaves = true;
             leaves += quote(line);
         } else if (in_leaves) {
-            leaves += "," + quote(line);
+            append(leaves, quote(line));
         } else if (!line.empty() && line[0] == '#') {
             if (open) steps += "]},";
             steps += fmt::format("{{\"id\":{},\"lines\":[{}", std::stoul(line.substr(1)), quote(line));
             open = true;
         } else if (open) {
-            steps += "," + quote(line);
+            steps += ',';
+            steps += quote(line);
         }
     }
     if (open) steps += "]}";
@@ -251,15 +258,14 @@ std::string playground::reset(const settings& s) {
         auto points = [](const data::dataset<double>& ds) {
             std::string x1, x2, label;
             for (std::size_t j = 0; j < ds.size(); ++j) {
-                const char* sep = j ? "," : "";
-                x1 += sep + num(ds.x(0, j));
-                x2 += sep + num(ds.x(1, j));
-                label += fmt::format("{}{}", sep, static_cast<int>(ds.y(0, j)));
+                append(x1, num(ds.x(0, j)));
+                append(x2, num(ds.x(1, j)));
+                append(label, std::to_string(static_cast<int>(ds.y(0, j))));
             }
             return fmt::format("{{\"x1\":[{}],\"x2\":[{}],\"label\":[{}]}}", x1, x2, label);
         };
         std::string sizes = std::to_string(m_linear.front()->in_features());
-        for (const auto* l : m_linear) sizes += "," + std::to_string(l->out_features());
+        for (const auto* l : m_linear) append(sizes, std::to_string(l->out_features()));
         return fmt::format(
             "{{\"classes\":{},\"sizes\":[{}],\"parameters\":{},\"model\":{},\"train\":{},\"test\":{}}}",
             m_train.classes, sizes, m_model->parameter_count(), quote(m_model->describe()), points(m_train),
@@ -435,11 +441,11 @@ std::string playground::node(int id) {
                                quote(c.text), quote(c.shapes));
         };
         std::string rule;
-        for (const auto& c : nm.clauses(u)) rule += (rule.empty() ? "" : ",") + clause_json(c, u);
+        for (const auto& c : nm.clauses(u)) append(rule, clause_json(c, u));
         std::string from;  // the clauses of the ops that read this tensor: how its gradient is formed
         for (const auto& [consumer, k] : nm.consumers(u)) {
             for (const auto& c : nm.clauses(consumer)) {
-                if (c.input == k) from += (from.empty() ? "" : ",") + clause_json(c, consumer);
+                if (c.input == k) append(from, clause_json(c, consumer));
             }
         }
         const std::string grad = inf.requires_grad ? matrix_json(m_view.grad_of(u)) : "null";
