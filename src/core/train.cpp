@@ -59,8 +59,8 @@ template <class T>
 std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, const data::dataset<T>& train,
                              const fit_options<T>& o) {
     check_classification(model, train, "fit");
-    if (o.epochs < 0) throw graph_error(fmt::format("fit: epochs must be ≥ 0, not {}", o.epochs));
-    if (o.batch == 0) throw graph_error("fit: the batch size must be at least 1");
+    if (o.epochs < 0) throw argument_error(fmt::format("fit: epochs must be ≥ 0, not {}", o.epochs));
+    if (o.batch == 0) throw argument_error("fit: the batch size must be at least 1");
 
     data::batcher<T> batches(train, o.batch, o.seed);
     const auto named = model.named_parameters();
