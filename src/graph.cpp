@@ -27,16 +27,14 @@ bool grad_enabled() noexcept {
 // ---------------------------------------------------------------- the registry of live graphs
 //
 // Slots are handed out under a mutex (graph construction and destruction only) and read without one: the
-// chunks of entries are allocated once and never freed or moved, so graph_slot_at is two loads. Epochs
-// come from one counter for all graphs; a handle's epoch therefore never matches another graph.
+// chunks of entries are allocated once and never freed or moved, so graph_slot_at (graph.hpp) is two loads.
+// Epochs come from one counter for all graphs; a handle's epoch therefore never matches another graph.
 
 namespace {
 
-constexpr std::uint32_t slot_chunk_bits = 10;
-constexpr std::uint32_t slot_chunk_size = 1u << slot_chunk_bits;  // entries per chunk
-constexpr std::uint32_t slot_chunk_count = 4096;                  // up to 4,194,304 live graphs
+constexpr std::uint32_t slot_chunk_size = 1u << graph_slot_chunk_bits;  // entries per chunk
+constexpr std::uint32_t slot_chunk_count = graph_slot_chunk_count;
 
-std::atomic<graph_slot*> g_slot_chunks[slot_chunk_count];  // constant-initialized to null
 std::atomic<std::uint64_t> g_next_epoch{1};
 
 struct slot_registry {
@@ -73,8 +71,8 @@ registration register_graph(void* g) {
         }
         slot = r.used;
         if ((slot & (slot_chunk_size - 1)) == 0) {
-            g_slot_chunks[slot >> slot_chunk_bits].store(new graph_slot[slot_chunk_size],
-                                                         std::memory_order_release);
+            graph_slot_chunks[slot >> graph_slot_chunk_bits].store(new graph_slot[slot_chunk_size],
+                                                                   std::memory_order_release);
         }
         ++r.used;
     }
@@ -102,10 +100,7 @@ void unregister_graph(std::uint32_t slot) noexcept {
 
 }  // namespace
 
-graph_slot& graph_slot_at(std::uint32_t slot) noexcept {
-    return g_slot_chunks[slot >> slot_chunk_bits].load(
-        std::memory_order_acquire)[slot & (slot_chunk_size - 1)];
-}
+std::atomic<graph_slot*> graph_slot_chunks[graph_slot_chunk_count];  // constant-initialized to null
 
 void throw_destroyed(std::string_view what, std::uint32_t id) {
     throw graph_error(fmt::format(
@@ -530,17 +525,14 @@ std::string describe_inputs(const forward_context<T>& ctx) {
 
 /// Refuses a buffer shape whose size overflows, naming the op and its inputs' shapes.
 template <class T>
-void check_size(const forward_context<T>& ctx, const shape2& shape, const char* what) {
-    if (!element_count(shape, sizeof(T))) {
-        ctx.fail(
-            fmt::format("the {} {} (inputs: {})", what, too_large(shape, sizeof(T)), describe_inputs(ctx)));
-    }
+[[noreturn]] void refuse_size(const forward_context<T>& ctx, const shape2& shape, const char* what) {
+    ctx.fail(fmt::format("the {} {} (inputs: {})", what, too_large(shape, sizeof(T)), describe_inputs(ctx)));
 }
 }  // namespace detail
 
 template <class T>
 matrix<T>& forward_context<T>::output(const shape2& shape) {
-    detail::check_size(*this, shape, "output");
+    if (!detail::element_count(shape, sizeof(T))) detail::refuse_size(*this, shape, "output");
     detail::ensure_shape(m_node.own.value, shape);
     m_node.out_written = true;
     return m_node.own.value;
@@ -548,7 +540,7 @@ matrix<T>& forward_context<T>::output(const shape2& shape) {
 
 template <class T>
 matrix<T>& forward_context<T>::save(std::size_t k, const shape2& shape) {
-    detail::check_size(*this, shape, "saved buffer");
+    if (!detail::element_count(shape, sizeof(T))) detail::refuse_size(*this, shape, "saved buffer");
     if (m_node.saved.size() <= k) m_node.saved.resize(k + 1);
     detail::ensure_shape(m_node.saved[k], shape);
     return m_node.saved[k];

@@ -36,6 +36,7 @@ namespace detail {
 /// bytes fits in std::ptrdiff_t; nothing if not (xtensor would wrap the product and allocate a buffer that
 /// does not hold the shape). Every place that creates a matrix from sizes it was given checks this first.
 inline std::optional<std::size_t> element_count(const shape2& s, std::size_t element_bytes) noexcept {
+    if (((s[0] | s[1]) >> 24) == 0 && element_bytes <= 256) return s[0] * s[1];  // < 2⁴⁸ elements: fits
     const std::size_t limit = static_cast<std::size_t>(PTRDIFF_MAX) / element_bytes;
     if (s[0] != 0 && s[1] > limit / s[0]) return std::nullopt;
     return s[0] * s[1];

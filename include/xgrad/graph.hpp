@@ -85,8 +85,15 @@ struct graph_slot {
     std::atomic<void*> graph{nullptr};          ///< the holder (a graph<T>), null while the slot is free
 };
 
+inline constexpr std::uint32_t graph_slot_chunk_bits = 10;                  // 1024 entries per chunk
+inline constexpr std::uint32_t graph_slot_chunk_count = 4096;               // up to 4,194,304 live graphs
+extern std::atomic<graph_slot*> graph_slot_chunks[graph_slot_chunk_count];  // allocated once, never freed
+
 /// The registry entry of `slot` (a slot some graph was given; its entry exists for good).
-graph_slot& graph_slot_at(std::uint32_t slot) noexcept;
+inline graph_slot& graph_slot_at(std::uint32_t slot) noexcept {
+    return graph_slot_chunks[slot >> graph_slot_chunk_bits].load(
+        std::memory_order_acquire)[slot & ((1u << graph_slot_chunk_bits) - 1)];
+}
 
 /// Throws graph_error "<what>: stale handle (…)" for tensor #id of a graph that has been destroyed.
 [[noreturn]] void throw_destroyed(std::string_view what, std::uint32_t id);

@@ -5,6 +5,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -397,6 +398,35 @@ TEST_CASE("graph: handles of a destroyed graph on the heap are stale without tou
         CHECK_THROWS_AS(x + a, xgrad::graph_error);
         CHECK_THROWS_AS(a + x, xgrad::graph_error);
     }
+}
+
+// Graphs are created and destroyed on several threads at once (the registry hands out slots under a lock):
+// every thread's handles stay valid while their graph lives and become stale after, whatever slot the
+// other threads' graphs take.
+TEST_CASE("graph: graphs on several threads keep their handles apart", "[graph][handles]") {
+    constexpr int threads = 4, rounds = 500;
+    std::vector<int> wrong(threads, 0);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([t, &wrong] {
+            xgrad::var<double> previous;
+            for (int k = 0; k < rounds; ++k) {
+                xgrad::graph<double> g;
+                V x = g.variable(M({1, 1}, double(t)));
+                V y = x + x;
+                if (!x.valid() || !y.valid() || y.item() != 2.0 * t) ++wrong[t];
+                if (previous.valid()) ++wrong[t];
+                try {
+                    (void)(previous + previous);
+                    ++wrong[t];
+                } catch (const xgrad::graph_error&) {
+                }
+                previous = y;
+            }
+        });
+    }
+    for (auto& th : pool) th.join();
+    for (int t = 0; t < threads; ++t) CHECK(wrong[t] == 0);
 }
 
 TEST_CASE("graph: a handle is two 64-bit words and trivially copyable", "[graph][handles]") {
