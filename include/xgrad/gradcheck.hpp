@@ -44,14 +44,14 @@ struct gradcheck_result {
 using gradcheck_function = std::function<var<double>(std::span<const var<double>>)>;
 
 /// Compares backward's gradient with central differences for every element of every input. Throws
-/// graph_error when there is nothing to compare (no inputs, an input or the output without elements): a
+/// argument_error when there is nothing to compare (no inputs, an input or the output without elements): a
 /// check of nothing does not pass.
 gradcheck_result gradcheck(const gradcheck_function& f, const std::vector<matrix<double>>& inputs,
                            const gradcheck_options& options = {});
 
 /// Cheap check for large tensors: for `options.directions` random directions v (all inputs at once),
 /// compares Σₖ⟨∇ₖL, vₖ⟩ with (L(x + h·v) − L(x − h·v)) / 2h — two evaluations per direction. Throws
-/// graph_error like gradcheck, and for fewer than one direction.
+/// argument_error like gradcheck, and for fewer than one direction.
 gradcheck_result gradcheck_directions(const gradcheck_function& f, const std::vector<matrix<double>>& inputs,
                                       const gradcheck_options& options = {});
 

@@ -88,12 +88,12 @@ private:
 /// The activation functions of ops/activation.hpp.
 enum class activation_kind { sigmoid, tanh, relu, leaky_relu, elu, selu };
 
-/// "relu" → activation_kind::relu; throws graph_error listing the valid names otherwise.
+/// "relu" → activation_kind::relu; throws argument_error listing the valid names otherwise.
 activation_kind parse_activation(std::string_view name);
 std::string_view to_string(activation_kind k);
 
 /// H = act(A), element-wise. `param` is leaky_relu's slope f (0 ≤ f < 1, default 0.01) or elu's α (α > 0,
-/// default 1); the other activations take none. An invalid or unexpected param throws shape_error with
+/// default 1); the other activations take none. An invalid or unexpected param throws argument_error with
 /// the op's message when the module is constructed.
 template <class T>
 class activation : public module<T> {

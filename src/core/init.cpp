@@ -40,7 +40,7 @@ namespace {
 template <class T>
 void check_shape(const matrix<T>& w, const char* what) {
     if (!detail::element_count(shape_of(w), sizeof(T))) {
-        throw graph_error(
+        throw argument_error(
             fmt::format("init::{}: the matrix {}", what, detail::too_large(shape_of(w), sizeof(T))));
     }
 }

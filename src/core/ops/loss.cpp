@@ -297,8 +297,8 @@ matrix<T> one_hot(const matrix<T>& labels, std::size_t classes) {
     }
     const std::size_t m = labels.shape()[1];
     if (!detail::element_count({classes, m}, sizeof(T))) {
-        throw graph_error(fmt::format("one_hot: {} classes for {} labels: the one-hot matrix {}", classes, m,
-                                      detail::too_large({classes, m}, sizeof(T))));
+        throw argument_error(fmt::format("one_hot: {} classes for {} labels: the one-hot matrix {}", classes,
+                                         m, detail::too_large({classes, m}, sizeof(T))));
     }
     matrix<T> out({classes, m}, T(0));
     for (std::size_t j = 0; j < m; ++j) {

@@ -29,7 +29,7 @@ struct harness {
 
     void fix_projection(const matrix<double>& y) {
         if (y.size() == 0) {
-            throw graph_error(fmt::format(
+            throw argument_error(fmt::format(
                 "gradcheck: the function's output is {}: it has no elements, so nothing would be compared",
                 to_string(shape_of(y))));
         }
@@ -105,10 +105,10 @@ void finish(gradcheck_result& r, const gradcheck_options& o, const std::string& 
 
 /// A check that compares nothing must not pass: every input needs an element.
 void check_inputs(const std::vector<matrix<double>>& inputs, const char* fn) {
-    if (inputs.empty()) throw graph_error(fmt::format("{}: no inputs (nothing would be compared)", fn));
+    if (inputs.empty()) throw argument_error(fmt::format("{}: no inputs (nothing would be compared)", fn));
     for (std::size_t k = 0; k < inputs.size(); ++k) {
         if (inputs[k].size() == 0) {
-            throw graph_error(
+            throw argument_error(
                 fmt::format("{}: input {} is {}: it has no elements, so its gradient would not "
                             "be compared (give every input at least one element)",
                             fn, k, to_string(shape_of(inputs[k]))));
@@ -145,7 +145,7 @@ gradcheck_result gradcheck_directions(const gradcheck_function& f, const std::ve
                                       const gradcheck_options& options) {
     check_inputs(inputs, "gradcheck_directions");
     if (options.directions < 1) {
-        throw graph_error(
+        throw argument_error(
             fmt::format("gradcheck_directions: options.directions is {}: at least one direction is needed",
                         options.directions));
     }

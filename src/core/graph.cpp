@@ -258,9 +258,9 @@ var<T> graph<T>::commit(detail::node<T>& n) {
 template <class T>
 void graph<T>::check_leaf_shape(const char* what, const shape2& s, std::string_view name) const {
     if (!detail::element_count(s, sizeof(T))) {
-        throw graph_error(fmt::format("{}: the matrix{} {}", what,
-                                      name.empty() ? std::string() : fmt::format(" '{}'", name),
-                                      detail::too_large(s, sizeof(T))));
+        throw argument_error(fmt::format("{}: the matrix{} {}", what,
+                                         name.empty() ? std::string() : fmt::format(" '{}'", name),
+                                         detail::too_large(s, sizeof(T))));
     }
 }
 
