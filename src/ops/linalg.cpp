@@ -75,7 +75,8 @@ struct add_bias_op final : op<T> {
                                   .forward = "{x0:sum} + {x1:product}",
                                   .binds = binding::sum,
                                   .gradients = {{0, "{dy}"}, {1, "Σ_columns {dy}"}}};
-    static constexpr op_doc doc{.inputs = {"A", "b"}, .definition = "= A + b·1ᵀ, b is [p×1]"};
+    static constexpr op_doc doc{.inputs = {"A", "b"},
+                                .definition = "with b [p×1] added to every column (b·1ᵀ)"};
     static var<double> example(example_inputs& in) { return add_bias(in.variable(3, 4), in.variable(3, 1)); }
     const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
@@ -118,7 +119,7 @@ struct linear_op final : op<T> {
         .inputs = {"W", "H", "b"},
         .input_shapes = {"p×n", "n×m", "p×1"},
         .output_shape = "p×m",
-        .definition = "= W·H + b·1ᵀ : [p×n]·[n×m] + [p×1] → [p×m], one node, no copies",
+        .definition = ": [p×n]·[n×m] + [p×1] → [p×m] (b to every column), in one node with no copies",
         .note = "as add_bias(matmul(W, H), b)"};
     static var<double> example(example_inputs& in) {
         return linear(in.variable(3, 4), in.variable(4, 5), in.variable(3, 1));

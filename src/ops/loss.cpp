@@ -55,7 +55,7 @@ struct softmax_cross_entropy_op final : op<T> {
         .output = "C",
         .definition = "= −(1/m) Σ T ⊙ log softmax(Z), from log-sum-exp: finite for any Z",
         .note =
-            "T: [c×m] columns that sum to 1 (one-hot or distributions), or a [1×m] row of integer "
+            "T: [c×m] columns summing to 1 — one-hot or distributions — or a [1×m] row of integer "
             "labels, which get no gradient",
         .saves = "softmax(Z), log-sum-exp per column"};
     static var<double> example(example_inputs& in) {

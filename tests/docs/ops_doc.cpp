@@ -31,31 +31,38 @@ std::size_t input_count(const xgrad::op_entry& e) {
     return g.info(y.id()).inputs.size();
 }
 
+/// "[p×n]", or "" for no shape.
+std::string bracketed(std::string_view s) {
+    std::string r;
+    if (!s.empty()) r.append("[").append(s).append("]");
+    return r;
+}
+
 std::string row(const xgrad::op_entry& e) {
     const xgrad::op_doc& d = e.doc;
     const std::size_t n = e.rule != nullptr ? input_count(e) : 0;
     xgrad::formula_names names, shapes;
     names.output = {std::string(d.output)};
     names.output_grad = "d" + std::string(d.output);
-    shapes.output = {"[" + std::string(d.output_shape) + "]"};
+    shapes.output = {bracketed(d.output_shape)};
     for (std::size_t k = 0; k < xgrad::max_rule_inputs; ++k) {
         names.inputs.push_back({std::string(d.inputs[k])});
-        shapes.inputs.push_back({"[" + std::string(d.input_shapes[k]) + "]"});
+        shapes.inputs.push_back({bracketed(d.input_shapes[k])});
     }
-    std::string calls(d.calls), forward;
-    if (e.rule == nullptr || e.rule->forward.empty()) {
-        forward = std::string(e.op_name()) + "(";
-        for (std::size_t k = 0; k < n; ++k) forward += (k ? ", " : "") + std::string(d.inputs[k]);
-        forward += ")";
+    std::string call = std::string(e.op_name()) + "(";
+    for (std::size_t k = 0; k < n; ++k) call += (k ? ", " : "") + std::string(d.inputs[k]);
+    call += ")";
+    const std::string calls = d.calls.empty() ? "`" + call + "`" : std::string(d.calls);
+    // forward: the op's formula, then its definition; a call form is not repeated before a definition
+    const std::string definition = xgrad::fill_formula(d.definition, names);
+    std::string value = std::string(d.output) + " ";
+    if (e.rule != nullptr && !e.rule->forward.empty()) {
+        value +=
+            "= " + xgrad::fill_formula(e.rule->forward, names) + (definition.empty() ? "" : " " + definition);
+    } else if (!definition.empty()) {
+        value += definition.rfind("= ", 0) == 0 ? definition : "= " + call + " " + definition;
     } else {
-        forward = xgrad::fill_formula(e.rule->forward, names);
-    }
-    if (calls.empty()) calls = "`" + forward + "`";
-    std::string value = std::string(d.output) + " = ";
-    value += e.rule != nullptr ? forward : "";
-    if (!d.definition.empty()) {
-        const std::string def = xgrad::fill_formula(d.definition, names);
-        value += e.rule != nullptr ? " " + def : def.substr(def.rfind("= ", 0) == 0 ? 2 : 0);
+        value += "= " + call;
     }
     std::string backward;
     if (e.rule == nullptr) {

@@ -19,7 +19,8 @@ namespace xgrad {
 /// Cross-entropy of softmax(Z), fused and computed from the logits Z [c×m] with log-sum-exp:
 ///   C = −(1/m) Σⱼ Σᵢ Tᵢⱼ log softmax(Z)ᵢⱼ
 /// — its gradient is Hinton's ∂C/∂zᵢ = yᵢ − tᵢ, the lecture's dA[2] = H[2] − Y. Finite for logits of any
-/// magnitude. T is [c×m] (one-hot or a distribution; it may require a gradient) or [1×m] labels.
+/// magnitude. T is [c×m] with columns summing to 1 (one-hot or distributions; it may require a gradient) or
+/// [1×m] labels.
 template <class T>
 var<T> softmax_cross_entropy(const var<T>& logits, const var<T>& targets,
                              std::source_location loc = std::source_location::current());
