@@ -42,7 +42,6 @@ int main(int argc, char** argv) {
     xgrad::train::fit_options<float> fo;
     fo.epochs = 1;
     fo.batch = batch;
-    fo.progress = xgrad::train::progress_mode::none;
 
     // libtorch: examples as rows, the same shuffling scheme (a permutation per epoch), the same model.
     torch::manual_seed(0);

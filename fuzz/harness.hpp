@@ -24,9 +24,9 @@
 #include <string_view>
 #include <vector>
 
-#include <xgrad/checkpoint.hpp>
-#include <xgrad/data.hpp>
 #include <xgrad/graph.hpp>
+#include <xgrad/io/checkpoint.hpp>
+#include <xgrad/io/loaders.hpp>
 
 namespace xgrad::fuzz {
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "app/graphviz.hpp"
 #include "two_layer_trace.hpp"
 
 int main(int argc, char** argv) {

@@ -1,19 +1,18 @@
 /// @file dot.hpp
 /// @brief Pictures of a graph: Graphviz DOT text with a node for every tensor (its name and shape, and
 /// optionally a summary of its value and gradient) and for every op (its name and its backward rule with the
-/// tensors' names), and rendering that text to SVG or PNG with Graphviz's `dot` when it is installed.
+/// tensors' names). Writing it to a file and rendering it with Graphviz's `dot` is the application layer's
+/// job (tools/app/graphviz.hpp).
 ///
 ///   xgrad::dot_options o;
 ///   o.title = "two-layer network";
 ///   o.gradients = true;                                      // after g.backward(C)
-///   xgrad::write_dot(g, "net.dot", o);
-///   xgrad::render_dot("net.dot", "net.svg");                 // false when Graphviz is missing
+///   std::string text = xgrad::to_dot(g, o);
 ///
 /// Names are those of traces (tensor_names in trace.hpp): the user's names, expressions such as W2·H1 for
 /// unnamed intermediates.
 #pragma once
 
-#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -36,18 +35,5 @@ struct dot_options {
 /// double border.
 template <class T>
 std::string to_dot(const graph<T>& g, const dot_options& options = {});
-
-/// Writes to_dot(g, options) to `path`; throws xgrad::error when the file cannot be written.
-template <class T>
-void write_dot(const graph<T>& g, const std::filesystem::path& path, const dot_options& options = {});
-
-/// Graphviz's dot program found on PATH, or an empty path when Graphviz is not installed.
-std::filesystem::path find_graphviz();
-
-/// Renders the DOT file `dot_file` to `out` in `format` ("svg", "png", "pdf", …) by running
-/// `dot -T<format> -o <out> <dot_file>`. Returns false, writing nothing, when Graphviz is not installed;
-/// throws xgrad::error with dot's message when dot rejects the file.
-bool render_dot(const std::filesystem::path& dot_file, const std::filesystem::path& out,
-                std::string_view format = "svg");
 
 }  // namespace xgrad

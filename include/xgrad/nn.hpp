@@ -87,7 +87,7 @@ private:
 /// The activation functions of ops/activation.hpp.
 enum class activation_kind { sigmoid, tanh, relu, leaky_relu, elu, selu };
 
-/// "relu" → activation_kind::relu; throws graph_error listing the valid names otherwise.
+/// "relu" → activation_kind::relu; throws argument_error listing the valid names otherwise.
 activation_kind parse_activation(std::string_view name);
 std::string_view to_string(activation_kind k);
 

@@ -1,15 +1,13 @@
 /// @file train.hpp
-/// @brief The training loop for classifiers: mini-batches, softmax cross-entropy, an optimizer, progress,
-/// per-epoch loss and accuracy, evaluation with a confusion matrix, and a chart of the run.
+/// @brief The training loop for classifiers: mini-batches, softmax cross-entropy, an optimizer, per-epoch
+/// loss and accuracy reported through callbacks, and evaluation with a confusion matrix. Showing progress and
+/// drawing charts is the application's job (the xgrad command does both).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <filesystem>
 #include <functional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "xgrad/data.hpp"
@@ -40,12 +38,14 @@ struct evaluation {
     std::vector<std::vector<std::size_t>> confusion;
 };
 
-/// How progress is shown.
-enum class progress_mode {
-    automatic,  ///< a bar redrawn in place on a terminal, one line per epoch otherwise
-    bar,
-    lines,
-    none
+/// Where an epoch is, after each mini-batch (for progress displays).
+struct batch_progress {
+    int epoch = 0;              ///< 1-based
+    int epochs = 0;             ///< of the run
+    std::size_t batch = 0;      ///< batches done in this epoch (1-based)
+    std::size_t batches = 0;    ///< per epoch
+    double loss = 0;            ///< mean training loss of the epoch so far
+    double train_accuracy = 0;  ///< of the epoch so far
 };
 
 template <class T>
@@ -56,11 +56,11 @@ struct fit_options {
     const data::dataset<T>* validation = nullptr;
     /// Learning rate for each epoch (0-based); empty keeps the optimizer's.
     std::function<double(int)> schedule;
-    progress_mode progress = progress_mode::automatic;
-    std::FILE* out = stdout;
     /// Check every gradient for NaN/Inf before each update (one pass over the parameters; a diverging run
     /// then stops with numeric_error naming the parameter, before any weight becomes non-finite).
     bool check_gradients = true;
+    /// Called after each mini-batch's update (e.g. to draw a progress bar).
+    std::function<void(const batch_progress&)> on_batch;
     /// Called after each epoch (e.g. to stop early by throwing, or to log).
     std::function<void(const epoch_stats&)> on_epoch;
 };
@@ -80,9 +80,5 @@ evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_
 
 /// The confusion matrix as an aligned text table (rows: true class, columns: predicted).
 std::string format_confusion(const evaluation& e, const std::vector<std::string>& class_names = {});
-
-/// Writes an SVG chart of loss (left axis) and accuracy (right axis) per epoch, atomically.
-void write_chart_svg(const std::filesystem::path& path, const std::vector<epoch_stats>& history,
-                     std::string_view title);
 
 }  // namespace xgrad::train

@@ -1,10 +1,9 @@
 /// @file xgrad.hpp
-/// @brief Umbrella header: includes the whole public API and nothing else.
+/// @brief Umbrella header: includes the whole public API (the core and the I/O layer) and nothing else.
 #pragma once
 
 #include "xgrad/blas.hpp"
 #include "xgrad/broadcast.hpp"
-#include "xgrad/checkpoint.hpp"
 #include "xgrad/config.hpp"
 #include "xgrad/data.hpp"
 #include "xgrad/dot.hpp"
@@ -12,6 +11,9 @@
 #include "xgrad/gradcheck.hpp"
 #include "xgrad/graph.hpp"
 #include "xgrad/init.hpp"
+#include "xgrad/io/checkpoint.hpp"
+#include "xgrad/io/file.hpp"
+#include "xgrad/io/loaders.hpp"
 #include "xgrad/loss_op.hpp"
 #include "xgrad/nn.hpp"
 #include "xgrad/op.hpp"

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "app/graphviz.hpp"
 #include "lecture/two_layer_trace.hpp"
 #include "support.hpp"
 

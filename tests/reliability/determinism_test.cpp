@@ -74,7 +74,6 @@ TEST_CASE("determinism: training in the child process (run by the test below)", 
     o.batch = 16;
     o.seed = seed;
     o.validation = &val;
-    o.progress = xgrad::train::progress_mode::none;
     const auto history = xgrad::train::fit(*net, opt, train, o);
     std::string text;
     for (const auto& e : history)

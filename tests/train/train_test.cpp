@@ -13,7 +13,6 @@ train::fit_options<float> quiet(int epochs, std::size_t batch, std::uint64_t see
     o.epochs = epochs;
     o.batch = batch;
     o.seed = seed;
-    o.progress = train::progress_mode::none;
     return o;
 }
 }  // namespace

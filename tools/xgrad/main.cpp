@@ -20,14 +20,20 @@
 #include <nlohmann/json.hpp>
 
 #include <xgrad/blas.hpp>
-#include <xgrad/checkpoint.hpp>
 #include <xgrad/data.hpp>
 #include <xgrad/dot.hpp>
+#include <xgrad/io/checkpoint.hpp>
+#include <xgrad/io/file.hpp>
+#include <xgrad/io/loaders.hpp>
 #include <xgrad/nn.hpp>
 #include <xgrad/ops/loss.hpp>
 #include <xgrad/ops/softmax.hpp>
 #include <xgrad/optim.hpp>
 #include <xgrad/train.hpp>
+
+#include "app/charts.hpp"
+#include "app/graphviz.hpp"
+#include "app/progress.hpp"
 
 namespace fs = std::filesystem;
 using real = float;
@@ -173,225 +179,6 @@ void check_writable(const fs::path& out) {
     }
 }
 
-void write_text_atomically(const fs::path& path, const std::string& text) {
-    const fs::path tmp = path.string() + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        f << text;
-        f.close();
-        if (!f) throw std::runtime_error(fmt::format("{}: cannot write", tmp.string()));
-    }
-    fs::rename(tmp, path);
-}
-
-// ---------------------------------------------------------------- decision boundary (2-D data sets)
-
-/// Class colours: the Playground's orange and blue for two classes, then more.
-constexpr const char* k_class_colours[] = {"#f59322", "#0877bd", "#2e9e44", "#c0392b",
-                                           "#8e44ad", "#7f8c8d", "#b7950b", "#16a085"};
-
-/// Text made safe for SVG: &, <, > and " escaped.
-std::string xml_escape(std::string_view text) {
-    std::string r;
-    for (char c : text) {
-        if (c == '&') {
-            r += "&amp;";
-        } else if (c == '<') {
-            r += "&lt;";
-        } else if (c == '>') {
-            r += "&gt;";
-        } else if (c == '"') {
-            r += "&quot;";
-        } else {
-            r += c;
-        }
-    }
-    return r;
-}
-
-std::string blend_with_white(const char* hex, double amount) {
-    unsigned r = 0, g = 0, b = 0;
-    std::sscanf(hex + 1, "%02x%02x%02x", &r, &g, &b);
-    auto mix = [amount](unsigned c) {
-        return static_cast<unsigned>(255 - amount * (255 - static_cast<double>(c)) + 0.5);
-    };
-    return fmt::format("#{:02x}{:02x}{:02x}", mix(r), mix(g), mix(b));
-}
-
-/// Writes an SVG of the model's decision regions over the plane of a 2-feature data set, with the training
-/// points (white rim) and the test points (dark rim) on top, like the TensorFlow Playground. The shade of a
-/// region is the model's confidence (the largest softmax output), in 6 steps.
-void write_boundary_svg(const fs::path& path, xgrad::nn::module<real>& net, const splits& s,
-                        const std::string& title, double test_accuracy) {
-    const std::size_t classes = s.train.classes;
-    double lo[2] = {1e300, 1e300}, hi[2] = {-1e300, -1e300};
-    for (const dataset* d : {&s.train, &s.validation, &s.test}) {
-        for (std::size_t j = 0; j < d->size(); ++j) {
-            for (int a = 0; a < 2; ++a) {
-                lo[a] = std::min(lo[a], static_cast<double>(d->x(a, j)));
-                hi[a] = std::max(hi[a], static_cast<double>(d->x(a, j)));
-            }
-        }
-    }
-    // A square window (equal scales on both axes) around all the points, with a margin.
-    const double cx = (lo[0] + hi[0]) / 2, cy = (lo[1] + hi[1]) / 2;
-    const double half = 0.55 * std::max({hi[0] - lo[0], hi[1] - lo[1], 1e-9});
-    const double x0 = cx - half, y0 = cy - half, span = 2 * half;
-    const double size = 480, left = 50, top = 50;
-    auto px = [&](double x) { return left + size * (x - x0) / span; };
-    auto py = [&](double y) { return top + size * (1 - (y - y0) / span); };
-
-    // The model on a grid of cell centres.
-    const std::size_t G = 96;
-    const double cell = size / static_cast<double>(G);
-    xgrad::matrix<real> grid({2, G * G});
-    for (std::size_t r = 0; r < G; ++r) {
-        for (std::size_t c = 0; c < G; ++c) {
-            grid(0, r * G + c) =
-                static_cast<real>(x0 + span * (static_cast<double>(c) + 0.5) / static_cast<double>(G));
-            grid(1, r * G + c) =
-                static_cast<real>(y0 + span * (1 - (static_cast<double>(r) + 0.5) / static_cast<double>(G)));
-        }
-    }
-    xgrad::matrix<real> prob;
-    {
-        xgrad::no_grad ng;
-        xgrad::graph<real> g;
-        prob = xgrad::softmax(net(g.borrow(grid, "X"))).value();
-    }
-    const int levels = 6;
-    auto shade = [&](std::size_t k) {  // (class, level) of grid point k
-        std::size_t best = 0;
-        for (std::size_t i = 1; i < classes; ++i)
-            if (prob(i, k) > prob(best, k)) best = i;
-        const double chance = 1.0 / static_cast<double>(classes);
-        const double conf = (static_cast<double>(prob(best, k)) - chance) / (1 - chance);
-        const int level = std::clamp(static_cast<int>(conf * levels), 0, levels - 1);
-        return std::pair<std::size_t, int>{best, level};
-    };
-    // One path per (class, level), made of rectangles: runs along a row, stacked while the rows below repeat
-    // them exactly.
-    struct block {
-        std::size_t c0, c1, r0, r1, shade;
-    };
-    std::vector<block> blocks;
-    std::vector<std::size_t> open, still_open;  // blocks ending on the previous row
-    for (std::size_t r = 0; r < G; ++r) {
-        still_open.clear();
-        std::size_t c = 0;
-        while (c < G) {
-            const auto sh = shade(r * G + c);
-            std::size_t e = c + 1;
-            while (e < G && shade(r * G + e) == sh) ++e;
-            const std::size_t id = sh.first * levels + static_cast<std::size_t>(sh.second);
-            bool extended = false;
-            for (std::size_t k : open) {
-                if (blocks[k].c0 == c && blocks[k].c1 == e && blocks[k].shade == id) {
-                    blocks[k].r1 = r + 1;
-                    still_open.push_back(k);
-                    extended = true;
-                    break;
-                }
-            }
-            if (!extended) {
-                blocks.push_back({c, e, r, r + 1, id});
-                still_open.push_back(blocks.size() - 1);
-            }
-            c = e;
-        }
-        open.swap(still_open);
-    }
-    std::vector<std::string> runs(classes * levels);
-    for (const auto& b : blocks) {
-        const double w = cell * static_cast<double>(b.c1 - b.c0), h = cell * static_cast<double>(b.r1 - b.r0);
-        runs[b.shade] +=
-            fmt::format("M{:.1f} {:.1f}h{:.1f}v{:.1f}h-{:.1f}z", left + cell * static_cast<double>(b.c0),
-                        top + cell * static_cast<double>(b.r0), w, h, w);
-    }
-    const double W = left + size + 170, H = top + size + 50;
-    std::string svg = fmt::format(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
-        "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
-        "fill=\"white\"/>\n"
-        "<text x=\"{2}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{3}</text>\n",
-        W, H, left + size / 2, xml_escape(title));
-    for (std::size_t k = 0; k < classes; ++k) {
-        const char* colour = k_class_colours[k % std::size(k_class_colours)];
-        for (int l = 0; l < levels; ++l) {
-            const std::string& d = runs[k * levels + static_cast<std::size_t>(l)];
-            if (d.empty()) continue;
-            svg += fmt::format("<path fill=\"{}\" d=\"{}\"/>\n",
-                               blend_with_white(colour, 0.12 + 0.5 * (l + 0.5) / levels), d);
-        }
-    }
-    svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>\n",
-                       left, top, size, size);
-    // Axis ticks at whole numbers (the features are standardized).
-    for (int a = 0; a < 2; ++a) {
-        const double from = a == 0 ? x0 : y0;
-        for (int t = static_cast<int>(std::ceil(from)); t <= static_cast<int>(std::floor(from + span)); ++t) {
-            if (a == 0) {
-                svg += fmt::format(
-                    "<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{}</text>\n", px(t),
-                    top + size + 16, t);
-            } else {
-                svg +=
-                    fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" fill=\"#555\">{}</text>\n",
-                                left - 6, py(t) + 4, t);
-            }
-        }
-    }
-    auto feature = [&](int a) {
-        return a < static_cast<int>(s.train.feature_names.size()) ? s.train.feature_names[a]
-                                                                  : fmt::format("x{}", a + 1);
-    };
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{} (standardized)</text>\n",
-                       left + size / 2, top + size + 36, xml_escape(feature(0)));
-    svg += fmt::format(
-        "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\">{} (standardized)</text>\n",
-        left - 32, top + size / 2, xml_escape(feature(1)));
-    // Points: training with a white rim, test with a dark one.
-    auto points = [&](const dataset& d, const char* rim) {
-        std::vector<std::string> by_class(classes);
-        for (std::size_t j = 0; j < d.size(); ++j) {
-            const auto k = static_cast<std::size_t>(d.y(0, j));
-            by_class[k] +=
-                fmt::format("<circle cx=\"{:.0f}\" cy=\"{:.0f}\" r=\"2.6\"/>", px(d.x(0, j)), py(d.x(1, j)));
-        }
-        for (std::size_t k = 0; k < classes; ++k) {
-            svg += fmt::format("<g fill=\"{}\" stroke=\"{}\" stroke-width=\"0.7\">{}</g>\n",
-                               k_class_colours[k % std::size(k_class_colours)], rim, by_class[k]);
-        }
-    };
-    points(s.train, "white");
-    points(s.test, "#222");
-    // Legend.
-    double ly = top + 10;
-    const double lx = left + size + 18;
-    for (std::size_t k = 0; k < classes; ++k, ly += 20) {
-        const std::string name = k < s.class_names.size() ? s.class_names[k] : fmt::format("class {}", k);
-        svg += fmt::format(
-            "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"{}\" "
-            "y=\"{}\">{}</text>\n",
-            lx, ly, k_class_colours[k % std::size(k_class_colours)], lx + 20, ly + 11, xml_escape(name));
-    }
-    ly += 10;
-    svg += fmt::format(
-        "<circle cx=\"{0}\" cy=\"{1}\" r=\"3\" fill=\"#999\" stroke=\"white\"/><text x=\"{2}\" "
-        "y=\"{3}\">training "
-        "point</text>\n<circle cx=\"{0}\" cy=\"{4}\" r=\"3\" fill=\"#999\" stroke=\"#222\"/><text x=\"{2}\" "
-        "y=\"{5}\">test "
-        "point</text>\n",
-        lx + 7, ly + 7, lx + 20, ly + 11, ly + 27, ly + 31);
-    ly += 56;
-    svg += fmt::format(
-        "<text x=\"{}\" y=\"{}\">shade: confidence</text>\n<text x=\"{}\" y=\"{}\">test accuracy "
-        "{:.1f}%</text>\n",
-        lx, ly, lx, ly + 20, 100 * test_accuracy);
-    svg += "</svg>\n";
-    write_text_atomically(path, svg);
-}
-
 struct train_args {
     std::string dataset = "fashion-mnist";
     std::optional<std::string> data_dir;
@@ -459,10 +246,13 @@ int run_train(const train_args& a) {
     fo.batch = static_cast<std::size_t>(a.batch);
     fo.seed = a.seed;
     fo.validation = &s.validation;
-    fo.progress = a.progress == "bar"     ? xgrad::train::progress_mode::bar
-                  : a.progress == "lines" ? xgrad::train::progress_mode::lines
-                  : a.progress == "none"  ? xgrad::train::progress_mode::none
-                                          : xgrad::train::progress_mode::automatic;
+    using xgrad::app::progress_mode;
+    xgrad::app::progress_display progress(a.progress == "bar"     ? progress_mode::bar
+                                          : a.progress == "lines" ? progress_mode::lines
+                                          : a.progress == "none"  ? progress_mode::none
+                                                                  : progress_mode::automatic,
+                                          stdout);
+    progress.attach(fo);
     fo.schedule = xgrad::optim::cosine_schedule{lr, lr / 20, a.epochs};
     const auto t_train = std::chrono::steady_clock::now();
     const auto history = xgrad::train::fit(*net, *opt, s.train, fo);
@@ -484,15 +274,16 @@ int run_train(const train_args& a) {
     nlohmann::json meta = {{"format", "xgrad-mlp-1"}, {"layers", sizes}, {"activation", a.activation},
                            {"dataset", a.dataset},    {"seed", a.seed},  {"test_accuracy", test.accuracy},
                            {"epochs", a.epochs}};
-    write_text_atomically(out / "model.json", meta.dump(2) + "\n");
-    xgrad::train::write_chart_svg(out / "training.svg", history,
-                                  fmt::format("xgrad train — {} — {}", a.dataset, layers_to_string(sizes)));
+    xgrad::io::write_atomically(out / "model.json", meta.dump(2) + "\n");
+    xgrad::app::write_chart_svg(out / "training.svg", history,
+                                fmt::format("xgrad train — {} — {}", a.dataset, layers_to_string(sizes)));
     const bool plane = s.train.features() == 2;
     if (plane) {
-        write_boundary_svg(out / "boundary.svg", *net, s,
-                           fmt::format("{} — {} {} — decision regions after {} epochs", a.dataset,
-                                       layers_to_string(sizes), a.activation, a.epochs),
-                           test.accuracy);
+        xgrad::app::write_boundary_svg(out / "boundary.svg", *net,
+                                       {s.train, s.validation, s.test, s.class_names},
+                                       fmt::format("{} — {} {} — decision regions after {} epochs", a.dataset,
+                                                   layers_to_string(sizes), a.activation, a.epochs),
+                                       test.accuracy);
     }
     std::string csv =
         "epoch,loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,examples_per_second\n";
@@ -501,7 +292,7 @@ int run_train(const train_args& a) {
                            e.train_accuracy, e.val_loss, e.val_accuracy, e.learning_rate, e.seconds,
                            e.examples_per_second);
     }
-    write_text_atomically(out / "history.csv", csv);
+    xgrad::io::write_atomically(out / "history.csv", csv);
 
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     fmt::print("wrote {}, {}, {}{} and {}\n", ckpt.string(), (out / "model.json").string(),
@@ -632,7 +423,7 @@ int run_graph(const graph_args& a) {
     o.values = a.values;
     o.gradients = a.values;
     const fs::path dot_path = out / "model.dot";
-    write_text_atomically(dot_path, xgrad::to_dot(tape, o));
+    xgrad::io::write_atomically(dot_path, xgrad::to_dot(tape, o));
     fmt::print("xgrad graph: {} {} on {}: {} nodes on the tape{}\n", layers_to_string(sizes), a.activation,
                a.dataset, tape.size(), a.values ? ", with the values and gradients of one step" : "");
     if (a.format == "dot") {

@@ -3,7 +3,7 @@
 ///
 /// Each saves what its derivative needs (σ, tanh and the ELUs reuse their output). Subgradient choices at
 /// the kinks: relu′(0) = 0, leaky_relu′(0) = f, elu′(0) = α (the left derivative), selu′(0) = λα.
-/// Backward rules: docs/ops.md (generated from the rules stated in src/ops/activation.cpp).
+/// Backward rules: docs/ops.md (generated from the rules stated in src/core/ops/activation.cpp).
 #pragma once
 
 #include <source_location>

@@ -3,7 +3,7 @@
 ///
 /// Binary ops broadcast like NumPy on 2-D shapes: each dimension must be equal or 1 in one operand.
 /// Backward un-broadcasts through sum_to (broadcast.hpp): a b of shape [p×1] added to [p×m] gets db = Σ over
-/// columns. Backward rules: docs/ops.md (generated from the rules stated in src/ops/elementwise.cpp).
+/// columns. Backward rules: docs/ops.md (generated from the rules stated in src/core/ops/elementwise.cpp).
 #pragma once
 
 #include <source_location>

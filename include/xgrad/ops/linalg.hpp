@@ -1,7 +1,7 @@
 /// @file ops/linalg.hpp
 /// @brief Linear algebra in the lecture's layout: A = W·H + b with examples as columns.
 ///
-/// Backward rules: docs/ops.md (generated from the rules stated in src/ops/linalg.cpp); with A = W[l],
+/// Backward rules: docs/ops.md (generated from the rules stated in src/core/ops/linalg.cpp); with A = W[l],
 /// B = H[l−1], matmul's reads dW = dA·Hᵀ.
 #pragma once
 

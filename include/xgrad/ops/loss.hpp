@@ -5,7 +5,7 @@
 ///
 /// Targets are constants of the prediction's shape (one-hot or probabilities, examples as columns), or,
 /// where stated, a [1×m] row of integer class labels (stored in T, checked to be integers in [0, c)).
-/// Backward rules, for predictions and targets: docs/ops.md (generated from src/ops/loss.cpp). A loss of
+/// Backward rules, for predictions and targets: docs/ops.md (generated from src/core/ops/loss.cpp). A loss of
 /// your own with a label input: label_loss_op (loss_op.hpp).
 #pragma once
 

@@ -42,7 +42,7 @@ template <class T>
 parameter<T>& module<T>::add_parameter(std::string name, matrix<T> value) {
     for (auto& np : m_params) {
         if (np.first == name)
-            throw graph_error(fmt::format("module: a parameter named '{}' already exists", name));
+            throw argument_error(fmt::format("module: a parameter named '{}' already exists", name));
     }
     auto p = std::make_unique<parameter<T>>(std::move(value), name);
     parameter<T>& ref = *p;
@@ -54,7 +54,7 @@ template <class T>
 void module<T>::add_module(std::string name, module<T>& child) {
     for (auto& c : m_children) {
         if (c.first == name)
-            throw graph_error(fmt::format("module: a child named '{}' already exists", name));
+            throw argument_error(fmt::format("module: a child named '{}' already exists", name));
     }
     // Parameters carry their full dotted name ("0.weight", "encoder.0.bias"), so traces, pictures and
     // error messages can tell the layers apart.
@@ -67,7 +67,7 @@ void module<T>::add_module(std::string name, module<T>& child) {
 template <class T>
 linear<T>::linear(std::size_t in, std::size_t out, rng& g, init_scheme scheme) : m_in(in), m_out(out) {
     if (in == 0 || out == 0)
-        throw graph_error(fmt::format("linear: sizes must be positive, not {} → {}", in, out));
+        throw argument_error(fmt::format("linear: sizes must be positive, not {} → {}", in, out));
     matrix<T> w({out, in});
     switch (scheme) {
         case init_scheme::xavier_uniform:
@@ -108,7 +108,7 @@ activation_kind parse_activation(std::string_view name) {
                    activation_kind::leaky_relu, activation_kind::elu, activation_kind::selu}) {
         if (to_string(k) == name) return k;
     }
-    throw graph_error(
+    throw argument_error(
         fmt::format("unknown activation '{}' (one of sigmoid, tanh, relu, leaky_relu, elu, selu)", name));
 }
 
@@ -185,7 +185,7 @@ std::string sequential<T>::describe() const {
 
 template <class T>
 std::unique_ptr<sequential<T>> mlp(const std::vector<std::size_t>& sizes, activation_kind act, rng& g) {
-    if (sizes.size() < 2) throw graph_error("mlp: needs at least an input and an output size");
+    if (sizes.size() < 2) throw argument_error("mlp: needs at least an input and an output size");
     const bool relu_family = act == activation_kind::relu || act == activation_kind::leaky_relu ||
                              act == activation_kind::elu || act == activation_kind::selu;
     auto net = std::make_unique<sequential<T>>();

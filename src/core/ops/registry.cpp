@@ -11,7 +11,7 @@
 namespace xgrad {
 
 namespace detail {
-// Each family registers its ops from its own file (src/ops/<family>.cpp), through op_registry::add_ops.
+// Each family registers its ops from its own file (src/core/ops/<family>.cpp), through op_registry::add_ops.
 void register_linalg_ops(op_registry& r);
 void register_elementwise_ops(op_registry& r);
 void register_reduction_ops(op_registry& r);

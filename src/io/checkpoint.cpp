@@ -5,7 +5,7 @@
 // end-of-central-directory. The reader trusts only the central directory for sizes and offsets, checks
 // each against the file size (and the central directory's position) before using it, and checks the CRC-32
 // of every entry after streaming it into the destination matrix.
-#include "xgrad/checkpoint.hpp"
+#include "xgrad/io/checkpoint.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -30,6 +30,7 @@
 #include <xtensor/xmanipulation.hpp>
 
 #include "xgrad/graph.hpp"
+#include "xgrad/io/file.hpp"
 
 namespace xgrad {
 namespace {
@@ -163,64 +164,6 @@ std::string zip_header(bool central, const std::string& name, std::uint32_t crc,
         put32(h, local_offset);
     }
     return h + name;
-}
-
-/// One piece of the output file: bytes that live elsewhere until the write is done.
-struct piece {
-    const void* data;
-    std::size_t size;
-};
-
-/// Removes the temporary file (and closes it) unless the rename succeeded.
-struct temp_file {
-    std::string path;
-    int fd = -1;
-    bool keep = false;
-    ~temp_file() {
-        if (fd >= 0) ::close(fd);
-        if (!keep) ::unlink(path.c_str());
-    }
-};
-
-/// Writes `pieces` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
-void write_atomically(const std::string& path, const std::vector<piece>& pieces) {
-    const std::string tmp = fmt::format("{}.tmp-{}", path, static_cast<long>(::getpid()));
-    const auto io_fail = [&](std::string_view what, const std::string& file, int e) {
-        fail(fmt::format("{}: cannot save checkpoint ({} '{}': {})", path, what, file, errno_text(e)));
-    };
-
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) io_fail("creating temporary file", tmp, errno);  // nothing created: nothing to remove
-    temp_file guard{tmp, fd};
-
-    for (const piece& p : pieces) {
-        auto bytes = static_cast<const char*>(p.data);
-        std::size_t left = p.size;
-        while (left > 0) {
-            const ssize_t n = ::write(fd, bytes, std::min<std::size_t>(left, 1u << 30));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) io_fail("writing temporary file", tmp, n < 0 ? errno : EIO);
-            bytes += n;
-            left -= static_cast<std::size_t>(n);
-        }
-    }
-    if (::fsync(fd) != 0) io_fail("flushing to disk temporary file", tmp, errno);
-    guard.fd = -1;
-    if (::close(fd) != 0) io_fail("closing temporary file", tmp, errno);
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-        io_fail(fmt::format("renaming '{}' over", tmp), path, errno);
-    guard.keep = true;
-
-    // Make the rename itself durable. Some file systems cannot sync directories (EINVAL): nothing to do.
-    std::string dir = std::filesystem::path(path).parent_path().string();
-    if (dir.empty()) dir = ".";
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const int rc = dfd < 0 ? -1 : ::fsync(dfd);
-    const int e = errno;
-    if (dfd >= 0) ::close(dfd);
-    if (rc != 0 && e != EINVAL && e != ENOTSUP)
-        fail(fmt::format("{}: checkpoint written, but syncing its directory '{}' failed: {}", path, dir,
-                         errno_text(e)));
 }
 
 // ---- reading: the file ----
@@ -827,7 +770,7 @@ void save_npz(const std::string& path, const std::vector<std::pair<std::string, 
     put32(end, static_cast<std::uint32_t>(offset));
     put16(end, 0);  // comment length
 
-    std::vector<piece> pieces;
+    std::vector<io::piece> pieces;
     pieces.reserve(plan.size() * 3 + 2);
     for (const planned& p : plan) {
         pieces.push_back({p.local.data(), p.local.size()});
@@ -836,7 +779,11 @@ void save_npz(const std::string& path, const std::vector<std::pair<std::string, 
     }
     pieces.push_back({central.data(), central.size()});
     pieces.push_back({end.data(), end.size()});
-    write_atomically(path, pieces);
+    try {
+        io::write_atomically(path, pieces);
+    } catch (const io_error& e) {
+        fail(e.what());  // the writer's message names the file, the step and the reason
+    }
 }
 
 template <class T>

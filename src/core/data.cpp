@@ -1,0 +1,321 @@
+// Data sets in memory: Playground-style synthetic sets, scaling, split and mini-batches (the loaders that
+// read files are in src/io/loaders.cpp).
+#include "xgrad/data.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <numeric>
+
+#include <fmt/format.h>
+
+namespace xgrad::data {
+
+namespace {
+
+/// Fisher–Yates with the project's one generator (xgrad::rng).
+template <class V>
+void shuffle(V& v, rng& g) {
+    for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[g.below(i)]);
+}
+
+std::vector<std::size_t> permutation(std::size_t n, std::uint64_t seed) {
+    std::vector<std::size_t> p(n);
+    std::iota(p.begin(), p.end(), std::size_t(0));
+    rng g(seed);
+    shuffle(p, g);
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Synthetic sets
+
+struct point {
+    double x, y;
+    int label;
+};
+
+void check_synthetic(std::string_view fn, double noise) {
+    if (!(noise >= 0) || !std::isfinite(noise))
+        throw data_error(fmt::format("{}: noise must be a finite number ≥ 0, not {}", fn, noise));
+}
+
+/// Shuffles the points (with the generator that made them) into x [2 × n], y [1 × n].
+template <class T>
+dataset<T> from_points(std::vector<point>& pts, std::size_t classes, rng& g) {
+    shuffle(pts, g);
+    const std::size_t n = pts.size();
+    dataset<T> ds;
+    ds.x = matrix<T>({2, n});
+    ds.y = matrix<T>({1, n});
+    for (std::size_t j = 0; j < n; ++j) {
+        ds.x(0, j) = static_cast<T>(pts[j].x);
+        ds.x(1, j) = static_cast<T>(pts[j].y);
+        ds.y(0, j) = static_cast<T>(pts[j].label);
+    }
+    ds.classes = classes;
+    ds.feature_names = {"x1", "x2"};
+    return ds;
+}
+
+template <class T>
+void gather_columns(const matrix<T>& src, std::span<const std::size_t> cols, matrix<T>& dst) {
+    const std::size_t rows = src.shape()[0], n = src.shape()[1], m = cols.size();
+    detail::ensure_shape(dst, {rows, m});
+    for (std::size_t r = 0; r < rows; ++r) {
+        const T* s = src.data() + r * n;
+        T* d = dst.data() + r * m;
+        for (std::size_t k = 0; k < m; ++k) d[k] = s[cols[k]];
+    }
+}
+
+/// Rows of the label matrix a batch or subset carries: 0 for an unlabelled set.
+template <class T>
+std::size_t label_rows(const dataset<T>& ds, std::string_view fn) {
+    if (ds.y.size() == 0) return 0;
+    if (ds.y.shape()[1] != ds.size()) {
+        throw data_error(fmt::format("{}: the labels are {} but x has {} columns (examples)", fn,
+                                     to_string(shape_of(ds.y)), ds.size()));
+    }
+    return ds.y.shape()[0];
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// Synthetic sets (after the TensorFlow Playground's dataset.ts)
+
+template <class T>
+dataset<T> make_circle(std::size_t n, double noise, std::uint64_t seed) {
+    check_synthetic("make_circle", noise);
+    constexpr double radius = 5, two_pi = 2 * std::numbers::pi;
+    rng g(seed);
+    std::vector<point> pts;
+    pts.reserve(n);
+    auto add = [&](double r_lo, double r_hi) {
+        const double r = g.uniform(r_lo, r_hi), angle = g.uniform(0, two_pi);
+        const double x = r * std::sin(angle), y = r * std::cos(angle);
+        const double nx = g.uniform(-radius, radius) * noise, ny = g.uniform(-radius, radius) * noise;
+        const int label = std::hypot(x + nx, y + ny) < radius * 0.5 ? 1 : 0;
+        pts.push_back({x, y, label});
+    };
+    for (std::size_t i = 0; i < n / 2; ++i) add(0, radius * 0.5);       // inside: class 1
+    for (std::size_t i = n / 2; i < n; ++i) add(radius * 0.7, radius);  // ring: class 0
+    return from_points<T>(pts, 2, g);
+}
+
+template <class T>
+dataset<T> make_xor(std::size_t n, double noise, std::uint64_t seed) {
+    check_synthetic("make_xor", noise);
+    constexpr double padding = 0.3;
+    rng g(seed);
+    std::vector<point> pts;
+    pts.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        double x = g.uniform(-5, 5);
+        x += x > 0 ? padding : -padding;
+        double y = g.uniform(-5, 5);
+        y += y > 0 ? padding : -padding;
+        const double nx = g.uniform(-5, 5) * noise, ny = g.uniform(-5, 5) * noise;
+        pts.push_back({x, y, (x + nx) * (y + ny) >= 0 ? 1 : 0});
+    }
+    return from_points<T>(pts, 2, g);
+}
+
+template <class T>
+dataset<T> make_gauss(std::size_t n, double noise, std::uint64_t seed) {
+    check_synthetic("make_gauss", noise);
+    const double sd = std::sqrt(0.5 + 7 * noise);  // variance 0.5 … 4 for noise 0 … 0.5
+    rng g(seed);
+    std::vector<point> pts;
+    pts.reserve(n);
+    auto add = [&](double cx, double cy, int label) {
+        const double x = cx + sd * g.normal(), y = cy + sd * g.normal();
+        pts.push_back({x, y, label});
+    };
+    for (std::size_t i = 0; i < n / 2; ++i) add(2, 2, 1);
+    for (std::size_t i = n / 2; i < n; ++i) add(-2, -2, 0);
+    return from_points<T>(pts, 2, g);
+}
+
+template <class T>
+dataset<T> make_spiral(std::size_t n, std::size_t arms, double noise, std::uint64_t seed) {
+    check_synthetic("make_spiral", noise);
+    if (arms < 2) throw data_error(fmt::format("make_spiral: arms must be at least 2, not {}", arms));
+    constexpr double two_pi = 2 * std::numbers::pi;
+    rng g(seed);
+    std::vector<point> pts;
+    pts.reserve(n);
+    for (std::size_t k = 0; k < arms; ++k) {
+        const std::size_t m = n / arms + (k < n % arms ? 1 : 0);
+        const double delta = two_pi * static_cast<double>(k) / static_cast<double>(arms);
+        for (std::size_t i = 0; i < m; ++i) {
+            const double frac = static_cast<double>(i) / static_cast<double>(m);
+            const double r = 5 * frac, t = 1.75 * frac * two_pi + delta;
+            const double x = r * std::sin(t) + g.uniform(-1, 1) * noise;
+            const double y = r * std::cos(t) + g.uniform(-1, 1) * noise;
+            pts.push_back({x, y, static_cast<int>(k)});
+        }
+    }
+    return from_points<T>(pts, arms, g);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// standardizer
+
+template <class T>
+standardizer<T>& standardizer<T>::fit(const matrix<T>& x) {
+    const std::size_t f = x.shape()[0], n = x.shape()[1];
+    if (n == 0)
+        throw data_error(
+            fmt::format("standardizer::fit: x is {}: no columns (examples)", to_string(shape_of(x))));
+    m_offset = matrix<T>({f, 1});
+    m_scale = matrix<T>({f, 1});
+    for (std::size_t r = 0; r < f; ++r) {
+        const T* row = x.data() + r * n;
+        double offset = 0, scale = 0;
+        if (m_method == scaling::standard) {
+            for (std::size_t j = 0; j < n; ++j) offset += row[j];
+            offset /= static_cast<double>(n);
+            for (std::size_t j = 0; j < n; ++j) scale += (row[j] - offset) * (row[j] - offset);
+            scale = std::sqrt(scale / static_cast<double>(n));
+        } else {
+            const auto [lo, hi] = std::minmax_element(row, row + n);
+            offset = *lo;
+            scale = static_cast<double>(*hi) - static_cast<double>(*lo);
+        }
+        m_offset(r, 0) = static_cast<T>(offset);
+        m_scale(r, 0) = scale > 0 && static_cast<T>(scale) > T(0) ? static_cast<T>(scale) : T(1);
+    }
+    return *this;
+}
+
+template <class T>
+void standardizer<T>::check(const matrix<T>& x, const char* what) const {
+    if (!fitted()) throw data_error(fmt::format("standardizer::{}: not fitted (call fit first)", what));
+    if (x.shape()[0] != m_offset.shape()[0]) {
+        throw data_error(
+            fmt::format("standardizer::{}: x is {} but the standardizer was fitted on {} features", what,
+                        to_string(shape_of(x)), m_offset.shape()[0]));
+    }
+}
+
+template <class T>
+void standardizer<T>::apply(matrix<T>& x) const {
+    check(x, "apply");
+    const std::size_t f = x.shape()[0], n = x.shape()[1];
+    for (std::size_t r = 0; r < f; ++r) {
+        T* row = x.data() + r * n;
+        const T o = m_offset(r, 0), s = m_scale(r, 0);
+        for (std::size_t j = 0; j < n; ++j) row[j] = (row[j] - o) / s;
+    }
+}
+
+template <class T>
+void standardizer<T>::invert(matrix<T>& x) const {
+    check(x, "invert");
+    const std::size_t f = x.shape()[0], n = x.shape()[1];
+    for (std::size_t r = 0; r < f; ++r) {
+        T* row = x.data() + r * n;
+        const T o = m_offset(r, 0), s = m_scale(r, 0);
+        for (std::size_t j = 0; j < n; ++j) row[j] = row[j] * s + o;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// subset, split
+
+template <class T>
+dataset<T> subset(const dataset<T>& ds, std::span<const std::size_t> columns) {
+    const std::size_t n = ds.size();
+    const std::size_t yrows = label_rows(ds, "subset");
+    for (std::size_t k = 0; k < columns.size(); ++k) {
+        if (columns[k] >= n) {
+            throw data_error(fmt::format("subset: column {} (entry {}) is outside the data set's {} examples",
+                                         columns[k], k, n));
+        }
+    }
+    dataset<T> out;
+    gather_columns(ds.x, columns, out.x);
+    if (yrows) {
+        gather_columns(ds.y, columns, out.y);
+    } else {
+        out.y = matrix<T>({0, columns.size()});
+    }
+    out.classes = ds.classes;
+    out.class_names = ds.class_names;
+    out.feature_names = ds.feature_names;
+    return out;
+}
+
+template <class T>
+std::pair<dataset<T>, dataset<T>> split(const dataset<T>& ds, double validation_fraction,
+                                        std::uint64_t seed) {
+    if (!(validation_fraction >= 0 && validation_fraction <= 1)) {
+        throw data_error(
+            fmt::format("split: validation_fraction must be in [0, 1], not {}", validation_fraction));
+    }
+    const std::size_t n = ds.size();
+    const auto n_val = std::min<std::size_t>(
+        n, static_cast<std::size_t>(std::llround(static_cast<double>(n) * validation_fraction)));
+    const std::vector<std::size_t> p = permutation(n, seed);
+    const std::span<const std::size_t> all(p);
+    return {subset(ds, all.subspan(n_val)), subset(ds, all.first(n_val))};
+}
+
+// ---------------------------------------------------------------------------------------------------
+// batcher
+
+template <class T>
+batcher<T>::batcher(const dataset<T>& ds, std::size_t batch_size, std::uint64_t seed, bool shuffle)
+    : m_ds(&ds), m_batch(batch_size), m_shuffle(shuffle), m_rng(seed) {
+    if (batch_size == 0) throw data_error("batcher: batch_size must be at least 1");
+    label_rows(ds, "batcher");
+}
+
+template <class T>
+void batcher<T>::start_epoch() {
+    const std::size_t n = m_ds->size();
+    m_order.resize(n);  // no allocation after the first epoch
+    std::iota(m_order.begin(), m_order.end(), std::size_t(0));
+    if (m_shuffle) shuffle(m_order, m_rng);
+    m_begin = m_count = 0;
+    m_started = true;
+    ++m_epoch;
+}
+
+template <class T>
+bool batcher<T>::next() {
+    if (!m_started) start_epoch();
+    const std::size_t n = m_ds->size(), pos = m_begin + m_count;
+    if (pos >= n) return false;
+    const std::size_t count = std::min(m_batch, n - pos);
+    const std::span<const std::size_t> cols = std::span<const std::size_t>(m_order).subspan(pos, count);
+    m_batch_full = count == m_batch;
+    matrix<T>& bx = m_batch_full ? m_x_full : m_x_tail;
+    matrix<T>& by = m_batch_full ? m_y_full : m_y_tail;
+    gather_columns(m_ds->x, cols, bx);
+    if (label_rows(*m_ds, "batcher::next")) {
+        gather_columns(m_ds->y, cols, by);
+    } else {
+        detail::ensure_shape(by, {0, count});
+    }
+    m_begin = pos;
+    m_count = count;
+    return true;
+}
+
+#define XGRAD_INSTANTIATE(T)                                                                       \
+    template dataset<T> make_circle<T>(std::size_t, double, std::uint64_t);                        \
+    template dataset<T> make_xor<T>(std::size_t, double, std::uint64_t);                           \
+    template dataset<T> make_gauss<T>(std::size_t, double, std::uint64_t);                         \
+    template dataset<T> make_spiral<T>(std::size_t, std::size_t, double, std::uint64_t);           \
+    template dataset<T> subset<T>(const dataset<T>&, std::span<const std::size_t>);                \
+    template std::pair<dataset<T>, dataset<T>> split<T>(const dataset<T>&, double, std::uint64_t); \
+    template class standardizer<T>;                                                                \
+    template class batcher<T>;
+
+XGRAD_INSTANTIATE(float)
+XGRAD_INSTANTIATE(double)
+
+}  // namespace xgrad::data
