@@ -11,6 +11,7 @@
 ///   };
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -87,8 +88,24 @@ private:
 /// The activation functions of ops/activation.hpp.
 enum class activation_kind { sigmoid, tanh, relu, leaky_relu, elu, selu };
 
+/// One activation and its name.
+struct activation_entry {
+    activation_kind kind;
+    std::string_view name;
+};
+
+/// Every activation and its name, in declaration order: the one list that parse_activation, to_string,
+/// the xgrad command's --activation choices and its help text all read.
+inline constexpr std::array<activation_entry, 6> activations{{{activation_kind::sigmoid, "sigmoid"},
+                                                              {activation_kind::tanh, "tanh"},
+                                                              {activation_kind::relu, "relu"},
+                                                              {activation_kind::leaky_relu, "leaky_relu"},
+                                                              {activation_kind::elu, "elu"},
+                                                              {activation_kind::selu, "selu"}}};
+
 /// "relu" → activation_kind::relu; throws argument_error listing the valid names otherwise.
 activation_kind parse_activation(std::string_view name);
+/// activation_kind::relu → "relu" (the name in `activations`).
 std::string_view to_string(activation_kind k);
 
 /// H = act(A), element-wise. `param` is leaky_relu's slope f (default 0.01) or elu's α (default 1).

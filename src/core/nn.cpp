@@ -104,28 +104,17 @@ std::string linear<T>::describe() const {
 // ---------------------------------------------------------------- activation
 
 activation_kind parse_activation(std::string_view name) {
-    for (auto k : {activation_kind::sigmoid, activation_kind::tanh, activation_kind::relu,
-                   activation_kind::leaky_relu, activation_kind::elu, activation_kind::selu}) {
-        if (to_string(k) == name) return k;
+    std::string names;
+    for (const activation_entry& a : activations) {
+        if (a.name == name) return a.kind;
+        names += fmt::format("{}{}", names.empty() ? "" : ", ", a.name);
     }
-    throw argument_error(
-        fmt::format("unknown activation '{}' (one of sigmoid, tanh, relu, leaky_relu, elu, selu)", name));
+    throw argument_error(fmt::format("unknown activation '{}' (one of {})", name, names));
 }
 
 std::string_view to_string(activation_kind k) {
-    switch (k) {
-        case activation_kind::sigmoid:
-            return "sigmoid";
-        case activation_kind::tanh:
-            return "tanh";
-        case activation_kind::relu:
-            return "relu";
-        case activation_kind::leaky_relu:
-            return "leaky_relu";
-        case activation_kind::elu:
-            return "elu";
-        case activation_kind::selu:
-            return "selu";
+    for (const activation_entry& a : activations) {
+        if (a.kind == k) return a.name;
     }
     return "?";
 }
