@@ -31,6 +31,7 @@ record() {
   local name=$1 rc=$2
   shift 2
   local cmd="xgrad $*" msg
+  cmd=${cmd//$'\e'/\\x1B}  # an escape byte typed into a test shows as \x1B, as the command shows it
   msg=$(sed -e ':a' -e 'N' -e '$!ba' -e 's/\n/ ⏎ /g' "$tmp/stderr")
   printf 'cli.%s\t`%s`\texit %s\t%s\tcli.bad_input\n' "$name" "${cmd//$tmp/\$TMP}" "$rc" "${msg//$tmp/\$TMP}" \
     >>"$XGRAD_RELIABILITY_ROWS"
