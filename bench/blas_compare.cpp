@@ -261,6 +261,17 @@ double time_reps(const contender& c, const group& g, operands<T>& o, int reps) {
     return std::chrono::duration<double>(clock_type::now() - t0).count() / reps;
 }
 
+std::string load_average() {  // the machine is shared: say how busy it was
+    std::string s;
+    if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+        char buf[128] = {};
+        if (std::fgets(buf, sizeof buf, f) != nullptr) s = buf;
+        std::fclose(f);
+    }
+    if (!s.empty() && s.back() == '\n') s.pop_back();
+    return s.empty() ? "unknown" : s;
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -429,5 +440,6 @@ int main(int argc, char** argv) {
             }
         }
     }
+    std::printf("\nload average after: %s\n", load_average().c_str());
     return 0;
 }

@@ -253,21 +253,19 @@ TEST_CASE("blas: OPENBLAS_CORETYPE and XGRAD_BLAS choose the kernel of a separat
     CHECK(line_value(haswell, "kernel: ") == "Haswell");
     CHECK(haswell.find("OPENBLAS_CORETYPE=Haswell") != std::string::npos);
 
-    if (dlopen("libblis.so.4", RTLD_NOW | RTLD_NOLOAD) == nullptr) {  // not loaded here; is it installed?
-        void* h = dlopen("libblis.so.4", RTLD_LAZY | RTLD_LOCAL);
-        if (h == nullptr) {
-            SUCCEED("skipped the BLIS half: libblis.so.4 is not installed");
-            return;
-        }
-        dlclose(h);
-    }
+    // BLIS is optional (Debian libblis4); it is not loaded here to find out (a test process that loads and
+    // unloads it would report BLIS's own allocations as leaks under AddressSanitizer).
     const std::string blis =
         run(std::string("env XGRAD_BLAS=blis ") + XGRAD_BLAS_INFO_EXAMPLE + " 1 2>&1", status);
     INFO(blis);
-    REQUIRE(status == 0);
-    CHECK(blis.find("BLAS: BLIS") != std::string::npos);
-    CHECK(!line_value(blis, "kernel: ").empty());
-    CHECK(line_value(blis, "kernel: ") != "unknown");
+    if (status != 0 && blis.find("no library could be loaded") != std::string::npos) {
+        WARN("BLIS is not installed (Debian libblis4): XGRAD_BLAS=blis not checked");
+    } else {
+        REQUIRE(status == 0);
+        CHECK(blis.find("BLAS: BLIS") != std::string::npos);
+        CHECK(!line_value(blis, "kernel: ").empty());
+        CHECK(line_value(blis, "kernel: ") != "unknown");
+    }
 
     const std::string bad =
         run(std::string("env XGRAD_BLAS=libno-such-blas.so ") + XGRAD_BLAS_INFO_EXAMPLE + " 1 2>&1", status);
