@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -108,18 +109,20 @@ activation_kind parse_activation(std::string_view name);
 /// activation_kind::relu → "relu" (the name in `activations`).
 std::string_view to_string(activation_kind k);
 
-/// H = act(A), element-wise. `param` is leaky_relu's slope f (default 0.01) or elu's α (default 1).
+/// H = act(A), element-wise. `param` is leaky_relu's slope f (0 ≤ f < 1, default 0.01) or elu's α (α > 0,
+/// default 1); the other activations take none. An invalid or unexpected param throws argument_error with
+/// the op's message when the module is constructed.
 template <class T>
 class activation : public module<T> {
 public:
-    explicit activation(activation_kind kind, T param = T(-1));
+    explicit activation(activation_kind kind, std::optional<T> param = std::nullopt);
     var<T> forward(const var<T>& a) override;
     std::string describe() const override;
     activation_kind kind() const noexcept { return m_kind; }
 
 private:
     activation_kind m_kind;
-    T m_param;
+    T m_param = T(0);
 };
 
 /// Modules applied in order; children are named "0", "1", … (so parameters are "0.weight", "2.bias").

@@ -68,6 +68,10 @@ template <class T>
 linear<T>::linear(std::size_t in, std::size_t out, rng& g, init_scheme scheme) : m_in(in), m_out(out) {
     if (in == 0 || out == 0)
         throw argument_error(fmt::format("linear: sizes must be positive, not {} → {}", in, out));
+    if (!detail::element_count({out, in}, sizeof(T))) {
+        throw argument_error(fmt::format("linear: {} → {}: the weight matrix W {}", in, out,
+                                         detail::too_large({out, in}, sizeof(T))));
+    }
     matrix<T> w({out, in});
     switch (scheme) {
         case init_scheme::xavier_uniform:
@@ -120,8 +124,28 @@ std::string_view to_string(activation_kind k) {
 }
 
 template <class T>
-activation<T>::activation(activation_kind kind, T param) : m_kind(kind), m_param(param) {
-    if (m_param < T(0)) m_param = kind == activation_kind::leaky_relu ? T(0.01) : T(1);
+activation<T>::activation(activation_kind kind, std::optional<T> param) : m_kind(kind) {
+    // The same checks and messages as the ops (leaky_relu, elu in ops/activation.cpp), at construction.
+    const auto invalid = [&](const char* what) {
+        throw argument_error(fmt::format("{}: {} = {} is invalid", to_string(kind), what, *param));
+    };
+    switch (kind) {
+        case activation_kind::leaky_relu:
+            m_param = param.value_or(T(0.01));
+            if (param && !(*param >= T(0) && *param < T(1))) invalid("slope f (needs 0 ≤ f < 1)");
+            break;
+        case activation_kind::elu:
+            m_param = param.value_or(T(1));
+            if (param && !(*param > T(0))) invalid("alpha (needs α > 0)");
+            break;
+        default:
+            if (param) {
+                throw argument_error(
+                    fmt::format("{}: takes no parameter, but {} was given (only leaky_relu and "
+                                "elu have one)",
+                                to_string(kind), *param));
+            }
+    }
 }
 
 template <class T>

@@ -73,23 +73,25 @@ struct softmax_cross_entropy_op final : op<T> {
                 ctx.fail("integer labels cannot require a gradient (make the label row a constant)");
             for (std::size_t j = 0; j < m; ++j) label_at(ctx, t, j, c);
         }
-        // Y = softmax(Z) (saved for dZ); col row 0 = lse per column, so log Y = Z − lse.
+        // Y = softmax(Z) (saved for dZ); col rows 0 and 1 = max and log s per column, so
+        // log Y = (Z − max) − log s (in this order: see softmax_kernels.hpp).
         matrix<T>& y = ctx.save(0, {c, m});
-        matrix<T>& col = ctx.save(1, {2, m});
+        matrix<T>& col = ctx.save(1, {detail::softmax_scratch_rows, m});
         detail::log_softmax_columns(z, y, col, /*want_log=*/false);
-        const T* lse = col.data();
-        // C = −(1/m) Σⱼ Σᵢ Tᵢⱼ (Zᵢⱼ − lseⱼ)
+        const T* mx = col.data();
+        const T* logs = col.data() + m;
+        // C = −(1/m) Σⱼ Σᵢ Tᵢⱼ ((Zᵢⱼ − maxⱼ) − log sⱼ)
         T total = 0;
         if (labels) {
             for (std::size_t j = 0; j < m; ++j) {
                 const std::size_t k = static_cast<std::size_t>(t.data()[j]);
-                total += z(k, j) - lse[j];
+                total += (z(k, j) - mx[j]) - logs[j];
             }
         } else {
             for (std::size_t i = 0; i < c; ++i) {
                 for (std::size_t j = 0; j < m; ++j) {
                     const T ti = t(i, j);
-                    if (ti != T(0)) total += ti * (z(i, j) - lse[j]);
+                    if (ti != T(0)) total += ti * ((z(i, j) - mx[j]) - logs[j]);
                 }
             }
         }
@@ -115,10 +117,12 @@ struct softmax_cross_entropy_op final : op<T> {
         }
         if (ctx.needs_grad(1)) {
             if (labels) ctx.fail("integer labels cannot receive a gradient (make the label row a constant)");
-            // log Y = Z − lse
+            // dT = −log Y/m · dC = −((Z − max) − log s)/m · dC : [c×m]
             const matrix<T>& z = ctx.input(0);
-            const T* lse = ctx.saved(1).data();
-            write_gradient(ctx.target(1), [&](std::size_t n) { return -k * (z.data()[n] - lse[n % m]); });
+            const T* mx = ctx.saved(1).data();
+            const T* logs = mx + m;
+            write_gradient(ctx.target(1),
+                           [&](std::size_t n) { return -k * ((z.data()[n] - mx[n % m]) - logs[n % m]); });
         }
     }
 };
@@ -270,29 +274,43 @@ template <class T>
 var<T> cross_entropy(const var<T>& probs, const var<T>& targets, std::source_location loc) {
     // Composed from ops, so it needs no backward of its own: C = −(1/m)·Σ T ⊙ log P.
     const shape2 p = probs.shape(), t = targets.shape();
-    var<T> onehot = targets;
-    if (t != p) {
-        if (p[0] != 1 && t[0] == 1 && t[1] == p[1]) {
-            if (targets.requires_grad()) {
-                throw shape_error(
-                    detail::op_message("cross_entropy", "integer labels cannot require a gradient", loc));
-            }
-            try {
-                onehot = probs.owner().constant(one_hot(targets.value(), p[0]), "one_hot");
-            } catch (const graph_error& e) {
-                throw shape_error(detail::op_message("cross_entropy", e.what(), loc));
-            }
-        } else {
-            throw shape_error(
-                detail::op_message("cross_entropy",
-                                   fmt::format("the targets are {} but the probabilities are {} (targets "
-                                               "must be {} or a [1×{}] row of labels)",
-                                               to_string(t), to_string(p), to_string(p), p[1]),
-                                   loc));
-        }
+    const bool labels = t != p && p[0] != 1 && t[0] == 1 && t[1] == p[1];
+    if (t != p && !labels) {
+        throw shape_error(detail::op_message("cross_entropy",
+                                             fmt::format("the targets are {} but the probabilities are {} "
+                                                         "(targets must be {} or a [1×{}] row of labels)",
+                                                         to_string(t), to_string(p), to_string(p), p[1]),
+                                             loc));
+    }
+    if (labels && targets.requires_grad()) {
+        throw shape_error(
+            detail::op_message("cross_entropy", "integer labels cannot require a gradient", loc));
     }
     if (p[1] == 0)
         throw shape_error(detail::op_message("cross_entropy", "empty batch: no columns (examples)", loc));
+    // Probabilities only, as binary_cross_entropy: logits here would give NaN (log of a negative number) or a
+    // made-up loss (values above 1), silently.
+    const matrix<T>& pv = probs.value();
+    for (std::size_t n = 0; n < pv.size(); ++n) {
+        const T v = pv.data()[n];
+        if (!(v >= T(0) && v <= T(1))) {
+            throw shape_error(detail::op_message(
+                "cross_entropy",
+                fmt::format("probability {} at ({}, {}){} is outside [0, 1] (pass logits to "
+                            "softmax_cross_entropy, or apply softmax first)",
+                            v, n / p[1], n % p[1],
+                            probs.name().empty() ? std::string() : fmt::format(" of '{}'", probs.name())),
+                loc));
+        }
+    }
+    var<T> onehot = targets;
+    if (labels) {
+        try {
+            onehot = probs.owner().constant(one_hot(targets.value(), p[0]), "one_hot");
+        } catch (const graph_error& e) {
+            throw shape_error(detail::op_message("cross_entropy", e.what(), loc));
+        }
+    }
     // xlogy: 0·log 0 = 0, so a probability of exactly 0 where the target is 0 costs nothing (value and
     // gradient); where the target is positive it is +∞, the true cross-entropy.
     return mul_scalar(sum(xlogy(onehot, probs, loc), loc), T(-1) / static_cast<T>(p[1]), loc);
@@ -305,6 +323,10 @@ matrix<T> one_hot(const matrix<T>& labels, std::size_t classes) {
             fmt::format("one_hot: labels must be a [1×m] row, not {}", to_string(shape_of(labels))));
     }
     const std::size_t m = labels.shape()[1];
+    if (!detail::element_count({classes, m}, sizeof(T))) {
+        throw argument_error(fmt::format("one_hot: {} classes for {} labels: the one-hot matrix {}", classes,
+                                         m, detail::too_large({classes, m}, sizeof(T))));
+    }
     matrix<T> out({classes, m}, T(0));
     for (std::size_t j = 0; j < m; ++j) {
         const T v = labels.data()[j];

@@ -28,7 +28,8 @@ struct softmax_op final : op<T> {
         const matrix<T>& z = ctx.input(0);
         const shape2 s = shape_of(z);
         if (s[0] == 0) ctx.fail("softmax over 0 classes (the input has no rows)");
-        matrix<T>& col = ctx.save(0, {2, s[1]});
+        // Y = e^(Z − max) / Σ e^(Z − max), per column
+        matrix<T>& col = ctx.save(0, {detail::softmax_scratch_rows, s[1]});
         detail::log_softmax_columns(z, ctx.output(s), col, /*want_log=*/false);
     }
     void backward(backward_context<T>& ctx) override {
@@ -61,7 +62,8 @@ struct log_softmax_op final : op<T> {
         const matrix<T>& z = ctx.input(0);
         const shape2 s = shape_of(z);
         if (s[0] == 0) ctx.fail("log_softmax over 0 classes (the input has no rows)");
-        matrix<T>& col = ctx.save(0, {2, s[1]});
+        // Y = (Z − max) − log Σ e^(Z − max), per column (in this order: see softmax_kernels.hpp)
+        matrix<T>& col = ctx.save(0, {detail::softmax_scratch_rows, s[1]});
         detail::log_softmax_columns(z, ctx.output(s), col, /*want_log=*/true);
     }
     void backward(backward_context<T>& ctx) override {
