@@ -5,7 +5,6 @@
 //   bench [--models a,b,c,d] [--dtypes f32,f64] [--threads 1,2] [--samples 21] [--sample-ms 20]
 //   bench --profile xgrad|hand|libtorch --models b --dtypes f32 --steps 200   (no timing: for perf/callgrind)
 #include <cblas.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -67,7 +66,7 @@ double time_steps(bench::stepper& s, std::size_t k) {
 
 template <class T>
 void run(const bench::model_spec& spec, int threads, int samples, double sample_ms, const char* dtype) {
-    openblas_set_num_threads(threads);
+    xgrad::set_num_threads(threads);
     bench::torch_set_threads(threads);
     const auto problem = bench::make_problem(spec, 42);
     std::vector<contender> cs;
@@ -115,17 +114,16 @@ void run(const bench::model_spec& spec, int threads, int samples, double sample_
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Like the xgrad command: use the OpenBLAS kernels this CPU can run (OPENBLAS_CORETYPE overrides).
+    // The BLAS first: xgrad picks the kernel (and fixes OpenBLAS's choice on CPUs it does not know) before
+    // anything multiplies; the hand-written floor and libtorch call the same OpenBLAS.
+    const auto blas = xgrad::blas_info();
     // libtorch's OpenMP threads spin after each op by default and steal the second core from OpenBLAS's
-    // threads (and vice versa); measure every contender with passive waiting. The variable is read when
-    // libgomp loads, hence the re-execution.
+    // threads (and vice versa); scripts/bench runs everything with OMP_WAIT_POLICY=PASSIVE (read when libgomp
+    // loads, before main).
     if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-        ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-        std::vector<char*> args(argv, argv + argc);
-        args.push_back(nullptr);
-        ::execv("/proc/self/exe", args.data());
+        std::fprintf(stderr,
+                     "bench: OMP_WAIT_POLICY is unset; run through scripts/bench (it sets PASSIVE)\n");
     }
-    xgrad::run_with_better_blas_core(argc, argv);
     std::vector<std::string> want_models{"a", "b", "c", "d"}, dtypes{"f32", "f64"}, threads{"1", "2"};
     int samples = 21;
     double sample_ms = 20;
@@ -153,21 +151,19 @@ int main(int argc, char** argv) {
         }
     }
     if (!profile.empty() && profile == "gemm") {  // the GEMM rate the models' own shapes reach
-        openblas_set_num_threads(std::atoi(threads.front().c_str()));
+        xgrad::set_num_threads(std::atoi(threads.front().c_str()));
         struct shape {
             const char* what;
-            int m, n, k;
+            std::size_t m, n, k;
         };
         const shape shapes[] = {{"(b) forward layer 1: 512×784·784×256", 512, 256, 784},
                                 {"(b) dW1 = dA1·Xᵀ: 512×256·256×784", 512, 784, 256},
                                 {"(a) forward layer 1: 128×784·784×64", 128, 64, 784}};
         for (const auto& sh : shapes) {
-            std::vector<float> a(static_cast<std::size_t>(sh.m) * sh.k, 0.5f),
-                b(static_cast<std::size_t>(sh.k) * sh.n, 0.25f), c(static_cast<std::size_t>(sh.m) * sh.n);
-            auto run = [&] {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh.m, sh.n, sh.k, 1.f, a.data(), sh.k,
-                            b.data(), sh.n, 0.f, c.data(), sh.n);
-            };
+            xgrad::matrix<float> a({sh.m, sh.k}), b({sh.k, sh.n}), c({sh.m, sh.n});
+            a.fill(0.5f);
+            b.fill(0.25f);
+            auto run = [&] { xgrad::gemm(false, false, 1.f, a, b, 0.f, c); };
             for (int i = 0; i < 20; ++i) run();
             std::vector<double> t;
             for (int s = 0; s < 21; ++s) {
@@ -176,14 +172,14 @@ int main(int argc, char** argv) {
                 t.push_back(std::chrono::duration<double>(clock_type::now() - t0).count() / 10);
             }
             const double sec = median(t);
-            std::printf("%s: %.1f µs, %.1f GFLOP/s (f32, %s threads, core %s)\n", sh.what, sec * 1e6,
-                        2.0 * sh.m * sh.n * sh.k / sec / 1e9, threads.front().c_str(),
-                        openblas_get_corename());
+            std::printf("%s: %.1f µs, %.1f GFLOP/s (f32, %s threads, %s %s)\n", sh.what, sec * 1e6,
+                        2.0 * static_cast<double>(sh.m * sh.n * sh.k) / sec / 1e9, threads.front().c_str(),
+                        blas.library.c_str(), xgrad::blas_core().c_str());
         }
         return 0;
     }
     if (!profile.empty()) {  // one contender, one model, one dtype, a fixed number of steps
-        openblas_set_num_threads(std::atoi(threads.front().c_str()));
+        xgrad::set_num_threads(std::atoi(threads.front().c_str()));
         bench::torch_set_threads(std::atoi(threads.front().c_str()));
         for (const auto& spec : bench::models()) {
             if (spec.key != want_models.front()) continue;
@@ -202,11 +198,15 @@ int main(int argc, char** argv) {
         }
         return 0;
     }
-    const char* env = std::getenv("OPENBLAS_CORETYPE");
     std::printf(
-        "OpenBLAS core: %s (OPENBLAS_CORETYPE=%s); libtorch: %s; %d samples of ~%.0f ms each, median\n\n",
-        openblas_get_corename(), env ? env : "unset", bench::torch_available() ? "yes" : "not built", samples,
-        sample_ms);
+        "xgrad's BLAS: %s\nhand-written floor: the linked OpenBLAS's cblas, kernel %s; libtorch: %s; %d "
+        "samples of ~%.0f ms each, median\n\n",
+        blas.to_string().c_str(), openblas_get_corename(), bench::torch_available() ? "yes" : "not built",
+        samples, sample_ms);
+    if (xgrad::blas_core() != openblas_get_corename()) {
+        std::printf("warning: xgrad's BLAS kernel (%s) is not the floor's (%s)\n\n",
+                    xgrad::blas_core().c_str(), openblas_get_corename());
+    }
     std::printf(
         "| model | dtype | threads | xgrad µs | hand µs | libtorch µs | xgrad/hand | xgrad/libtorch | xgrad "
         "p90/median | "

@@ -3,7 +3,6 @@
 // 64, one thread, alternating epochs so both see the same machine state.
 //
 //   train_compare [DATA_DIR] [EPOCHS]      (DATA_DIR defaults to /usr/share/datasets/fashion-mnist)
-#include <cblas.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -22,11 +21,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    xgrad::run_with_better_blas_core(argc, argv);
+    const auto blas = xgrad::blas_info();  // loads the BLAS (and picks its kernel) before anything multiplies
     const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     const int epochs = argc > 2 ? std::atoi(argv[2]) : 2;
     const std::size_t batch = 64;
-    openblas_set_num_threads(1);
+    xgrad::set_num_threads(1);
     torch::set_num_threads(1);
 
     auto train = xgrad::data::load_mnist<float>(dir, "train");
@@ -53,8 +52,8 @@ int main(int argc, char** argv) {
     std::vector<int64_t> yt(train.y.begin(), train.y.end());
     auto Y = torch::from_blob(yt.data(), {static_cast<int64_t>(n)}, torch::kInt64).clone();
 
-    std::printf("OpenBLAS core %s; %zu examples, batch %zu, 784-256-10 ReLU, Adam, 1 thread\n",
-                xgrad::blas_core().c_str(), n, batch);
+    std::printf("BLAS: %s\n%zu examples, batch %zu, 784-256-10 ReLU, Adam, 1 thread\n",
+                blas.to_string().c_str(), n, batch);
     std::printf(
         "| epoch | xgrad examples/s | libtorch examples/s | xgrad/libtorch | xgrad loss | libtorch loss "
         "|\n|---|---|---|---|---|---|\n");

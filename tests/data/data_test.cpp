@@ -715,6 +715,63 @@ TEST_CASE("data: synthetic sets are deterministic for a seed and differ across s
 // ---------------------------------------------------------------------------------------------------
 // standardizer, split
 
+// Features near the largest float: x − mean overflowed in float (−3.4e38 − 1.1e38 = −inf) and training
+// then failed with a message about the learning rate. The arithmetic is done in double; what the result
+// type cannot hold is refused, naming the feature and the value.
+TEST_CASE("data: standardizer handles features near the float maximum exactly, in double", "[data]") {
+    const std::vector<float> row = {3.4e38f, 3.4e38f, -3.4e38f, 1.0f};
+    matrix<float> x({2, row.size()});
+    for (std::size_t j = 0; j < row.size(); ++j) x(0, j) = row[j], x(1, j) = static_cast<float>(j);
+    data::standardizer<float> s;
+    s.fit(x).apply(x);
+    // reference: mean and population std of the row in long double, written out here
+    long double mean = 0, var = 0;
+    for (float v : row) mean += v;
+    mean /= row.size();
+    for (float v : row) var += (v - mean) * (v - mean);
+    const long double sd = std::sqrt(var / row.size());
+    for (std::size_t j = 0; j < row.size(); ++j) {
+        INFO("column " << j << ": " << x(0, j));
+        const long double want = (row[j] - mean) / sd;
+        CHECK(std::isfinite(x(0, j)));
+        CHECK(std::abs(x(0, j) - want) <= 1e-6L * std::abs(want));
+    }
+    s.invert(x);  // back to the data, up to float's rounding of the standardized values (scale · ε)
+    for (std::size_t j = 0; j < row.size(); ++j) CHECK(std::abs(x(0, j) - row[j]) <= 1e-6L * sd);
+}
+
+TEST_CASE(
+    "data: standardizer refuses data whose scaled values the type cannot hold, naming feature and value",
+    "[data]") {
+    // fitted on a feature of spread 5e-31, a value of 3e38 would standardize to 6e68: not a float
+    data::standardizer<float> s;
+    s.fit(matrix<float>{{0.0f, 1e-30f}, {1.0f, 2.0f}});
+    matrix<float> x{{0.0f, 1.0f}, {1.0f, 1.0f}};
+    x(0, 1) = 3e38f;
+    const matrix<float> before = x;
+    const std::string msg = error_of([&] { s.apply(x); });
+    CHECK_THAT(msg, Contains("standardizer::apply") && Contains("feature 0") && Contains("example 1") &&
+                        Contains("3e+38") && Contains("float"));
+    CHECK(xt::all(xt::equal(x, before)));  // nothing was written
+
+    // a range max − min beyond float (min_max) is refused when fitting, naming the feature and the values
+    data::standardizer<float> mm(data::scaling::min_max);
+    const std::string range = error_of([&] { mm.fit(matrix<float>{{1.0f, 2.0f}, {3.4e38f, -3.4e38f}}); });
+    CHECK_THAT(range, Contains("standardizer::fit") && Contains("feature 1") && Contains("3.4e+38") &&
+                          Contains("-3.4e+38") && Contains("float"));
+    CHECK_FALSE(mm.fitted());
+
+    // so are values that are not finite, and statistics that overflow double
+    CHECK_THAT(error_of([&] {
+                   data::standardizer<float>().fit(matrix<float>{{1.0f, NAN}});
+               }),
+               Contains("feature 0") && Contains("example 1") && Contains("nan"));
+    CHECK_THAT(error_of([&] {
+                   data::standardizer<double>().fit(matrix<double>{{1.7e308, -1.7e308}});
+               }),
+               Contains("standardizer::fit") && Contains("feature 0") && Contains("double"));
+}
+
 TEST_CASE("data: standardizer gives each feature row mean 0 and std 1 and inverts", "[data]") {
     matrix<double> x = xgrad::test::random_matrix<double>(3, 50, 11, -1, 1);
     for (std::size_t j = 0; j < 50; ++j) {
