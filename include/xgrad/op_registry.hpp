@@ -1,8 +1,8 @@
 /// @file op_registry.hpp
 /// @brief Every op, listed: its rule (op.hpp), its family, its documentation and an example that records it.
 ///
-/// The built-in ops register here (each family from its own src/core/ops/<family>.cpp), and user ops can do the
-/// same through the same interface:
+/// The built-in ops register here (each family from its own src/core/ops/<family>.cpp), and user ops can do
+/// the same through the same interface:
 ///
 ///   xgrad::op_registry::global().add({.rule = &softplus_op<double>::rule, .family = "mine",
 ///                                     .example = [](xgrad::example_inputs& in) {

@@ -45,11 +45,11 @@
 #include "app/arguments.hpp"
 #include "app/budget.hpp"
 #include "app/charts.hpp"
+#include "app/checksum.hpp"
 #include "app/confusion.hpp"
 #include "app/graphviz.hpp"
 #include "app/output_set.hpp"
 #include "app/progress.hpp"
-#include "app/checksum.hpp"
 
 namespace fs = std::filesystem;
 using real = float;
