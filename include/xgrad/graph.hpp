@@ -131,12 +131,15 @@ private:
     std::string m_name;
 };
 
+struct op_rule;  // op.hpp
+
 /// Everything the tape records about one node, for traces, pictures and tools.
 template <class T>
 struct node_info {
     std::uint32_t id;
     std::string_view op;    // op name, or "constant" / "variable" / "parameter" for leaves
-    std::string_view rule;  // backward rule text of the op (empty for leaves)
+    const op_rule* rule;    // the op's forward formula and backward rule (op.hpp); null for leaves and ops
+                            // that state none
     std::string_view name;  // the user's name, if any
     shape2 shape;
     std::vector<std::uint32_t> inputs;

@@ -493,7 +493,7 @@ node_info<T> graph<T>::info(std::uint32_t id) const {
     const detail::node<T>& n = *m_nodes[id];
     node_info<T> r{id,
                    n.fn ? n.fn->name() : detail::kind_name(n.kind),
-                   n.fn ? n.fn->rule() : std::string_view{},
+                   n.fn ? n.fn->describe() : nullptr,
                    n.label(),
                    shape_of(n.value()),
                    {},

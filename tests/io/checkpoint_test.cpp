@@ -2,8 +2,10 @@
 // (failing writes, SIGKILL mid-save) and interoperability with numpy when /usr/bin/python3 has it.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <array>
 #include <cmath>
@@ -23,6 +25,7 @@
 
 #include <xgrad/io/checkpoint.hpp>
 
+#include "io/child.hpp"
 #include "support.hpp"
 
 namespace {
@@ -164,16 +167,33 @@ std::string deflate_stored(const std::string& data) {
     return out;
 }
 
+/// A raw deflate stream of `data` made by zlib (compresses, unlike deflate_stored).
+std::string deflate_zlib(const std::string& data) {
+    z_stream z{};
+    REQUIRE(::deflateInit2(&z, 1, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    std::string out(::deflateBound(&z, static_cast<uLong>(data.size())), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    REQUIRE(::deflate(&z, Z_FINISH) == Z_STREAM_END);
+    out.resize(z.total_out);
+    ::deflateEnd(&z);
+    return out;
+}
+
 struct zip_item {
     std::string name;
     std::string content;
     bool deflate = false;
+    bool compress = false;  ///< with deflate: real compression by zlib instead of stored blocks
 };
 
 std::string make_zip(const std::vector<zip_item>& items) {
     std::string body, central;
     for (const auto& it : items) {
-        const std::string data = it.deflate ? deflate_stored(it.content) : it.content;
+        const std::string data =
+            it.deflate ? (it.compress ? deflate_zlib(it.content) : deflate_stored(it.content)) : it.content;
         const std::uint32_t method = it.deflate ? 8 : 0;
         const std::string common = le16(20) + le16(0) + le16(method) + le16(0) + le16(0x21) +
                                    le32(crc32_ref(it.content)) + le32(std::uint32_t(data.size())) +
@@ -972,4 +992,154 @@ np.savez(out + '/cube.npz', x=np.zeros((2, 2, 2)))
         } catch (const checkpoint_error&) {
         }
     }
+}
+
+// ---- what an archive may cost, and what it may hold (issue 10) ----
+
+TEST_CASE("checkpoint: load_parameters compares names and shapes from the headers before inflating any data",
+          "[checkpoint]") {
+    temp_dir dir;
+    const std::string path = dir / "model.npz";
+    // 'w' and 'b' fit the model; 'extra' is not a parameter, and its data is damaged after its header (the
+    // CRC is of other bytes). Only a reader that inflates 'extra' can notice the damage.
+    const std::vector<double> six = {1, 2, 3, 4, 5, 6};
+    std::string extra = npy(npy_dict("<f8", "(2,)"), raw(std::vector<double>{7, 8}));
+    std::string zip = make_zip({{"w.npy", npy(npy_dict("<f8", "(2, 3)"), raw(six)), true, true},
+                                {"b.npy", npy(npy_dict("<f8", "(2,)"), raw(std::vector<double>{1, 2})), true},
+                                {"extra.npy", extra}});
+    const std::size_t at = zip.rfind(extra);  // the stored bytes of 'extra'
+    REQUIRE(at != std::string::npos);
+    zip[at + extra.size() - 1] ^= 0x01;
+    write_bytes(path, zip);
+    CHECK_THAT(checkpoint_error_of([&] { xgrad::load_npz<double>(path); }),
+               Contains("entry 'extra'") && Contains("CRC-32 mismatch"));
+
+    parameter<double> w(matrix<double>({2, 3}, 0.0), "w"), b(matrix<double>({2, 1}, 0.0), "b");
+    CHECK(checkpoint_error_of([&] {
+              xgrad::load_parameters<double>(path, {{"w", &w}, {"b", &b}});
+          }) == path + ": unexpected entry 'extra' [2×1] (not a parameter of the model)");
+    // A shape that does not fit is reported the same way, from the headers alone.
+    parameter<double> w4(matrix<double>({4, 3}, 0.0), "w"), e(matrix<double>({2, 1}, 0.0), "extra");
+    CHECK(checkpoint_error_of([&] {
+              xgrad::load_parameters<double>(path, {{"w", &w4}, {"b", &b}, {"extra", &e}});
+          }) == path + ": 'w' has shape [2×3] but the model expects [4×3]");
+    CHECK(w.value()(0, 0) == 0.0);
+}
+
+TEST_CASE(
+    "checkpoint: a small archive that declares a huge array costs no memory when the model does not want it",
+    "[checkpoint]") {
+    if (xgrad::test::address_sanitizer) {
+        WARN("skipped: RLIMIT_AS cannot bound memory under AddressSanitizer");
+        return;
+    }
+    temp_dir dir;
+    const std::string path = dir / "bomb.npz";
+    {
+        // 'w' is (4096, 2048) float64 zeros: 64 MiB, about 64 KiB deflated. The model's w is [2×3].
+        const std::string zeros(std::size_t(4096) * 2048 * 8, '\0');
+        write_bytes(path,
+                    make_zip({{"w.npy", npy(npy_dict("<f8", "(4096, 2048)"), zeros), true, true},
+                              {"b.npy", npy(npy_dict("<f8", "(2,)"), raw(std::vector<double>{1, 2}))}}));
+    }
+    REQUIRE(fs::file_size(path) < 1024 * 1024);
+    const auto result = xgrad::test::run_in_child(
+        [&] {
+            parameter<double> w(matrix<double>({2, 3}, 0.0), "w"), b(matrix<double>({2, 1}, 0.0), "b");
+            xgrad::load_parameters<double>(path, {{"w", &w}, {"b", &b}});
+        },
+        16 << 20);  // 16 MiB: a quarter of what inflating 'w' would take
+    INFO(result.outcome);
+    CHECK(result.message() == path + ": 'w' has shape [4096×2048] but the model expects [2×3]");
+}
+
+TEST_CASE("checkpoint: NaN, infinities and values beyond the range of T are rejected by entry and position",
+          "[checkpoint]") {
+    temp_dir dir;
+    const std::string path = dir / "bad.npz";
+    const double inf = std::numeric_limits<double>::infinity(),
+                 nan = std::numeric_limits<double>::quiet_NaN();
+    parameter<double> w(matrix<double>({2, 3}, 7.0), "w");
+    parameter<float> wf(matrix<float>({2, 3}, 7.0f), "w");
+    const auto archive = [&](double value, std::size_t at, bool fortran = false) {
+        std::vector<double> v = {1, 2, 3, 4, 5, 6};
+        v[at] = value;
+        write_bytes(path, make_zip({{"w.npy", npy(npy_dict("<f8", "(2, 3)", fortran), raw(v))}}));
+    };
+    archive(nan, 5);
+    CHECK(checkpoint_error_of([&] {
+              xgrad::load_parameters<double>(path, {{"w", &w}});
+          }) ==
+          path + ": entry 'w': the value at [1, 2] of [2×3] is NaN (parameters must be finite numbers)");
+    archive(inf, 1);
+    CHECK_THAT(checkpoint_error_of([&] {
+                   xgrad::load_parameters<float>(path, {{"w", &wf}});
+               }),
+               Contains("entry 'w': the value at [0, 1] of [2×3] is +Inf"));
+    archive(-inf, 1, true);  // Fortran order: element 1 of the data is [1, 0]
+    CHECK_THAT(checkpoint_error_of([&] {
+                   xgrad::load_parameters<double>(path, {{"w", &w}});
+               }),
+               Contains("entry 'w': the value at [1, 0] of [2×3] is -Inf"));
+    for (double v : w.value()) CHECK(v == 7.0);  // nothing was modified
+    for (float v : wf.value()) CHECK(v == 7.0f);
+
+    // 1e300 fits a double but not a float: as float it would be +Inf.
+    archive(-1e300, 3);
+    CHECK(checkpoint_error_of([&] { xgrad::load_npz<float>(path); }) ==
+          path +
+              ": entry 'w': the value at [1, 0] of [2×3] is -1e+300, outside the range of float (at most "
+              "3.40282e+38 in magnitude)");
+    CHECK_THAT(checkpoint_error_of([&] {
+                   xgrad::load_parameters<float>(path, {{"w", &wf}});
+               }),
+               Contains("outside the range of float"));
+    REQUIRE(xgrad::load_npz<double>(path)[0].second(1, 0) == -1e300);
+    xgrad::load_parameters<double>(path, {{"w", &w}});
+    CHECK(w.value()(1, 0) == -1e300);
+    // A float64 value that is tiny for float rounds, as any conversion does.
+    archive(1e-300, 0);
+    CHECK(xgrad::load_npz<float>(path)[0].second(0, 0) == 0.0f);
+}
+
+TEST_CASE("checkpoint: a FIFO or a device is refused without reading it", "[checkpoint]") {
+    temp_dir dir;
+    CHECK_THAT(checkpoint_error_of([&] { xgrad::load_npz<float>("/dev/zero"); }),
+               Contains("/dev/zero: cannot load checkpoint: not a regular file"));
+    // A FIFO without a writer: opening it for reading would block for ever; the loader must not.
+    const std::string fifo = dir / "pipe.npz";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK_THAT(checkpoint_error_of([&] { xgrad::load_npz<float>(fifo); }), Contains("not a regular file"));
+}
+
+TEST_CASE("checkpoint: numpy's savez_compressed with ZIP64 records and a damaged archive, through libzip",
+          "[checkpoint]") {
+    if (!numpy_available()) {
+        WARN("skipped: /usr/bin/python3 cannot import numpy (apt-get install -y python3-numpy)");
+        return;
+    }
+    temp_dir dir;
+    // numpy writes every entry with ZIP64 extra fields (force_zip64): a model saved by numpy loads into the
+    // parameters; its data cut or damaged is an error naming the entry.
+    const std::string script = R"(
+import sys, numpy as np
+np.savez_compressed(sys.argv[1] + '/m.npz', w=np.arange(6, dtype=np.float32).reshape(2, 3) / 4, b=np.ones(2))
+)";
+    REQUIRE(run_python(dir, script, "'" + dir.path.string() + "'"));
+    parameter<float> w(matrix<float>({2, 3}, 0.0f), "w"), b(matrix<float>({2, 1}, 0.0f), "b");
+    xgrad::load_parameters<float>(dir / "m.npz", {{"w", &w}, {"b", &b}});
+    CHECK(bit_identical(w.value(), matrix<float>{{0, 0.25f, 0.5f}, {0.75f, 1, 1.25f}}));
+    CHECK(bit_identical(b.value(), matrix<float>{{1}, {1}}));
+
+    // Compressed bytes of 'w' damaged: corrupt data or a CRC mismatch, named by entry.
+    std::string bytes = read_bytes(dir / "m.npz");
+    const std::size_t name = bytes.find("w.npy");
+    REQUIRE(name != std::string::npos);
+    const std::size_t data = name + 5 + 20 + 10;  // past the name and its ZIP64 extra field, into the data
+    bytes[data] = static_cast<char>(bytes[data] ^ 0x5A);
+    write_bytes(dir / "bad.npz", bytes);
+    CHECK_THAT(checkpoint_error_of([&] {
+                   xgrad::load_parameters<float>(dir / "bad.npz", {{"w", &w}, {"b", &b}});
+               }),
+               Contains("bad.npz: entry 'w'"));
 }

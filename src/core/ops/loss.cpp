@@ -1,4 +1,5 @@
-// Losses: forward and backward side by side. Each returns a 1×1 mean over the m examples (columns).
+// Losses: each op's rule beside its forward and backward. Each returns a 1×1 mean over the m examples
+// (columns).
 #include "xgrad/ops/loss.hpp"
 
 #include <algorithm>
@@ -7,7 +8,9 @@
 #include <fmt/format.h>
 
 #include "softmax_kernels.hpp"
+#include "xgrad/loss_op.hpp"
 #include "xgrad/op.hpp"
+#include "xgrad/op_registry.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/reduction.hpp"
 
@@ -44,8 +47,21 @@ std::size_t label_at(forward_context<T>& ctx, const matrix<T>& labels, std::size
 template <class T>
 struct softmax_cross_entropy_op final : op<T> {
     bool labels = false;
-    std::string_view name() const override { return "softmax_cross_entropy"; }
-    std::string_view rule() const override { return "d{x0} = (softmax({x0}) − {x1})/m"; }
+    static constexpr op_rule rule{
+        .name = "softmax_cross_entropy",
+        .gradients = {{0, "(softmax({x0:any}) − {x1:product})/m"}, {1, "−log softmax({x0:any})/m"}}};
+    static constexpr op_doc doc{
+        .inputs = {"Z", "T"},
+        .output = "C",
+        .definition = "= −(1/m) Σ T ⊙ log softmax(Z), from log-sum-exp: finite for any Z",
+        .note =
+            "T: [c×m] columns summing to 1 — one-hot or distributions — or a [1×m] row of integer "
+            "labels, which get no gradient",
+        .saves = "softmax(Z), log-sum-exp per column"};
+    static var<double> example(example_inputs& in) {
+        return softmax_cross_entropy(in.variable(3, 4, -3.0, 3.0), in.variable(in.distributions(3, 4)));
+    }
+    const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
         labels = check_targets(ctx, /*labels_allowed=*/ctx.input_shape(0)[0] != 1);
         const matrix<T>& z = ctx.input(0);
@@ -88,7 +104,6 @@ struct softmax_cross_entropy_op final : op<T> {
         const std::size_t m = y.shape()[1];
         const T k = g / static_cast<T>(m);
         if (ctx.needs_grad(0)) {
-            // dZ = (Y − T)/m · dC : [c×m]
             const gradient_target<T> d = ctx.target(0);
             const T* py = y.data();
             if (labels) {  // T is one-hot: subtract k at each column's label row
@@ -114,8 +129,16 @@ struct softmax_cross_entropy_op final : op<T> {
 
 template <class T>
 struct bce_with_logits_op final : op<T> {
-    std::string_view name() const override { return "bce_with_logits"; }
-    std::string_view rule() const override { return "d{x0} = (σ({x0}) − {x1})/m"; }
+    static constexpr op_rule rule{.name = "bce_with_logits",
+                                  .gradients = {{0, "(σ({x0:any}) − {x1:product})/m"}, {1, "−{x0}/m"}}};
+    static constexpr op_doc doc{
+        .inputs = {"Z", "Y"},
+        .output = "C",
+        .definition = "= (1/m) Σ max(Z, 0) − Z ⊙ Y + log(1 + e^(−|Z|)), stable for any Z"};
+    static var<double> example(example_inputs& in) {
+        return bce_with_logits(in.variable(2, 5, -3.0, 3.0), in.variable(2, 5, 0.0, 1.0));
+    }
+    const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
         check_targets(ctx, false);
         const matrix<T>& z = ctx.input(0);
@@ -134,7 +157,6 @@ struct bce_with_logits_op final : op<T> {
         const matrix<T>& y = ctx.input(1);
         const T k = ctx.grad_output()(0, 0) / static_cast<T>(z.shape()[1]);
         if (ctx.needs_grad(0)) {
-            // dZ = (σ(Z) − Y)/m · dC
             write_gradient(ctx.target(0), [&](std::size_t n) {
                 const T zi = z.data()[n];
                 const T e = std::exp(-std::abs(zi)), r = T(1) / (T(1) + e);
@@ -144,7 +166,6 @@ struct bce_with_logits_op final : op<T> {
             });
         }
         if (ctx.needs_grad(1)) {
-            // dY = −Z/m · dC
             write_gradient(ctx.target(1), [&](std::size_t n) { return -k * z.data()[n]; });
         }
     }
@@ -153,8 +174,20 @@ struct bce_with_logits_op final : op<T> {
 template <class T>
 struct binary_cross_entropy_op final : op<T> {
     static T clamped_log(T x) { return std::max(std::log(x), T(-100)); }
-    std::string_view name() const override { return "binary_cross_entropy"; }
-    std::string_view rule() const override { return "d{x0} = ({x0} − {x1}) / (m·{x0}(1 − {x0}))"; }
+    static constexpr op_rule rule{
+        .name = "binary_cross_entropy",
+        .gradients = {{0, "({x0:sum} − {x1:product})/(m·max({x0}(1 − {x0}), 10⁻¹²))"},
+                      {1, "(log(1 − {x0:any}) − log {x0})/m"}}};
+    static constexpr op_doc doc{.inputs = {"P", "Y"},
+                                .output = "C",
+                                .definition = "= −(1/m) Σ Y ⊙ log P + (1 − Y) ⊙ log(1 − P)",
+                                .note =
+                                    "each log is clamped at −100, as PyTorch does: P = 0 or 1 gives a large "
+                                    "finite loss"};
+    static var<double> example(example_inputs& in) {
+        return binary_cross_entropy(in.variable(2, 5, 0.1, 0.9), in.variable(2, 5, 0.0, 1.0));
+    }
+    const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
         check_targets(ctx, false);
         const matrix<T>& p = ctx.input(0);
@@ -178,14 +211,12 @@ struct binary_cross_entropy_op final : op<T> {
         const matrix<T>& y = ctx.input(1);
         const T k = ctx.grad_output()(0, 0) / static_cast<T>(p.shape()[1]);
         if (ctx.needs_grad(0)) {
-            // dP = (P − Y) / (m · max(P(1 − P), 1e-12)) · dC
             write_gradient(ctx.target(0), [&](std::size_t n) {
                 const T pi = p.data()[n];
                 return k * (pi - y.data()[n]) / std::max(pi * (T(1) - pi), T(1e-12));
             });
         }
         if (ctx.needs_grad(1)) {
-            // dY = −(log P − log(1 − P))/m · dC
             write_gradient(ctx.target(1), [&](std::size_t n) {
                 const T pi = p.data()[n];
                 return -k * (clamped_log(pi) - clamped_log(T(1) - pi));
@@ -196,8 +227,15 @@ struct binary_cross_entropy_op final : op<T> {
 
 template <class T>
 struct mse_op final : op<T> {
-    std::string_view name() const override { return "mse"; }
-    std::string_view rule() const override { return "d{x0} = ({x0} − {x1})/m"; }
+    static constexpr op_rule rule{
+        .name = "mse", .gradients = {{0, "({x0:sum} − {x1:product})/m"}, {1, "({x1:sum} − {x0:product})/m"}}};
+    static constexpr op_doc doc{.inputs = {"H", "Y"},
+                                .output = "C",
+                                .definition =
+                                    "= (1/(2m)) Σ (H − Y)², the lecture's scaling (PyTorch's MSELoss has "
+                                    "no ½ and divides by every element)"};
+    static var<double> example(example_inputs& in) { return mse(in.variable(2, 5), in.variable(2, 5)); }
+    const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
         check_targets(ctx, false);
         const matrix<T>& h = ctx.input(0);
@@ -216,7 +254,6 @@ struct mse_op final : op<T> {
         const T k = ctx.grad_output()(0, 0) / static_cast<T>(h.shape()[1]);
         for (std::size_t which = 0; which < 2; ++which) {
             if (!ctx.needs_grad(which)) continue;
-            // dH = (H − Y)/m · dC,  dY = −(H − Y)/m · dC
             const T s = which == 0 ? k : -k;
             write_gradient(ctx.target(which), [&](std::size_t n) { return s * (h.data()[n] - y.data()[n]); });
         }
@@ -225,10 +262,13 @@ struct mse_op final : op<T> {
 
 }  // namespace
 
-template <class T>
-var<T> softmax_cross_entropy(const var<T>& logits, const var<T>& targets, std::source_location loc) {
-    return apply<softmax_cross_entropy_op<T>>({logits, targets}, loc);
-}
+XGRAD_OP_FUNCTION(softmax_cross_entropy, (const var<T>& logits, const var<T>& targets),
+                  apply<softmax_cross_entropy_op<T>>({logits, targets}, loc))
+XGRAD_OP_FUNCTION(bce_with_logits, (const var<T>& logits, const var<T>& targets),
+                  apply<bce_with_logits_op<T>>({logits, targets}, loc))
+XGRAD_OP_FUNCTION(binary_cross_entropy, (const var<T>& probs, const var<T>& targets),
+                  apply<binary_cross_entropy_op<T>>({probs, targets}, loc))
+XGRAD_OP_FUNCTION(mse, (const var<T>& pred, const var<T>& targets), apply<mse_op<T>>({pred, targets}, loc))
 
 template <class T>
 var<T> cross_entropy(const var<T>& probs, const var<T>& targets, std::source_location loc) {
@@ -277,19 +317,6 @@ var<T> cross_entropy(const var<T>& probs, const var<T>& targets, std::source_loc
 }
 
 template <class T>
-var<T> bce_with_logits(const var<T>& logits, const var<T>& targets, std::source_location loc) {
-    return apply<bce_with_logits_op<T>>({logits, targets}, loc);
-}
-template <class T>
-var<T> binary_cross_entropy(const var<T>& probs, const var<T>& targets, std::source_location loc) {
-    return apply<binary_cross_entropy_op<T>>({probs, targets}, loc);
-}
-template <class T>
-var<T> mse(const var<T>& pred, const var<T>& targets, std::source_location loc) {
-    return apply<mse_op<T>>({pred, targets}, loc);
-}
-
-template <class T>
 matrix<T> one_hot(const matrix<T>& labels, std::size_t classes) {
     if (labels.shape()[0] != 1) {
         throw graph_error(
@@ -312,15 +339,45 @@ matrix<T> one_hot(const matrix<T>& labels, std::size_t classes) {
     return out;
 }
 
-#define XGRAD_INSTANTIATE(T)                                                                   \
-    template var<T> softmax_cross_entropy(const var<T>&, const var<T>&, std::source_location); \
-    template var<T> cross_entropy(const var<T>&, const var<T>&, std::source_location);         \
-    template var<T> bce_with_logits(const var<T>&, const var<T>&, std::source_location);       \
-    template var<T> binary_cross_entropy(const var<T>&, const var<T>&, std::source_location);  \
-    template var<T> mse(const var<T>&, const var<T>&, std::source_location);                   \
-    template matrix<T> one_hot(const matrix<T>&, std::size_t);
+#define XGRAD_INSTANTIATE(T)                                                           \
+    template var<T> cross_entropy(const var<T>&, const var<T>&, std::source_location); \
+    template matrix<T> one_hot(const matrix<T>&, std::size_t);                         \
+    template void detail::check_scores_and_labels(forward_context<T>&);
+
+template <class T>
+void detail::check_scores_and_labels(forward_context<T>& ctx) {
+    const shape2 z = ctx.input_shape(0), y = ctx.input_shape(1);
+    if (z[0] == 0 || z[1] == 0)
+        ctx.fail(fmt::format("the scores {} are {}: empty", ctx.input_name(0), to_string(z)));
+    if (y[0] != 1 || y[1] != z[1]) {
+        ctx.fail(
+            fmt::format("the labels {} are {} but must be a [1×{}] row, one class index per example of {} {}",
+                        ctx.input_name(1), to_string(y), z[1], ctx.input_name(0), to_string(z)));
+    }
+    if (ctx.needs_grad(1))
+        ctx.fail("integer labels cannot require a gradient (make the label row a constant)");
+    for (std::size_t j = 0; j < z[1]; ++j) label_at(ctx, ctx.input(1), j, z[0]);
+}
 
 XGRAD_INSTANTIATE(float)
 XGRAD_INSTANTIATE(double)
+
+namespace detail {
+void register_loss_ops(op_registry& r) {
+    r.add_ops<softmax_cross_entropy_op>("loss");
+    r.add({.name = "cross_entropy",
+           .family = "loss",
+           .doc = {.calls = "`cross_entropy(P, T)`",
+                   .inputs = {"P", "T"},
+                   .output = "C",
+                   .definition =
+                       "= −(1/m) Σ T ⊙ log P, composed: xlogy, sum, mul_scalar (0·log 0 = 0); T as for "
+                       "softmax_cross_entropy"},
+           .example = [](example_inputs& in) {
+               return cross_entropy(in.variable(3, 4, 0.1, 1.0), in.variable(3, 4, 0.0, 1.0));
+           }});
+    r.add_ops<bce_with_logits_op, binary_cross_entropy_op, mse_op>("loss");
+}
+}  // namespace detail
 
 }  // namespace xgrad
