@@ -286,8 +286,29 @@ TEST_CASE("errors: an op output whose element count overflows is refused, naming
                Contains("matmul") && Contains("[2147483648×2147483648]"));
 }
 
-TEST_CASE("errors: leaves, linear layers, one_hot and initializers refuse shapes whose size overflows",
+TEST_CASE("errors: linear layers and one_hot refuse sizes whose product overflows, before allocating",
           "[errors][sizes]") {
+    const std::size_t big = std::size_t(1) << 32;
+    xgrad::rng r(1);
+    CHECK_THAT(
+        message_of<xgrad::argument_error>([&] { xgrad::nn::linear<float> l(big, big, r); }),
+        Contains("linear") && Contains("4294967296 → 4294967296") && Contains("[4294967296×4294967296]"));
+    CHECK_THAT(message_of<xgrad::argument_error>([&] {
+                   (void)xgrad::one_hot(M({1, 8}, 0.0), std::size_t(1) << 62);
+               }),
+               Contains("one_hot") && Contains("4611686018427387904") && Contains("8"));
+}
+
+// A matrix whose shape overflows exists only through xtensor's own arithmetic: it computes the size as a
+// signed product (undefined behaviour, which wraps to 0 in practice: a [2³²×2³²] matrix with an empty
+// buffer). The leaves and the initializers still refuse one before reading it. The sanitizer build (ASan +
+// UBSan) stops at xtensor's overflow itself, so there the test only says it is skipped.
+TEST_CASE("errors: leaves and initializers refuse a matrix whose shape overflows", "[errors][sizes]") {
+#if defined(__SANITIZE_ADDRESS__)
+    WARN(
+        "skipped: building the [2³²×2³²] matrix is itself undefined behaviour in xtensor, which the "
+        "sanitizer build reports");
+#else
     const std::size_t big = std::size_t(1) << 32;
     const M huge({big, big});  // xtensor wraps the size to 0 and keeps the shape
     REQUIRE(huge.size() == 0);
@@ -302,18 +323,11 @@ TEST_CASE("errors: leaves, linear layers, one_hot and initializers refuse shapes
     CHECK_THAT(message_of<xgrad::argument_error>([&] { (void)g.param(p); }),
                Contains("param") && Contains("'P'") && Contains("[4294967296×4294967296]"));
     CHECK(g.size() == 0);
-
     xgrad::rng r(1);
-    CHECK_THAT(
-        message_of<xgrad::argument_error>([&] { xgrad::nn::linear<float> l(big, big, r); }),
-        Contains("linear") && Contains("4294967296 → 4294967296") && Contains("[4294967296×4294967296]"));
-    CHECK_THAT(message_of<xgrad::argument_error>([&] {
-                   (void)xgrad::one_hot(M({1, 8}, 0.0), std::size_t(1) << 62);
-               }),
-               Contains("one_hot") && Contains("4611686018427387904") && Contains("8"));
     M w = huge;
     CHECK_THAT(message_of<xgrad::argument_error>([&] { xgrad::init::zeros(w); }),
-               Contains("init") && Contains("[4294967296×4294967296]"));
+               Contains("init::zeros") && Contains("[4294967296×4294967296]"));
     CHECK_THAT(message_of<xgrad::argument_error>([&] { xgrad::init::he_uniform(w, r); }),
-               Contains("init") && Contains("[4294967296×4294967296]"));
+               Contains("init::he_uniform") && Contains("[4294967296×4294967296]"));
+#endif
 }

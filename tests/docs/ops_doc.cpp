@@ -120,7 +120,11 @@ Targets of `softmax_cross_entropy` and `cross_entropy` may be one-hot (or any di
   `mse` uses the lecture's 1/(2m) so that dH = (H − Y)/m; PyTorch's `MSELoss` divides by all elements and
   has no ½, so for one output row ours is half of PyTorch's.
 * **Stability**: softmax and log-softmax subtract the column maximum; the fused cross-entropy works from
-  log-sum-exp, so logits of ±10⁴ give finite loss and gradient; BCE from logits uses
+  log-sum-exp, so logits of ±10⁴ give finite loss and gradient. Log-probabilities are (z − max) − log s with
+  log s = log1p(the compensated sum of the terms e^(z − max) other than the max's 1): a near-zero
+  log-probability (a confident class; −(c−1)·e^−20 for a column [0, −20, …, −20]) keeps its relative
+  precision, where z − (max + log s) rounds it to the spacing of max, and log(1 + r) to that of 1 (in float
+  1 + 2·10⁻⁹ is 1: the log-probability came out 0). BCE from logits uses
   `max(z,0) − z·y + log1p(e^(−|z|))`; sigmoid evaluates `e^z/(1 + e^z)` for negative z. `log` itself is not
   clamped (ln 0 = −∞ is the right answer); `binary_cross_entropy` clamps its logs at −100 like PyTorch.
 * **Softmax's derivative**: the lecture's ∂yᵢ/∂zᵢ = yᵢ(1 − yᵢ) is the diagonal of the Jacobian only;

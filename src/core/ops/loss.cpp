@@ -53,11 +53,13 @@ struct softmax_cross_entropy_op final : op<T> {
     static constexpr op_doc doc{
         .inputs = {"Z", "T"},
         .output = "C",
-        .definition = "= −(1/m) Σ T ⊙ log softmax(Z), from log-sum-exp: finite for any Z",
+        .definition =
+            "= −(1/m) Σ T ⊙ log softmax(Z), log softmax(Z) = (Z − max) − log Σ e^(Z − max): finite for "
+            "any Z",
         .note =
             "T: [c×m] columns summing to 1 — one-hot or distributions — or a [1×m] row of integer "
             "labels, which get no gradient",
-        .saves = "softmax(Z), log-sum-exp per column"};
+        .saves = "softmax(Z), max and log-sum per column"};
     static var<double> example(example_inputs& in) {
         return softmax_cross_entropy(in.variable(3, 4, -3.0, 3.0), in.variable(in.distributions(3, 4)));
     }
@@ -372,7 +374,8 @@ void register_loss_ops(op_registry& r) {
                    .output = "C",
                    .definition =
                        "= −(1/m) Σ T ⊙ log P, composed: xlogy, sum, mul_scalar (0·log 0 = 0); T as for "
-                       "softmax_cross_entropy"},
+                       "softmax_cross_entropy; P must lie in [0, 1] (logits are refused: use "
+                       "softmax_cross_entropy)"},
            .example = [](example_inputs& in) {
                return cross_entropy(in.variable(3, 4, 0.1, 1.0), in.variable(3, 4, 0.0, 1.0));
            }});

@@ -21,7 +21,7 @@ struct softmax_op final : op<T> {
     static constexpr op_doc doc{.inputs = {"Z"},
                                 .definition = "= e^(Z − max)/Σ e^(Z − max) per column",
                                 .note = "the full Jacobian-vector product",
-                                .saves = "column max/sum scratch"};
+                                .saves = "column scratch (max, log-sum, 1/sum)"};
     static var<double> example(example_inputs& in) { return softmax(in.variable(3, 4, -3.0, 3.0)); }
     const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
@@ -55,7 +55,10 @@ struct log_softmax_op final : op<T> {
     static constexpr op_rule rule{.name = "log_softmax",
                                   .gradients = {{0, "{dy} − softmax({x0:any}) ⊙ Σ_classes {dy}"}}};
     static constexpr op_doc doc{
-        .inputs = {"Z"}, .definition = "= Z − max − log Σ e^(Z − max) per column", .saves = "column scratch"};
+        .inputs = {"Z"},
+        .definition =
+            "= (Z − max) − log Σ e^(Z − max) per column, in this order, the log by log1p (see Stability)",
+        .saves = "column scratch"};
     static var<double> example(example_inputs& in) { return log_softmax(in.variable(3, 4, -3.0, 3.0)); }
     const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
