@@ -11,11 +11,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <vector>
 
 #include <xgrad/xgrad.hpp>
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     // One line before xgrad does anything, with the process id: a program that re-executed itself would
     // print it twice.
     std::printf("blas_info: process %ld started\n", static_cast<long>(::getpid()));
@@ -61,4 +62,13 @@ int main(int argc, char** argv) {
         "%.4f\n",
         threads, us[us.size() / 2], us.size(), chunk, first, last);
     return 0;
+}
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {  // e.g. XGRAD_BLAS names a library that cannot be loaded
+        std::fprintf(stderr, "blas_info: %s\n", e.what());
+        return 1;
+    }
 }

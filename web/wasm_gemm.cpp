@@ -1,5 +1,6 @@
 // The BLAS functions of include/xgrad/blas.hpp for the WebAssembly build, which has no OpenBLAS: plain loops
-// over row-major matrices with the transpose flags. scripts/web compiles this file instead of
+// over row-major matrices with the transpose flags, and blas_info / num_threads describing them (the OpenBLAS
+// helpers of xgrad::detail mean nothing here and are not defined). scripts/web compiles this file instead of
 // src/core/blas.cpp; the native library never sees it.
 #include <cstddef>
 #include <string>
@@ -57,6 +58,14 @@ template void gemm<float>(bool, bool, float, const matrix<float>&, const matrix<
                           matrix<float>&);
 template void gemm<double>(bool, bool, double, const matrix<double>&, const matrix<double>&, double,
                            matrix<double>&);
+
+std::string blas_backend::to_string() const {
+    return library + ", kernel " + kernel + ", 1 thread (" + reason + ")";
+}
+
+blas_backend blas_info() {
+    return {"wasm loops", "", "wasm loops", "no BLAS in WebAssembly: web/wasm_gemm.cpp, plain loops", 1};
+}
 
 void set_num_threads(int) {}  // one thread in the browser
 int num_threads() {

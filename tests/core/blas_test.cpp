@@ -243,6 +243,28 @@ TEST_CASE(
     CHECK(is_fast_kernel(line_value(out, "kernel: ")));
 }
 
+#ifdef XGRAD_BLAS_INFO_GENERIC_CORE
+TEST_CASE("blas: a program whose OpenBLAS chose its generic core gets the fast kernel, without re-executing",
+          "[blas]") {
+    if (!has_avx2()) {
+        WARN("skipped: this CPU has no AVX2 + FMA, so no fast kernel to expect");
+        return;
+    }
+    // The program links a library whose constructor puts OpenBLAS on Prescott before main, as OpenBLAS
+    // 0.3.21 does by itself on a CPU it does not know; OPENBLAS_CORETYPE stays unset.
+    int status = 0;
+    const std::string out =
+        run(std::string("env -u OPENBLAS_CORETYPE -u XGRAD_BLAS ") + XGRAD_BLAS_INFO_GENERIC_CORE + " 1 2>&1",
+            status);
+    INFO(out);
+    REQUIRE(status == 0);
+    CHECK(count(out, "started") == 1);
+    CHECK(out.find("OpenBLAS chose Prescott") != std::string::npos);  // the situation was set up
+    CHECK(line_value(out, "kernel: ") == xgrad::detail::better_openblas_core("Prescott"));
+    CHECK(is_fast_kernel(line_value(out, "kernel: ")));
+}
+#endif
+
 TEST_CASE("blas: OPENBLAS_CORETYPE and XGRAD_BLAS choose the kernel of a separate program", "[blas]") {
     int status = 0;
     const std::string haswell =
@@ -253,21 +275,19 @@ TEST_CASE("blas: OPENBLAS_CORETYPE and XGRAD_BLAS choose the kernel of a separat
     CHECK(line_value(haswell, "kernel: ") == "Haswell");
     CHECK(haswell.find("OPENBLAS_CORETYPE=Haswell") != std::string::npos);
 
-    if (dlopen("libblis.so.4", RTLD_NOW | RTLD_NOLOAD) == nullptr) {  // not loaded here; is it installed?
-        void* h = dlopen("libblis.so.4", RTLD_LAZY | RTLD_LOCAL);
-        if (h == nullptr) {
-            SUCCEED("skipped the BLIS half: libblis.so.4 is not installed");
-            return;
-        }
-        dlclose(h);
-    }
+    // BLIS is optional (Debian libblis4); it is not loaded here to find out (a test process that loads and
+    // unloads it would report BLIS's own allocations as leaks under AddressSanitizer).
     const std::string blis =
         run(std::string("env XGRAD_BLAS=blis ") + XGRAD_BLAS_INFO_EXAMPLE + " 1 2>&1", status);
     INFO(blis);
-    REQUIRE(status == 0);
-    CHECK(blis.find("BLAS: BLIS") != std::string::npos);
-    CHECK(!line_value(blis, "kernel: ").empty());
-    CHECK(line_value(blis, "kernel: ") != "unknown");
+    if (status != 0 && blis.find("no library could be loaded") != std::string::npos) {
+        WARN("BLIS is not installed (Debian libblis4): XGRAD_BLAS=blis not checked");
+    } else {
+        REQUIRE(status == 0);
+        CHECK(blis.find("BLAS: BLIS") != std::string::npos);
+        CHECK(!line_value(blis, "kernel: ").empty());
+        CHECK(line_value(blis, "kernel: ") != "unknown");
+    }
 
     const std::string bad =
         run(std::string("env XGRAD_BLAS=libno-such-blas.so ") + XGRAD_BLAS_INFO_EXAMPLE + " 1 2>&1", status);

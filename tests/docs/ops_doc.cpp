@@ -1,5 +1,6 @@
 // xgrad_ops_doc — docs/ops.md, generated from the op registry: each op's forward formula and backward rule
-// as the op states them (op_rule, beside its code in src/core/ops/<family>.cpp), with the docs' names filled in.
+// as the op states them (op_rule, beside its code in src/core/ops/<family>.cpp), with the docs' names filled
+// in.
 //
 //   xgrad_ops_doc                      prints the page
 //   xgrad_ops_doc --check docs/ops.md  exit status 1, naming the first differing line, when the file is not
@@ -92,7 +93,8 @@ std::string page() {
         "# Ops\n\n"
         "Every op of xgrad: its forward formula, its backward rule in the lecture's notation, what it keeps "
         "for\n"
-        "backward beyond its inputs and output, and its family (code in `src/core/ops/<family>.cpp`, declared in\n"
+        "backward beyond its inputs and output, and its family (code in `src/core/ops/<family>.cpp`, "
+        "declared in\n"
         "`include/xgrad/ops/<family>.hpp`). `dY` is the gradient arriving at the op's output; `m` is the "
         "number "
         "of\n"

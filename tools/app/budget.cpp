@@ -1,6 +1,7 @@
 // Estimating a model's memory before building it, and the machine's limit.
 #include "app/budget.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +37,12 @@ double memory_limit() {
         if (in >> v && !v.empty() && v.find_first_not_of("0123456789") == std::string::npos) {
             limit = std::min(limit, std::stod(v));
         }
+    }
+    // A process limit (ulimit -v, ulimit -d).
+    for (const int resource : {RLIMIT_AS, RLIMIT_DATA}) {
+        rlimit r{};
+        if (::getrlimit(resource, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+            limit = std::min(limit, static_cast<double>(r.rlim_cur));
     }
     return limit;
 }

@@ -40,7 +40,8 @@ struct model_cost {
 model_cost estimate_cost(const std::vector<std::size_t>& sizes, std::size_t batch, int optimizer_state,
                          std::size_t eval_columns = 1000);
 
-/// Bytes of memory this process can use: the machine's physical memory, or a smaller cgroup limit.
+/// Bytes of memory this process can use: the machine's physical memory, or a smaller cgroup limit or
+/// process limit (ulimit -v, ulimit -d).
 double memory_limit();
 
 }  // namespace xgrad::app

@@ -45,11 +45,11 @@
 #include "app/arguments.hpp"
 #include "app/budget.hpp"
 #include "app/charts.hpp"
+#include "app/checksum.hpp"
 #include "app/confusion.hpp"
 #include "app/graphviz.hpp"
 #include "app/output_set.hpp"
 #include "app/progress.hpp"
-#include "app/checksum.hpp"
 
 namespace fs = std::filesystem;
 using real = float;
@@ -359,7 +359,7 @@ void check_model_fits(const std::vector<std::size_t>& sizes, std::size_t batch, 
                 fmt::format("{}an evaluation of {} columns", columns.empty() ? "" : " and ", eval_columns);
         why = fmt::format(
             "{} {}{} of memory ({} for the weights, {}{} for the activations of {}{}), more than the {} this "
-            "machine allows",
+            "process may use",
             lower_bound ? "they need" : "it needs", lower_bound ? "at least " : "about ",
             format_bytes(c.total()), format_bytes(c.parameter_bytes),
             batch > 0 ? "their gradients and the optimizer's state, " : "", format_bytes(c.activation_bytes),
@@ -980,9 +980,10 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "xgrad: {}\nRun 'xgrad {} --help' for the options.\n", e.what(), sub);
         return xgrad::app::exit_usage;
     } catch (const std::bad_alloc&) {
-        fmt::print(stderr,
-                   "xgrad: out of memory while {}: it needs more than the {} of memory this machine allows\n",
-                   g_stage, xgrad::app::format_bytes(xgrad::app::memory_limit()));
+        fmt::print(
+            stderr,
+            "xgrad: out of memory while {}: it needs more than the {} of memory this process may use\n",
+            g_stage, xgrad::app::format_bytes(xgrad::app::memory_limit()));
         return xgrad::app::exit_failure;
     } catch (const std::exception& e) {
         fmt::print(stderr, "xgrad: {}\n", printable(e.what(), 2000));
