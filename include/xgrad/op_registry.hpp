@@ -81,9 +81,11 @@ struct op_doc {
     /// Optional shapes ("p×n", per input, and of the output) for clauses with a shape template.
     std::string_view input_shapes[max_rule_inputs] = {};
     std::string_view output_shape = {};
-    std::string_view definition = {};  ///< the forward value when `forward` is a name: "1/(1 + e^(−{x0}))"
-    std::string_view note = {};        ///< after the rule: "relu′(0) = 0"
-    std::string_view saves = "—";      ///< what it keeps for backward beyond its inputs and output
+    /// What follows "Y = forward" in the table: "= 1/(1 + e^(−{x0}))", ": [p×n]·[n×m] → [p×m]". A call form
+    /// (no `forward`) is not repeated before a definition that starts with "= ".
+    std::string_view definition = {};
+    std::string_view note = {};    ///< after the rule: "relu′(0) = 0"
+    std::string_view saves = "—";  ///< what it keeps for backward beyond its inputs and output
 };
 
 /// One registered op.

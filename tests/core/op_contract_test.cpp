@@ -237,10 +237,9 @@ struct polynomial_op final : xgrad::op<T> {
     void backward(xgrad::backward_context<T>& ctx) override {
         const xgrad::matrix<T>& x = ctx.input(0);
         const xgrad::matrix<T>& dy = ctx.grad_output();
-        xgrad::gradient_target<T> t = ctx.target(0);
-        for (std::size_t k = 0; k < x.size(); ++k) {
-            t.buffer.data()[k] = dy.data()[k] * slope(x.data()[k]) + t.beta * t.buffer.data()[k];
-        }
+        // G ← v, or G += v after the first contribution (never v + β·G: β = 0 meets an uninitialised buffer)
+        xgrad::write_gradient(ctx.target(0),
+                              [&](std::size_t k) { return dy.data()[k] * slope(x.data()[k]); });
     }
 };
 
