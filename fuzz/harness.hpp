@@ -145,7 +145,8 @@ inline void idx(const std::uint8_t* data, std::size_t size) {
 
 // ---------------------------------------------------------------------------------------------------
 // CSV: [options][text]
-//   options bit 0: header; bits 1–2: label column −1, 0, none, 1; bit 3: ';' instead of ','; bit 4: double.
+//   options bit 0: header; bits 1–2: label column −1, 0, none, 1; bit 3: ';' instead of ','; bit 4: double;
+//   bit 5 (with labels): classes = 3 given, else inferred (then every class below the largest label occurs).
 
 inline void csv(const std::uint8_t* data, std::size_t size) {
     static scratch_file file("xgrad-fuzz-csv");
@@ -169,36 +170,51 @@ inline void csv(const std::uint8_t* data, std::size_t size) {
             break;
     }
     o.delimiter = flags & 8 ? ';' : ',';
+    if ((flags & 32) && o.label_column) o.classes = 3;
+    const auto check = [&](const auto& ds) {
+        check_dataset(ds, o.label_column.has_value());
+        if (o.classes && ds.classes != *o.classes) fail("load_csv changed the given number of classes");
+        if (o.label_column && !o.classes) {
+            std::vector<bool> seen(ds.classes, false);
+            for (const auto v : ds.y) seen[static_cast<std::size_t>(v)] = true;
+            for (const bool b : seen)
+                if (!b) fail("an inferred class count includes a class without examples");
+        }
+    };
     try {
         if (flags & 16) {
-            check_dataset(data::load_csv<double>(file.path(), o), o.label_column.has_value());
+            check(data::load_csv<double>(file.path(), o));
         } else {
-            check_dataset(data::load_csv<float>(file.path(), o), o.label_column.has_value());
+            check(data::load_csv<float>(file.path(), o));
         }
     } catch (const xgrad::error&) {
     }
 }
 
 // ---------------------------------------------------------------------------------------------------
-// NPZ: the archive itself. load_npz as float and as double (same names and shapes), then load_parameters
-// into a model of w [2×3] and b [2×1] (all-or-nothing: on failure the parameters keep their values).
+// NPZ: the archive itself. load_npz as float and as double (same names and shapes; float may refuse what
+// double accepts: values beyond float's range), then load_parameters into a model of w [2×3] and b [2×1]
+// (all-or-nothing: on failure the parameters keep their values; on success every value is finite).
 
 inline void npz(const std::uint8_t* data, std::size_t size) {
     static scratch_file file("xgrad-fuzz-npz");
     file.assign(data, size);
     std::vector<std::pair<std::string, matrix<float>>> f;
+    bool float_ok = true;
     try {
         f = load_npz<float>(file.path());
     } catch (const xgrad::error&) {
-        return;
+        float_ok = false;
     }
     std::vector<std::pair<std::string, matrix<double>>> d;
+    bool double_ok = true;
     try {
         d = load_npz<double>(file.path());
     } catch (const xgrad::error&) {
-        fail("load_npz<double> rejects what load_npz<float> accepted");
+        double_ok = false;
     }
-    if (f.size() != d.size()) fail("float and double loads differ in entry count");
+    if (float_ok && !double_ok) fail("load_npz<double> rejects what load_npz<float> accepted");
+    if (float_ok && f.size() != d.size()) fail("float and double loads differ in entry count");
     for (std::size_t k = 0; k < f.size(); ++k) {
         if (f[k].first != d[k].first || f[k].second.shape() != d[k].second.shape())
             fail("float and double loads differ in names or shapes");
@@ -206,7 +222,12 @@ inline void npz(const std::uint8_t* data, std::size_t size) {
     parameter<double> w(matrix<double>({2, 3}, 7.0), "w"), b(matrix<double>({2, 1}, 7.0), "b");
     try {
         load_parameters<double>(file.path(), {{"w", &w}, {"b", &b}});
-        if (d.size() != 2) fail("load_parameters accepted an archive without exactly two entries");
+        if (!double_ok || d.size() != 2)
+            fail("load_parameters accepted an archive load_npz refuses or without two entries");
+        for (const double v : w.value())
+            if (!std::isfinite(v)) fail("load_parameters accepted a value that is not finite");
+        for (const double v : b.value())
+            if (!std::isfinite(v)) fail("load_parameters accepted a value that is not finite");
     } catch (const xgrad::error&) {
         for (const double v : w.value())
             if (v != 7.0) fail("a failed load_parameters modified a parameter");

@@ -33,8 +33,7 @@ xgrad::var<T> swish_composite(const xgrad::var<T>& x) {
 /// softplus as a primitive through unary_op: f and its derivative, nothing else (df recomputes e^−|x|).
 template <class T>
 struct softplus_op final : xgrad::unary_op<T, softplus_op<T>> {
-    std::string_view name() const override { return "softplus"; }
-    std::string_view rule() const override { return "d{x0} = d{y} ⊙ σ({x0})"; }
+    static constexpr xgrad::op_rule rule{.name = "softplus", .gradients = {{0, "{dy} ⊙ σ({x0})"}}};
     T f(T x) const { return std::max(x, T(0)) + std::log1p(std::exp(-std::abs(x))); }
     T df(T x, T) const { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
 };
@@ -51,8 +50,8 @@ xgrad::var<T> softplus(const xgrad::var<T>& x) {
 /// in a gradient). Backward is one multiplication per element.
 template <class T>
 struct softplus_saving_op final : xgrad::op<T> {
-    std::string_view name() const override { return "softplus"; }
-    std::string_view rule() const override { return "d{x0} = d{y} ⊙ σ({x0})"; }
+    static constexpr xgrad::op_rule rule{.name = "softplus", .gradients = {{0, "{dy} ⊙ σ({x0})"}}};
+    const xgrad::op_rule* describe() const override { return &rule; }
     void forward(xgrad::forward_context<T>& ctx) override {
         const xgrad::matrix<T>& x = ctx.input(0);
         xgrad::matrix<T>& y = ctx.output(ctx.input_shape(0));

@@ -7,9 +7,11 @@
 
 template <class T>
 struct swish_op final : xgrad::op<T> {
-    std::string_view name() const override { return "swish"; }
-    // The backward rule as traces print it: {y} is the output, {x0} the input.
-    std::string_view rule() const override { return "d{x0} = d{y} ⊙ ({y} + σ({x0})(1 − {y}))"; }
+    // Its name and backward rule, as traces, pictures and checks read them: {y} is the output, {x0} the
+    // input, {dy} the gradient arriving at Y; the clause gives dX (input 0).
+    static constexpr xgrad::op_rule rule{.name = "swish",
+                                         .gradients = {{0, "{dy} ⊙ ({y} + σ({x0})(1 − {y}))"}}};
+    const xgrad::op_rule* describe() const override { return &rule; }
     void forward(xgrad::forward_context<T>& ctx) override {
         const xgrad::matrix<T>& x = ctx.input(0);
         xgrad::matrix<T>& y = ctx.output(ctx.input_shape(0));  // shape rule: Y has X's shape

@@ -1,5 +1,6 @@
-// swish_check.cpp — the user's own test of their op: gradcheck (double), float against double, and the
-// backward trace showing the op's rule like a built-in's. Exit status 0 when everything holds.
+// swish_check.cpp — the user's own test of their op: gradcheck (double), float against double, the
+// backward trace showing the op's rule like a built-in's, and check_op comparing the rule with the
+// gradients the op delivers. Exit status 0 when everything holds.
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -27,18 +28,11 @@ xgrad::matrix<T> random_matrix(std::size_t r, std::size_t c, double lo, double h
     return m;
 }
 
-/// The rule with its placeholders replaced by the tensors' names: "dH = dA ⊙ (H + σ(A)(1 − H))".
+/// The op's rule with the tensors' names filled in, as traces print it: "dA = dH ⊙ (H + σ(A)(1 − H))".
 std::string rule_of(const xgrad::graph<double>& g, std::uint32_t id) {
-    const auto info = g.info(id);
-    std::string r(info.rule);
-    auto replace = [&r](const std::string& from, std::string_view to) {
-        for (std::size_t p; (p = r.find(from)) != std::string::npos;) r.replace(p, from.size(), to);
-    };
-    replace("{y}", info.name.empty() ? "y" : info.name);
-    for (std::size_t i = 0; i < info.inputs.size(); ++i) {
-        const auto in = g.info(info.inputs[i]).name;
-        replace("{x" + std::to_string(i) + "}", in.empty() ? "x" + std::to_string(i) : std::string(in));
-    }
+    std::string r;
+    for (const auto& clause : xgrad::tensor_names<double>(g).clauses(id))
+        r += (r.empty() ? "" : "; ") + clause.text;
     return r;
 }
 
@@ -98,6 +92,15 @@ int main() {
                   std::abs(y.value()(0, 0) - A.value()(0, 0) / (1 + std::exp(-A.value()(0, 0)))) < 1e-15,
               "no_grad: value only");
     }
+
+    // 5. The rule agrees with the op: check_op runs backward on an example and compares the inputs that got a
+    //    gradient with the rule's clauses, then gradchecks the example — the check every built-in op passes.
+    const xgrad::op_entry entry{
+        .rule = &swish_op<double>::rule, .family = "downstream", .example = [](xgrad::example_inputs& in) {
+            return swish(in.variable(3, 5, -4.0, 4.0));
+        }};
+    const auto checked = xgrad::check_op(entry);
+    check(checked.ok, "check_op: " + checked.report);
 
     std::printf("%s\n", failures == 0 ? "swish_check: all passed" : "swish_check: FAILED");
     return failures == 0 ? 0 : 1;

@@ -96,11 +96,14 @@ public:
     explicit standardizer(scaling method = scaling::standard) : m_method(method) {}
 
     /// offset, scale [features × 1] from x [features × n]: mean and std, or min and max − min, of each
-    /// row (computed in double). Throws data_error for an x without columns.
+    /// row (computed in double). Throws data_error, naming the feature and leaving the standardizer as it
+    /// was, for an x without columns, a value that is not finite, or statistics T cannot hold.
     standardizer& fit(const matrix<T>& x);
-    /// x ← (x − offset) / scale, row by row, in place. x must have the fitted number of rows.
+    /// x ← (x − offset) / scale, row by row, in place (computed in double). x must have the fitted number
+    /// of rows. Throws data_error naming the feature, the example and the value, and leaves x unchanged, if
+    /// a result is not finite in T.
     void apply(matrix<T>& x) const;
-    /// x ← x · scale + offset, in place: undoes apply.
+    /// x ← x · scale + offset, in place: undoes apply (checked like apply).
     void invert(matrix<T>& x) const;
 
     bool fitted() const { return m_offset.size() != 0; }
@@ -110,6 +113,8 @@ public:
 
 private:
     void check(const matrix<T>& x, const char* what) const;
+    template <class F>
+    void map(matrix<T>& x, const char* what, F&& f) const;
     scaling m_method;
     matrix<T> m_offset, m_scale;
 };

@@ -21,8 +21,15 @@ public:
     using error::error;
 };
 
-/// Misuse of the graph: a stale or foreign handle, a missing seed, an invalid argument.
+/// Misuse of the graph: a stale or foreign handle, a missing or mis-shaped seed, a non-scalar item().
 class graph_error : public error {
+public:
+    using error::error;
+};
+
+/// An argument outside what a function accepts: a learning rate ≤ 0, a momentum ≥ 1, a layer size of 0, an
+/// unknown activation name (the message names the function, the argument and the accepted range).
+class argument_error : public error {
 public:
     using error::error;
 };

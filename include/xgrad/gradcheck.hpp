@@ -43,12 +43,15 @@ struct gradcheck_result {
 /// the output tensor. Constants it needs can be made with x[0].owner().constant(…).
 using gradcheck_function = std::function<var<double>(std::span<const var<double>>)>;
 
-/// Compares backward's gradient with central differences for every element of every input.
+/// Compares backward's gradient with central differences for every element of every input. Throws
+/// argument_error when there is nothing to compare (no inputs, an input or the output without elements): a
+/// check of nothing does not pass.
 gradcheck_result gradcheck(const gradcheck_function& f, const std::vector<matrix<double>>& inputs,
                            const gradcheck_options& options = {});
 
 /// Cheap check for large tensors: for `options.directions` random directions v (all inputs at once),
-/// compares Σₖ⟨∇ₖL, vₖ⟩ with (L(x + h·v) − L(x − h·v)) / 2h — two evaluations per direction.
+/// compares Σₖ⟨∇ₖL, vₖ⟩ with (L(x + h·v) − L(x − h·v)) / 2h — two evaluations per direction. Throws
+/// argument_error like gradcheck, and for fewer than one direction.
 gradcheck_result gradcheck_directions(const gradcheck_function& f, const std::vector<matrix<double>>& inputs,
                                       const gradcheck_options& options = {});
 

@@ -8,6 +8,7 @@
 /// reverse creation order is a topological order. No recursion, no sort; a chain of any depth works.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -75,6 +76,28 @@ struct node {
 /// Grad mode of the calling thread (see no_grad).
 bool grad_enabled() noexcept;
 
+/// One entry of the process-wide registry of live graphs, which lets a var be checked without reading its
+/// graph: a graph holds one slot from construction to destruction; the slot then goes to the next graph.
+/// Entries are never freed, so reading one through any handle, however old, is safe.
+struct graph_slot {
+    std::atomic<std::uint64_t> epoch{0};        ///< the holder's current epoch; 0 while the slot is free
+    std::atomic<std::uint64_t> first_epoch{0};  ///< the holder's epoch at construction
+    std::atomic<void*> graph{nullptr};          ///< the holder (a graph<T>), null while the slot is free
+};
+
+inline constexpr std::uint32_t graph_slot_chunk_bits = 10;                  // 1024 entries per chunk
+inline constexpr std::uint32_t graph_slot_chunk_count = 4096;               // up to 4,194,304 live graphs
+extern std::atomic<graph_slot*> graph_slot_chunks[graph_slot_chunk_count];  // allocated once, never freed
+
+/// The registry entry of `slot` (a slot some graph was given; its entry exists for good).
+inline graph_slot& graph_slot_at(std::uint32_t slot) noexcept {
+    return graph_slot_chunks[slot >> graph_slot_chunk_bits].load(
+        std::memory_order_acquire)[slot & ((1u << graph_slot_chunk_bits) - 1)];
+}
+
+/// Throws graph_error "<what>: stale handle (…)" for tensor #id of a graph that has been destroyed.
+[[noreturn]] void throw_destroyed(std::string_view what, std::uint32_t id);
+
 }  // namespace detail
 
 /// A trainable tensor that outlives graphs: its value and accumulated gradient.
@@ -108,12 +131,15 @@ private:
     std::string m_name;
 };
 
+struct op_rule;  // op.hpp
+
 /// Everything the tape records about one node, for traces, pictures and tools.
 template <class T>
 struct node_info {
     std::uint32_t id;
     std::string_view op;    // op name, or "constant" / "variable" / "parameter" for leaves
-    std::string_view rule;  // backward rule text of the op (empty for leaves)
+    const op_rule* rule;    // the op's forward formula and backward rule (op.hpp); null for leaves and ops
+                            // that state none
     std::string_view name;  // the user's name, if any
     shape2 shape;
     std::vector<std::uint32_t> inputs;
@@ -205,6 +231,8 @@ private:
     detail::node<T>& claim();
     var<T> commit(detail::node<T>& n);
     var<T> leaf(detail::node_kind kind, const matrix<T>* copy_from, std::string_view name);
+    void check_leaf_shape(const char* what, const shape2& s, std::string_view name) const;
+    [[noreturn]] void throw_unchecked(const var<T>& v, const char* what) const;
     void run_backward(detail::node<T>& n);
     void check_finite(const matrix<T>& m, const detail::node<T>& n, std::string_view what) const;
 
@@ -214,7 +242,11 @@ private:
     std::size_t m_size = 0;
     std::vector<std::uint32_t> m_inputs;  // flat input lists of all nodes
     std::vector<unsigned char> m_delivered;
-    std::uint32_t m_epoch = 1;
+    // Handles carry (slot, epoch). Epochs come from one process-wide counter (construction and every
+    // clear() draw a new one), so a handle's epoch matches only the graph and the recording it came from.
+    std::uint32_t m_slot = 0;         // this graph's entry in the registry of live graphs
+    std::uint64_t m_epoch = 0;        // the current recording
+    std::uint64_t m_first_epoch = 0;  // the epoch drawn at construction: older handles are not ours
     bool m_anomaly = false;
     matrix<T> m_seed;  // d(root) = 1 for scalar roots, kept to avoid an allocation per backward
     backward_observer m_observer;
@@ -235,15 +267,23 @@ private:
 
 // ---- var<T> accessors (need the complete graph) ----
 
+// A handle is checked through the registry, never through the graph it points at: a handle whose graph is
+// gone finds its slot free, or held by a newer graph (whose first epoch is larger than the handle's).
 template <class T>
 graph<T>& var<T>::owner() const {
-    if (m_graph == nullptr)
-        throw graph_error("var: this handle was default-constructed and refers to no graph");
-    return *m_graph;
+    if (m_epoch == 0) throw graph_error("var: this handle was default-constructed and refers to no graph");
+    const detail::graph_slot& s = detail::graph_slot_at(m_slot);
+    void* g = s.graph.load(std::memory_order_acquire);
+    if (g == nullptr || m_epoch < s.first_epoch.load(std::memory_order_relaxed))
+        detail::throw_destroyed("var", m_id);
+    return *static_cast<graph<T>*>(g);  // the graph that recorded this tensor (perhaps cleared since)
 }
 template <class T>
 bool var<T>::valid() const noexcept {
-    return m_graph != nullptr && m_epoch == m_graph->m_epoch && m_id < m_graph->m_size;
+    if (m_epoch == 0) return false;
+    const detail::graph_slot& s = detail::graph_slot_at(m_slot);
+    if (s.epoch.load(std::memory_order_acquire) != m_epoch) return false;
+    return m_id < static_cast<const graph<T>*>(s.graph.load(std::memory_order_relaxed))->m_size;
 }
 template <class T>
 const matrix<T>& var<T>::value() const {

@@ -11,8 +11,10 @@
 ///   };
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -87,22 +89,40 @@ private:
 /// The activation functions of ops/activation.hpp.
 enum class activation_kind { sigmoid, tanh, relu, leaky_relu, elu, selu };
 
-/// "relu" → activation_kind::relu; throws graph_error listing the valid names otherwise.
+/// One activation and its name.
+struct activation_entry {
+    activation_kind kind;
+    std::string_view name;
+};
+
+/// Every activation and its name, in declaration order: the one list that parse_activation, to_string,
+/// the xgrad command's --activation choices and its help text all read.
+inline constexpr std::array<activation_entry, 6> activations{{{activation_kind::sigmoid, "sigmoid"},
+                                                              {activation_kind::tanh, "tanh"},
+                                                              {activation_kind::relu, "relu"},
+                                                              {activation_kind::leaky_relu, "leaky_relu"},
+                                                              {activation_kind::elu, "elu"},
+                                                              {activation_kind::selu, "selu"}}};
+
+/// "relu" → activation_kind::relu; throws argument_error listing the valid names otherwise.
 activation_kind parse_activation(std::string_view name);
+/// activation_kind::relu → "relu" (the name in `activations`).
 std::string_view to_string(activation_kind k);
 
-/// H = act(A), element-wise. `param` is leaky_relu's slope f (default 0.01) or elu's α (default 1).
+/// H = act(A), element-wise. `param` is leaky_relu's slope f (0 ≤ f < 1, default 0.01) or elu's α (α > 0,
+/// default 1); the other activations take none. An invalid or unexpected param throws argument_error with
+/// the op's message when the module is constructed.
 template <class T>
 class activation : public module<T> {
 public:
-    explicit activation(activation_kind kind, T param = T(-1));
+    explicit activation(activation_kind kind, std::optional<T> param = std::nullopt);
     var<T> forward(const var<T>& a) override;
     std::string describe() const override;
     activation_kind kind() const noexcept { return m_kind; }
 
 private:
     activation_kind m_kind;
-    T m_param;
+    T m_param = T(0);
 };
 
 /// Modules applied in order; children are named "0", "1", … (so parameters are "0.weight", "2.bias").

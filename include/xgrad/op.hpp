@@ -1,32 +1,102 @@
 /// @file op.hpp
 /// @brief The op contract: the one public interface through which built-in and user-defined ops are written.
 ///
-/// An op is a small class derived from op<T> with four members:
+/// An op is a small class derived from op<T>:
 ///
-///   name()     — what errors, traces and pictures call it;
-///   rule()     — its backward rule in the lecture's notation ({y} is the output, {x0}, {x1}, … the inputs);
+///   rule       — static data (op_rule): its name, its forward formula and its backward rule, one clause per
+///                input, with placeholders that traces, pictures and docs/ops.md fill in (stated once);
+///   describe() — returns &rule (unary_op and label_loss_op do it for you);
 ///   forward()  — validates input shapes (ctx.fail names the op, the shapes and the caller's file:line),
 ///                writes the value into ctx.output(shape), saves what backward needs with ctx.save();
 ///   backward() — delivers exactly one gradient per input that needs one, with ctx.accumulate(i, expr)
 ///                (or ctx.target(i) for kernels such as gemm that write the gradient themselves).
 ///
 /// The engine checks the contract: a missing, duplicated, unneeded or mis-shaped gradient throws
-/// op_contract_error naming the op. apply<Op>(inputs, loc, args…) records it. See docs/extending.md.
+/// op_contract_error naming the op. apply<Op>(inputs, loc, args…) records it; XGRAD_OP_FUNCTION defines
+/// and instantiates the function that calls it. See docs/extending.md.
 #pragma once
 
 #include <cstddef>
 #include <initializer_list>
 #include <new>
 #include <source_location>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <xtensor/xnoalias.hpp>
 
 #include "xgrad/graph.hpp"
 
 namespace xgrad {
+
+/// How tightly a formula binds, for parentheses: a name is put in parentheses where it binds more loosely
+/// than its place in a formula accepts. A user's name with spaces or operators in it is `loose`.
+enum class binding : unsigned char { loose, sum, product, atom };
+
+/// One clause of a backward rule: the gradient of input `input` is `formula`.
+///
+/// Placeholders, filled with the tensors' names by traces and pictures (and with A, B, … by docs/ops.md):
+///   {y}         the op's output          {x0}, {x1}, …   its inputs
+///   {dy}        the gradient arriving at the output (the left-hand side, d{xK}, is implied)
+/// A name that binds more loosely than an atom gets parentheses ("(A + B)ᵀ"). Where a looser name reads
+/// correctly, say so: {x0:product} accepts A·B, {x0:sum} accepts A + B, {x0:any} anything (a function's
+/// argument).
+struct gradient_rule {
+    int input = -1;            ///< which input's gradient; −1 marks an unused slot
+    std::string_view formula;  ///< "{dy}·{x1}ᵀ"
+    /// The shapes the trace prints beside the clause, with {y}, {xK} (shapes) and {xKᵀ} (transposed):
+    /// "{y}·{x1ᵀ} → {x0}". Empty: "{y}", or "{y} → {xK}" when the shapes differ.
+    std::string_view shapes;
+
+    constexpr gradient_rule() = default;
+    constexpr gradient_rule(int input_, std::string_view formula_, std::string_view shapes_ = {})
+        : input(input_), formula(formula_), shapes(shapes_) {}
+};
+
+/// The most inputs an op_rule can give clauses for.
+inline constexpr std::size_t max_rule_inputs = 8;
+
+/// What an op states about itself, once, as static data beside its code: traces, graph pictures and
+/// docs/ops.md derive from it, and the registry's check (op_registry.hpp) compares it with the gradients the
+/// op delivers.
+///
+///   static constexpr op_rule rule{.name = "matmul", .forward = "{x0:product}·{x1}",
+///                                 .binds = binding::product,
+///                                 .gradients = {{0, "{dy}·{x1}ᵀ", "{y}·{x1ᵀ} → {x0}"},
+///                                               {1, "{x0}ᵀ·{dy}", "{x0ᵀ}·{y} → {x1}"}}};
+struct op_rule {
+    std::string_view name = {};     ///< what errors, traces and pictures call the op: "matmul"
+    std::string_view forward = {};  ///< the output as a formula of the inputs; empty: name({x0:any}, …)
+    binding binds = binding::atom;  ///< how tightly `forward` binds (A·B: product)
+    /// One clause per input that receives a gradient, in any order; unused slots have input −1.
+    gradient_rule gradients[max_rule_inputs] = {};
+};
+
+/// A name to put into a formula, and how tightly it binds.
+struct formula_name {
+    std::string text;
+    binding binds = binding::atom;
+};
+
+/// What the placeholders of a formula stand for.
+struct formula_names {
+    formula_name output;               ///< {y}
+    std::vector<formula_name> inputs;  ///< {x0}, {x1}, …
+    std::string output_grad;           ///< {dy}
+};
+
+/// `formula` with every placeholder replaced (see gradient_rule): {y}, {xK} by their names, in parentheses
+/// where a name binds more loosely than the placeholder accepts; {dy} by the output's gradient name;
+/// {xKᵀ}, {yᵀ} by the name with its two "[a×b]" dimensions swapped (for shape templates). An unknown
+/// placeholder or a missing input is left as written (rule_problems reports it).
+std::string fill_formula(std::string_view formula, const formula_names& names);
+
+/// What is wrong with `rule` for an op with `inputs` inputs: unknown placeholders, clauses for inputs the
+/// op does not have, two clauses for one input, an empty name. Empty when nothing is.
+std::vector<std::string> rule_problems(const op_rule& rule, std::size_t inputs);
 
 /// Base class of every op. Keep ops small (their parameters only): saved tensors live in the node
 /// (ctx.save) so their buffers are reused when the same structure is recorded again.
@@ -35,10 +105,13 @@ class op {
 public:
     using value_type = T;
     virtual ~op() = default;
-    /// Short name: "matmul", "sigmoid", …
-    virtual std::string_view name() const = 0;
-    /// Backward rule in lecture notation, e.g. "d{x0} = d{y} ⊙ {y}(1 − {y})".
-    virtual std::string_view rule() const { return {}; }
+    /// The op's rule (static data: name, forward formula, backward rule); nullptr when it states none.
+    virtual const op_rule* describe() const { return nullptr; }
+    /// Short name: "matmul", "sigmoid", … — the rule's name unless overridden.
+    virtual std::string_view name() const {
+        const op_rule* r = describe();
+        return r != nullptr ? r->name : std::string_view("unnamed_op");
+    }
     virtual void forward(forward_context<T>& ctx) = 0;
     virtual void backward(backward_context<T>& ctx) = 0;
 };
@@ -161,8 +234,10 @@ private:
 
 /// Records op `Op` (constructed from `args`) applied to `inputs`, called from `loc`; returns its output.
 ///
-///   template <class T> var<T> softplus(const var<T>& x, std::source_location loc =
-///   std::source_location::current()) { return xgrad::apply<softplus_op<T>>({x}, loc); }
+///   template <class T>
+///   var<T> softplus(const var<T>& x, std::source_location loc = std::source_location::current()) {
+///       return xgrad::apply<softplus_op<T>>({x}, loc);
+///   }
 template <class Op, class... Args>
 var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_type>> inputs,
                                    const std::source_location& loc, Args&&... args) {
@@ -187,3 +262,25 @@ var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_
 }
 
 }  // namespace xgrad
+
+#define XGRAD_DETAIL_CAT2(a, b) a##b
+#define XGRAD_DETAIL_CAT(a, b) XGRAD_DETAIL_CAT2(a, b)
+#define XGRAD_DETAIL_UNPAREN(...) __VA_ARGS__
+
+/// In a .cpp (inside the op's namespace): defines the function that records an op and instantiates it for
+/// float and double — the declaration, with its defaulted `loc`, is in the header:
+///
+///   XGRAD_OP_FUNCTION(sigmoid, (const var<T>& a), apply<sigmoid_op<T>>({a}, loc))
+///
+/// defines  template <class T> var<T> sigmoid(const var<T>& a, std::source_location loc) { return …; }
+/// and its explicit instantiations for var<float> and var<double> (overloads are told apart by `params`).
+#define XGRAD_OP_FUNCTION(fn, params, ...)                                         \
+    template <class T>                                                             \
+    using XGRAD_DETAIL_CAT(xgrad_op_function_type_, __LINE__) =                    \
+        ::xgrad::var<T>(XGRAD_DETAIL_UNPAREN params, std::source_location);        \
+    template <class T>                                                             \
+    ::xgrad::var<T> fn(XGRAD_DETAIL_UNPAREN params, std::source_location loc) {    \
+        return __VA_ARGS__;                                                        \
+    }                                                                              \
+    template XGRAD_DETAIL_CAT(xgrad_op_function_type_, __LINE__)<float> fn<float>; \
+    template XGRAD_DETAIL_CAT(xgrad_op_function_type_, __LINE__)<double> fn<double>;

@@ -32,12 +32,14 @@
 #include <vector>
 
 #include "xgrad/graph.hpp"
+#include "xgrad/op.hpp"
 
 namespace xgrad {
 
-/// One clause of an op's backward rule — the gradient of one input — with the tensors' names filled in.
+/// One clause of an op's backward rule (op_rule, op.hpp) — the gradient of one input — with the tensors'
+/// names filled in.
 struct rule_clause {
-    int input = -1;      ///< which input's gradient the clause gives; −1 when the rule could not be split
+    int input = -1;      ///< which input's gradient the clause gives; −1 for an op that states no rule
     std::string text;    ///< "dW2 = dA2·H1ᵀ"
     std::string shapes;  ///< "[1×5]·[5×4] → [1×4]" (matmul), "[1×5] → [1×1]", or "[4×5]"
 };
@@ -69,15 +71,17 @@ public:
         return m_consumers.at(id);
     }
 
-    /// Node `id`'s backward rule split into one clause per input, names and shapes filled in. Inputs that
-    /// need no gradient (data, targets) are left out unless `all_inputs`. Empty for leaves.
+    /// Node `id`'s backward rule, one clause per input, names and shapes filled in (fill_formula). Inputs
+    /// that need no gradient (data, targets) are left out unless `all_inputs`. Empty for leaves.
     std::vector<rule_clause> clauses(std::uint32_t id, bool all_inputs = false) const;
 
 private:
     std::string build_expression(std::uint32_t id) const;
+    formula_name operand(std::uint32_t id) const;
 
     std::vector<node_info<T>> m_info;
     std::vector<std::string> m_name, m_expr;
+    std::vector<binding> m_binds;  // how tightly each name binds (a user's compound name: loose)
     std::vector<bool> m_user;
     std::vector<std::int64_t> m_alias;  // node whose gradient name this one borrows, or −1
     std::vector<std::vector<std::pair<std::uint32_t, int>>> m_consumers;

@@ -1,6 +1,7 @@
 /// @file train.hpp
-/// @brief The training loop for classifiers: mini-batches, softmax cross-entropy, an optimizer, per-epoch
-/// loss and accuracy reported through callbacks, and evaluation with a confusion matrix. Showing progress and
+/// @brief The training loop for classifiers: mini-batches, a loss (softmax cross-entropy unless you pass your
+/// own), an optimizer, per-epoch loss and accuracy (or your metric) reported through callbacks, and
+/// evaluation with a confusion matrix. Showing progress and
 /// drawing charts is the application's job (the xgrad command does both).
 #pragma once
 
@@ -16,21 +17,37 @@
 
 namespace xgrad::train {
 
+/// A loss for fit and evaluate: the model's output [outputs × m] and the batch's labels [1 × m] → a 1×1
+/// tensor, the mean over the batch's m examples (every built-in loss is; so is a label_loss_op):
+///   o.loss = [](const auto& z, const auto& y) { return multiclass_hinge(z, y); };
+template <class T>
+using loss_function = std::function<var<T>(const var<T>& output, const var<T>& labels)>;
+
+/// A metric for fit and evaluate: the sum over the batch's examples of a score per example (1 right, 0 wrong
+/// for accuracy); fit and evaluate report its mean over the examples.
+template <class T>
+using metric_function = std::function<double(const matrix<T>& output, const matrix<T>& labels)>;
+
+/// Accuracy as a metric: the number of columns whose largest output is at the label's row.
+template <class T>
+double count_correct(const matrix<T>& output, const matrix<T>& labels);
+
 /// What one epoch did.
 struct epoch_stats {
-    int epoch = 0;              ///< 1-based
-    double loss = 0;            ///< mean training loss over the epoch's examples
-    double train_accuracy = 0;  ///< fraction of training examples classified right during the epoch
-    double val_accuracy = -1;   ///< on the validation set after the epoch; −1 without one
+    int epoch = 0;    ///< 1-based
+    double loss = 0;  ///< mean training loss over the epoch's examples
+    double train_accuracy =
+        0;                     ///< the metric's mean over the epoch's training examples (accuracy by default)
+    double val_accuracy = -1;  ///< the same on the validation set after the epoch; −1 without one
     double val_loss = -1;
     double learning_rate = 0;
     double seconds = 0;              ///< wall time of the epoch (training and validation)
     double examples_per_second = 0;  ///< training examples ÷ training time
 };
 
-/// Accuracy, loss and confusion matrix on a data set.
+/// Accuracy (or the metric's mean), loss and confusion matrix on a data set.
 struct evaluation {
-    double accuracy = 0;
+    double accuracy = 0;  ///< the metric's mean over the examples (accuracy by default)
     double loss = 0;
     std::size_t examples = 0;
     std::size_t classes = 0;
@@ -63,20 +80,26 @@ struct fit_options {
     std::function<void(const batch_progress&)> on_batch;
     /// Called after each epoch (e.g. to stop early by throwing, or to log).
     std::function<void(const epoch_stats&)> on_epoch;
+    /// The loss minimised (and reported); empty: softmax_cross_entropy(output, labels).
+    loss_function<T> loss;
+    /// The metric reported as train_accuracy and val_accuracy; empty: accuracy (count_correct).
+    metric_function<T> metric;
 };
 
-/// Trains `model` (logits [classes × m] out of x [features × m]) with softmax cross-entropy against the
-/// labels of `train`, one optimizer step per mini-batch:
+/// Trains `model` (outputs [classes × m] out of x [features × m]) with `options.loss` — softmax
+/// cross-entropy unless given — against the labels of `train`, one optimizer step per mini-batch:
 ///   zero_grad → record forward and loss → backward → step.
 /// One graph is re-recorded every step, so its buffers are reused.
 template <class T>
 std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, const data::dataset<T>& train,
                              const fit_options<T>& options = {});
 
-/// Accuracy (argmax of the logits per column against the label), mean loss and confusion matrix,
-/// evaluated under no_grad in batches of `batch`.
+/// Accuracy (argmax of the outputs per column against the label; or `metric`'s mean), mean loss (softmax
+/// cross-entropy, or `loss`) and confusion matrix (from the argmax), evaluated under no_grad in batches of
+/// `batch`.
 template <class T>
-evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_t batch = 1000);
+evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_t batch = 1000,
+                    const loss_function<T>& loss = {}, const metric_function<T>& metric = {});
 
 /// The confusion matrix as an aligned text table (rows: true class, columns: predicted).
 std::string format_confusion(const evaluation& e, const std::vector<std::string>& class_names = {});

@@ -4,13 +4,14 @@
 /// The kernel shared by every built-in unary op (exp, log, sigmoid, relu, …) and open to user ops:
 ///
 ///   template <class T> struct softplus_op final : xgrad::unary_op<T, softplus_op<T>> {
-///       std::string_view name() const override { return "softplus"; }
+///       static constexpr xgrad::op_rule rule{.name = "softplus", .gradients = {{0, "{dy} ⊙ σ({x0})"}}};
 ///       T f(T x) const { return std::log1p(std::exp(-std::abs(x))) + std::max(x, T(0)); }
 ///       T df(T x, T) const { return T(1) / (T(1) + std::exp(-x)); }   // σ(x)
 ///   };
 ///
 /// df receives the input x and the saved output y, so derivatives written in terms of the output
 /// (σ′ = y(1 − y), tanh′ = 1 − y², exp′ = y) cost nothing extra. No per-element virtual call.
+/// A static member `rule` (op_rule) is what describe() returns, and names the op.
 #pragma once
 
 #include <cstddef>
@@ -22,6 +23,13 @@ namespace xgrad {
 /// Unary element-wise op Y = f(X) whose derivative is given by `df(x, y)` (x the input, y the output).
 template <class T, class Derived>
 struct unary_op : op<T> {
+    const op_rule* describe() const override {
+        if constexpr (requires { Derived::rule; }) {
+            return &Derived::rule;
+        } else {
+            return nullptr;
+        }
+    }
     void forward(forward_context<T>& ctx) override {
         const matrix<T>& x = ctx.input(0);
         matrix<T>& y = ctx.output(shape_of(x));

@@ -26,10 +26,12 @@ struct located {
 };
 }  // namespace detail
 
-/// A handle to one tensor on a graph: the graph's address and the node's index on its tape.
+/// A handle to one tensor on a graph: the graph's slot in the registry of live graphs, the node's index on
+/// its tape and the graph's epoch when the node was recorded.
 ///
-/// Copying a var copies two words; it owns nothing. A var becomes stale when its graph is cleared, and
-/// every access through a stale var throws graph_error instead of reading another step's data.
+/// Copying a var copies two words; it owns nothing. A var becomes stale when its graph is cleared or
+/// destroyed, and every access through a stale var throws graph_error instead of reading another step's
+/// (or another graph's) data. Checking a handle never reads a destroyed graph.
 template <class T>
 class var {
 public:
@@ -77,11 +79,11 @@ public:
 
 private:
     friend class graph<T>;
-    var(graph<T>* g, std::uint32_t id, std::uint32_t epoch) : m_graph(g), m_id(id), m_epoch(epoch) {}
+    var(std::uint32_t slot, std::uint32_t id, std::uint64_t epoch) : m_epoch(epoch), m_slot(slot), m_id(id) {}
 
-    graph<T>* m_graph = nullptr;
+    std::uint64_t m_epoch = 0;  // 0: default-constructed (graphs draw epochs from 1)
+    std::uint32_t m_slot = 0;
     std::uint32_t m_id = 0;
-    std::uint32_t m_epoch = 0;
 };
 
 }  // namespace xgrad

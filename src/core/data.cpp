@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <numeric>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -163,30 +165,66 @@ dataset<T> make_spiral(std::size_t n, std::size_t arms, double noise, std::uint6
 // ---------------------------------------------------------------------------------------------------
 // standardizer
 
+namespace {
+template <class T>
+constexpr const char* real_name() {
+    return std::is_same_v<T, float> ? "float" : "double";
+}
+template <class T>
+bool fits(double v) {
+    return std::abs(v) <= static_cast<double>(std::numeric_limits<T>::max());
+}
+}  // namespace
+
+// The statistics and the scaling are computed in double: for float data nothing overflows there (|x| ≤
+// 3.4e38, so squares ≤ 1.2e77); x − mean in float would (−3.4e38 − 1.1e38). What T cannot hold is refused,
+// naming the feature, before anything is stored or written.
 template <class T>
 standardizer<T>& standardizer<T>::fit(const matrix<T>& x) {
     const std::size_t f = x.shape()[0], n = x.shape()[1];
     if (n == 0)
         throw data_error(
             fmt::format("standardizer::fit: x is {}: no columns (examples)", to_string(shape_of(x))));
-    m_offset = matrix<T>({f, 1});
-    m_scale = matrix<T>({f, 1});
+    matrix<T> offsets({f, 1}), scales({f, 1});
     for (std::size_t r = 0; r < f; ++r) {
         const T* row = x.data() + r * n;
+        for (std::size_t j = 0; j < n; ++j) {
+            if (!std::isfinite(row[j])) {
+                throw data_error(fmt::format(
+                    "standardizer::fit: feature {} of example {} is {} (every value must be finite)", r, j,
+                    row[j]));
+            }
+        }
+        const auto [lo, hi] = std::minmax_element(row, row + n);
         double offset = 0, scale = 0;
         if (m_method == scaling::standard) {
-            for (std::size_t j = 0; j < n; ++j) offset += row[j];
+            for (std::size_t j = 0; j < n; ++j) offset += static_cast<double>(row[j]);
             offset /= static_cast<double>(n);
-            for (std::size_t j = 0; j < n; ++j) scale += (row[j] - offset) * (row[j] - offset);
+            for (std::size_t j = 0; j < n; ++j) {
+                const double d = static_cast<double>(row[j]) - offset;
+                scale += d * d;
+            }
             scale = std::sqrt(scale / static_cast<double>(n));
         } else {
-            const auto [lo, hi] = std::minmax_element(row, row + n);
-            offset = *lo;
+            offset = static_cast<double>(*lo);
             scale = static_cast<double>(*hi) - static_cast<double>(*lo);
         }
-        m_offset(r, 0) = static_cast<T>(offset);
-        m_scale(r, 0) = scale > 0 && static_cast<T>(scale) > T(0) ? static_cast<T>(scale) : T(1);
+        const bool offset_ok = std::isfinite(offset) && fits<T>(offset);
+        if (!offset_ok || !std::isfinite(scale) || !fits<T>(scale)) {
+            const char* stat = !offset_ok                      ? "mean"
+                               : m_method == scaling::standard ? "standard deviation"
+                                                               : "range max − min";
+            throw data_error(
+                fmt::format("standardizer::fit: feature {} (values from {} to {}): its {} {:.6g} is beyond "
+                            "what {} holds; "
+                            "rescale this feature first",
+                            r, *lo, *hi, stat, offset_ok ? scale : offset, real_name<T>()));
+        }
+        offsets(r, 0) = static_cast<T>(offset);
+        scales(r, 0) = scale > 0 && static_cast<T>(scale) > T(0) ? static_cast<T>(scale) : T(1);
     }
+    m_offset = std::move(offsets);
+    m_scale = std::move(scales);
     return *this;
 }
 
@@ -201,25 +239,40 @@ void standardizer<T>::check(const matrix<T>& x, const char* what) const {
 }
 
 template <class T>
-void standardizer<T>::apply(matrix<T>& x) const {
-    check(x, "apply");
-    const std::size_t f = x.shape()[0], n = x.shape()[1];
-    for (std::size_t r = 0; r < f; ++r) {
+template <class F>
+void standardizer<T>::map(matrix<T>& x, const char* what, F&& f) const {
+    check(x, what);
+    const std::size_t rows = x.shape()[0], n = x.shape()[1];
+    // First check every result, then write: a refused x is left as it was.
+    for (std::size_t r = 0; r < rows; ++r) {
+        const T* row = x.data() + r * n;
+        const double o = static_cast<double>(m_offset(r, 0)), s = static_cast<double>(m_scale(r, 0));
+        for (std::size_t j = 0; j < n; ++j) {
+            const double v = f(static_cast<double>(row[j]), o, s);
+            if (!std::isfinite(v) || !fits<T>(v)) {
+                throw data_error(fmt::format(
+                    "standardizer::{}: feature {} of example {} is {}, which maps to {:.6g} with offset {} "
+                    "and scale {}: {} cannot hold it (the data is far outside what the standardizer was "
+                    "fitted on)",
+                    what, r, j, row[j], v, m_offset(r, 0), m_scale(r, 0), real_name<T>()));
+            }
+        }
+    }
+    for (std::size_t r = 0; r < rows; ++r) {
         T* row = x.data() + r * n;
-        const T o = m_offset(r, 0), s = m_scale(r, 0);
-        for (std::size_t j = 0; j < n; ++j) row[j] = (row[j] - o) / s;
+        const double o = static_cast<double>(m_offset(r, 0)), s = static_cast<double>(m_scale(r, 0));
+        for (std::size_t j = 0; j < n; ++j) row[j] = static_cast<T>(f(static_cast<double>(row[j]), o, s));
     }
 }
 
 template <class T>
+void standardizer<T>::apply(matrix<T>& x) const {
+    map(x, "apply", [](double v, double o, double s) { return (v - o) / s; });
+}
+
+template <class T>
 void standardizer<T>::invert(matrix<T>& x) const {
-    check(x, "invert");
-    const std::size_t f = x.shape()[0], n = x.shape()[1];
-    for (std::size_t r = 0; r < f; ++r) {
-        T* row = x.data() + r * n;
-        const T o = m_offset(r, 0), s = m_scale(r, 0);
-        for (std::size_t j = 0; j < n; ++j) row[j] = row[j] * s + o;
-    }
+    map(x, "invert", [](double v, double o, double s) { return v * s + o; });
 }
 
 // ---------------------------------------------------------------------------------------------------

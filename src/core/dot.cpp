@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "xgrad/detail/xml.hpp"
 #include "xgrad/error.hpp"
 #include "xgrad/trace.hpp"
 
@@ -18,26 +19,7 @@ namespace {
 
 /// Escapes text for a Graphviz HTML-like label.
 std::string html(std::string_view s) {
-    std::string r;
-    for (char c : s) {
-        switch (c) {
-            case '&':
-                r += "&amp;";
-                break;
-            case '<':
-                r += "&lt;";
-                break;
-            case '>':
-                r += "&gt;";
-                break;
-            case '"':
-                r += "&quot;";
-                break;
-            default:
-                r += c;
-        }
-    }
-    return r;
+    return detail::xml_escape(s);
 }
 
 /// The entries when there are at most 6, else min / mean / max.

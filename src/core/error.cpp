@@ -21,6 +21,11 @@ std::string format_location(const std::source_location& loc) {
 }
 
 namespace detail {
+std::string too_large(const shape2& s, std::size_t element_bytes) {
+    return fmt::format("{} is too large: {}·{} elements of {} bytes do not fit in memory", to_string(s), s[0],
+                       s[1], element_bytes);
+}
+
 std::string op_message(std::string_view op, std::string_view message, const std::source_location& loc) {
     return fmt::format("{}: {} (called at {})", op, message, format_location(loc));
 }

@@ -28,6 +28,11 @@ struct harness {
     }
 
     void fix_projection(const matrix<double>& y) {
+        if (y.size() == 0) {
+            throw argument_error(fmt::format(
+                "gradcheck: the function's output is {}: it has no elements, so nothing would be compared",
+                to_string(shape_of(y))));
+        }
         projection = matrix<double>(shape_of(y));
         if (y.size() == 1) {
             projection(0, 0) = 1.0;
@@ -98,10 +103,24 @@ void finish(gradcheck_result& r, const gradcheck_options& o, const std::string& 
         std::abs(r.analytic - r.numeric), r.worst_ratio, o.atol, o.rtol, r.checked, o.eps, o.seed);
 }
 
+/// A check that compares nothing must not pass: every input needs an element.
+void check_inputs(const std::vector<matrix<double>>& inputs, const char* fn) {
+    if (inputs.empty()) throw argument_error(fmt::format("{}: no inputs (nothing would be compared)", fn));
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+        if (inputs[k].size() == 0) {
+            throw argument_error(
+                fmt::format("{}: input {} is {}: it has no elements, so its gradient would not "
+                            "be compared (give every input at least one element)",
+                            fn, k, to_string(shape_of(inputs[k]))));
+        }
+    }
+}
+
 }  // namespace
 
 gradcheck_result gradcheck(const gradcheck_function& f, const std::vector<matrix<double>>& inputs,
                            const gradcheck_options& options) {
+    check_inputs(inputs, "gradcheck");
     harness h(f, options);
     const auto grads = h.analytic(inputs);
     gradcheck_result r;
@@ -124,6 +143,12 @@ gradcheck_result gradcheck(const gradcheck_function& f, const std::vector<matrix
 
 gradcheck_result gradcheck_directions(const gradcheck_function& f, const std::vector<matrix<double>>& inputs,
                                       const gradcheck_options& options) {
+    check_inputs(inputs, "gradcheck_directions");
+    if (options.directions < 1) {
+        throw argument_error(
+            fmt::format("gradcheck_directions: options.directions is {}: at least one direction is needed",
+                        options.directions));
+    }
     harness h(f, options);
     const auto grads = h.analytic(inputs);
     gradcheck_result r;

@@ -2,7 +2,10 @@
 #include "xgrad/graph.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <mutex>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -19,6 +22,89 @@ thread_local bool t_grad_enabled = true;
 
 bool grad_enabled() noexcept {
     return t_grad_enabled;
+}
+
+// ---------------------------------------------------------------- the registry of live graphs
+//
+// Slots are handed out under a mutex (graph construction and destruction only) and read without one: the
+// chunks of entries are allocated once and never freed or moved, so graph_slot_at (graph.hpp) is two loads.
+// Epochs come from one counter for all graphs; a handle's epoch therefore never matches another graph.
+
+namespace {
+
+constexpr std::uint32_t slot_chunk_size = 1u << graph_slot_chunk_bits;  // entries per chunk
+constexpr std::uint32_t slot_chunk_count = graph_slot_chunk_count;
+
+std::atomic<std::uint64_t> g_next_epoch{1};
+
+struct slot_registry {
+    std::mutex mutex;
+    std::vector<std::uint32_t> free;  // released slots, reused last-in first-out
+    std::uint32_t used = 0;           // slots handed out so far
+};
+
+slot_registry& registry() {
+    static slot_registry* r = new slot_registry;  // never destroyed: a static graph may outlive it
+    return *r;
+}
+
+std::uint64_t next_epoch() noexcept {
+    return g_next_epoch.fetch_add(1, std::memory_order_relaxed);
+}
+
+struct registration {
+    std::uint32_t slot;
+    std::uint64_t epoch;
+};
+
+registration register_graph(void* g) {
+    slot_registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    std::uint32_t slot;
+    if (!r.free.empty()) {
+        slot = r.free.back();
+        r.free.pop_back();
+    } else {
+        if (r.used == slot_chunk_count * slot_chunk_size) {
+            throw graph_error(fmt::format("graph: too many graphs alive at once (the limit is {})",
+                                          slot_chunk_count * slot_chunk_size));
+        }
+        slot = r.used;
+        if ((slot & (slot_chunk_size - 1)) == 0) {
+            graph_slot_chunks[slot >> graph_slot_chunk_bits].store(new graph_slot[slot_chunk_size],
+                                                                   std::memory_order_release);
+        }
+        ++r.used;
+    }
+    // The first epoch is drawn after the slot was taken, so it is larger than every epoch of the slot's
+    // previous holders: their handles are recognised as older (var::owner).
+    graph_slot& e = graph_slot_at(slot);
+    const std::uint64_t epoch = next_epoch();
+    e.first_epoch.store(epoch, std::memory_order_relaxed);
+    e.epoch.store(epoch, std::memory_order_relaxed);
+    e.graph.store(g, std::memory_order_release);
+    return {slot, epoch};
+}
+
+void unregister_graph(std::uint32_t slot) noexcept {
+    graph_slot& e = graph_slot_at(slot);
+    e.graph.store(nullptr, std::memory_order_release);
+    e.epoch.store(0, std::memory_order_release);
+    slot_registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    try {
+        r.free.push_back(slot);
+    } catch (...) {  // out of memory: the slot is simply never reused
+    }
+}
+
+}  // namespace
+
+std::atomic<graph_slot*> graph_slot_chunks[graph_slot_chunk_count];  // constant-initialized to null
+
+void throw_destroyed(std::string_view what, std::uint32_t id) {
+    throw graph_error(fmt::format(
+        "{}: stale handle (tensor #{} was recorded on a graph that has since been destroyed)", what, id));
 }
 
 template <class T>
@@ -106,22 +192,38 @@ var<T> var<T>::named(std::string_view name) const {
 // ---------------------------------------------------------------- graph
 
 template <class T>
-graph<T>::graph() = default;
+graph<T>::graph() {
+    const auto r = detail::register_graph(this);
+    m_slot = r.slot;
+    m_epoch = m_first_epoch = r.epoch;
+}
 
 template <class T>
-graph<T>::~graph() = default;
+graph<T>::~graph() {
+    detail::unregister_graph(m_slot);
+}
 
 template <class T>
 const detail::node<T>& graph<T>::checked(const var<T>& v, const char* what) const {
-    if (v.m_graph != this) {
-        throw graph_error(fmt::format("{}: the tensor belongs to another graph", what));
-    }
-    if (v.m_epoch != m_epoch || v.m_id >= m_size) {
-        throw graph_error(fmt::format(
-            "{}: stale handle (tensor #{} was recorded before its graph was cleared; record the step again)",
-            what, v.m_id));
-    }
+    // Epochs are unique across graphs: a match means this graph recorded the tensor in this recording.
+    if (v.m_epoch != m_epoch || v.m_slot != m_slot) throw_unchecked(v, what);
     return *m_nodes[v.m_id];
+}
+
+template <class T>
+void graph<T>::throw_unchecked(const var<T>& v, const char* what) const {
+    if (v.m_epoch == 0) {
+        throw graph_error(
+            fmt::format("{}: this handle was default-constructed and refers to no graph", what));
+    }
+    const detail::graph_slot& s = detail::graph_slot_at(v.m_slot);
+    const bool gone = s.graph.load(std::memory_order_acquire) == nullptr ||
+                      v.m_epoch < s.first_epoch.load(std::memory_order_relaxed);
+    if (gone) detail::throw_destroyed(what, v.m_id);
+    if (v.m_slot != m_slot) throw graph_error(fmt::format("{}: the tensor belongs to another graph", what));
+    throw graph_error(fmt::format(
+        "{}: stale handle (tensor #{} was recorded before its graph was cleared; record the step again)",
+        what, v.m_id));
 }
 
 template <class T>
@@ -150,11 +252,22 @@ template <class T>
 var<T> graph<T>::commit(detail::node<T>& n) {
     const auto id = static_cast<std::uint32_t>(m_size++);
     (void)n;
-    return var<T>(this, id, m_epoch);
+    return var<T>(m_slot, id, m_epoch);
+}
+
+template <class T>
+void graph<T>::check_leaf_shape(const char* what, const shape2& s, std::string_view name) const {
+    if (!detail::element_count(s, sizeof(T))) {
+        throw argument_error(fmt::format("{}: the matrix{} {}", what,
+                                         name.empty() ? std::string() : fmt::format(" '{}'", name),
+                                         detail::too_large(s, sizeof(T))));
+    }
 }
 
 template <class T>
 var<T> graph<T>::leaf(detail::node_kind kind, const matrix<T>* copy_from, std::string_view name) {
+    check_leaf_shape(kind == detail::node_kind::constant ? "constant" : "variable", shape_of(*copy_from),
+                     name);
     detail::node<T>& n = claim();
     n.kind = kind;
     if (!name.empty()) n.name.assign(name);
@@ -173,6 +286,7 @@ var<T> graph<T>::constant(const matrix<T>& value, std::string_view name) {
 
 template <class T>
 var<T> graph<T>::borrow(const matrix<T>& value, std::string_view name) {
+    check_leaf_shape("borrow", shape_of(value), name);
     detail::node<T>& n = claim();
     n.kind = detail::node_kind::constant;
     if (!name.empty()) n.name.assign(name);
@@ -187,6 +301,7 @@ var<T> graph<T>::variable(const matrix<T>& value, std::string_view name) {
 
 template <class T>
 var<T> graph<T>::param(parameter<T>& p, std::string_view name) {
+    check_leaf_shape("param", p.shape(), name.empty() ? std::string_view(p.name()) : name);
     detail::node<T>& n = claim();
     n.kind = detail::node_kind::parameter;
     n.data = &p.storage();
@@ -342,7 +457,8 @@ void graph<T>::clear() {
     for (std::size_t i = 0; i < m_size; ++i) m_nodes[i]->destroy_op();
     m_size = 0;
     m_inputs.clear();
-    ++m_epoch;
+    m_epoch = detail::next_epoch();
+    detail::graph_slot_at(m_slot).epoch.store(m_epoch, std::memory_order_release);
 }
 
 template <class T>
@@ -377,7 +493,7 @@ node_info<T> graph<T>::info(std::uint32_t id) const {
     const detail::node<T>& n = *m_nodes[id];
     node_info<T> r{id,
                    n.fn ? n.fn->name() : detail::kind_name(n.kind),
-                   n.fn ? n.fn->rule() : std::string_view{},
+                   n.fn ? n.fn->describe() : nullptr,
                    n.label(),
                    shape_of(n.value()),
                    {},
@@ -396,8 +512,27 @@ std::string forward_context<T>::input_name(std::size_t i) const {
     return n.label().empty() ? fmt::format("input {}", i) : fmt::format("'{}'", n.label());
 }
 
+namespace detail {
+/// "'A' is [2×0], 'B' is [0×3]" — the inputs of an op, for messages.
+template <class T>
+std::string describe_inputs(const forward_context<T>& ctx) {
+    std::string s;
+    for (std::size_t i = 0; i < ctx.num_inputs(); ++i) {
+        s += fmt::format("{}{} is {}", i ? ", " : "", ctx.input_name(i), to_string(ctx.input_shape(i)));
+    }
+    return s;
+}
+
+/// Refuses a buffer shape whose size overflows, naming the op and its inputs' shapes.
+template <class T>
+[[noreturn]] void refuse_size(const forward_context<T>& ctx, const shape2& shape, const char* what) {
+    ctx.fail(fmt::format("the {} {} (inputs: {})", what, too_large(shape, sizeof(T)), describe_inputs(ctx)));
+}
+}  // namespace detail
+
 template <class T>
 matrix<T>& forward_context<T>::output(const shape2& shape) {
+    if (!detail::element_count(shape, sizeof(T))) detail::refuse_size(*this, shape, "output");
     detail::ensure_shape(m_node.own.value, shape);
     m_node.out_written = true;
     return m_node.own.value;
@@ -405,6 +540,7 @@ matrix<T>& forward_context<T>::output(const shape2& shape) {
 
 template <class T>
 matrix<T>& forward_context<T>::save(std::size_t k, const shape2& shape) {
+    if (!detail::element_count(shape, sizeof(T))) detail::refuse_size(*this, shape, "saved buffer");
     if (m_node.saved.size() <= k) m_node.saved.resize(k + 1);
     detail::ensure_shape(m_node.saved[k], shape);
     return m_node.saved[k];
@@ -457,6 +593,8 @@ gradient_target<T> backward_context<T>::target(std::size_t i) {
 
 template <class T>
 matrix<T>& backward_context<T>::workspace(std::size_t k, const shape2& shape) {
+    if (!detail::element_count(shape, sizeof(T)))
+        fail(fmt::format("the workspace {}", detail::too_large(shape, sizeof(T))));
     if (m_node.saved.size() <= k) m_node.saved.resize(k + 1);
     detail::ensure_shape(m_node.saved[k], shape);
     return m_node.saved[k];

@@ -42,7 +42,7 @@ template <class T>
 parameter<T>& module<T>::add_parameter(std::string name, matrix<T> value) {
     for (auto& np : m_params) {
         if (np.first == name)
-            throw graph_error(fmt::format("module: a parameter named '{}' already exists", name));
+            throw argument_error(fmt::format("module: a parameter named '{}' already exists", name));
     }
     auto p = std::make_unique<parameter<T>>(std::move(value), name);
     parameter<T>& ref = *p;
@@ -54,7 +54,7 @@ template <class T>
 void module<T>::add_module(std::string name, module<T>& child) {
     for (auto& c : m_children) {
         if (c.first == name)
-            throw graph_error(fmt::format("module: a child named '{}' already exists", name));
+            throw argument_error(fmt::format("module: a child named '{}' already exists", name));
     }
     // Parameters carry their full dotted name ("0.weight", "encoder.0.bias"), so traces, pictures and
     // error messages can tell the layers apart.
@@ -67,7 +67,11 @@ void module<T>::add_module(std::string name, module<T>& child) {
 template <class T>
 linear<T>::linear(std::size_t in, std::size_t out, rng& g, init_scheme scheme) : m_in(in), m_out(out) {
     if (in == 0 || out == 0)
-        throw graph_error(fmt::format("linear: sizes must be positive, not {} → {}", in, out));
+        throw argument_error(fmt::format("linear: sizes must be positive, not {} → {}", in, out));
+    if (!detail::element_count({out, in}, sizeof(T))) {
+        throw argument_error(fmt::format("linear: {} → {}: the weight matrix W {}", in, out,
+                                         detail::too_large({out, in}, sizeof(T))));
+    }
     matrix<T> w({out, in});
     switch (scheme) {
         case init_scheme::xavier_uniform:
@@ -104,35 +108,44 @@ std::string linear<T>::describe() const {
 // ---------------------------------------------------------------- activation
 
 activation_kind parse_activation(std::string_view name) {
-    for (auto k : {activation_kind::sigmoid, activation_kind::tanh, activation_kind::relu,
-                   activation_kind::leaky_relu, activation_kind::elu, activation_kind::selu}) {
-        if (to_string(k) == name) return k;
+    std::string names;
+    for (const activation_entry& a : activations) {
+        if (a.name == name) return a.kind;
+        names += fmt::format("{}{}", names.empty() ? "" : ", ", a.name);
     }
-    throw graph_error(
-        fmt::format("unknown activation '{}' (one of sigmoid, tanh, relu, leaky_relu, elu, selu)", name));
+    throw argument_error(fmt::format("unknown activation '{}' (one of {})", name, names));
 }
 
 std::string_view to_string(activation_kind k) {
-    switch (k) {
-        case activation_kind::sigmoid:
-            return "sigmoid";
-        case activation_kind::tanh:
-            return "tanh";
-        case activation_kind::relu:
-            return "relu";
-        case activation_kind::leaky_relu:
-            return "leaky_relu";
-        case activation_kind::elu:
-            return "elu";
-        case activation_kind::selu:
-            return "selu";
+    for (const activation_entry& a : activations) {
+        if (a.kind == k) return a.name;
     }
     return "?";
 }
 
 template <class T>
-activation<T>::activation(activation_kind kind, T param) : m_kind(kind), m_param(param) {
-    if (m_param < T(0)) m_param = kind == activation_kind::leaky_relu ? T(0.01) : T(1);
+activation<T>::activation(activation_kind kind, std::optional<T> param) : m_kind(kind) {
+    // The same checks and messages as the ops (leaky_relu, elu in ops/activation.cpp), at construction.
+    const auto invalid = [&](const char* what) {
+        throw argument_error(fmt::format("{}: {} = {} is invalid", to_string(kind), what, *param));
+    };
+    switch (kind) {
+        case activation_kind::leaky_relu:
+            m_param = param.value_or(T(0.01));
+            if (param && !(*param >= T(0) && *param < T(1))) invalid("slope f (needs 0 ≤ f < 1)");
+            break;
+        case activation_kind::elu:
+            m_param = param.value_or(T(1));
+            if (param && !(*param > T(0))) invalid("alpha (needs α > 0)");
+            break;
+        default:
+            if (param) {
+                throw argument_error(
+                    fmt::format("{}: takes no parameter, but {} was given (only leaky_relu and "
+                                "elu have one)",
+                                to_string(kind), *param));
+            }
+    }
 }
 
 template <class T>
@@ -185,7 +198,7 @@ std::string sequential<T>::describe() const {
 
 template <class T>
 std::unique_ptr<sequential<T>> mlp(const std::vector<std::size_t>& sizes, activation_kind act, rng& g) {
-    if (sizes.size() < 2) throw graph_error("mlp: needs at least an input and an output size");
+    if (sizes.size() < 2) throw argument_error("mlp: needs at least an input and an output size");
     const bool relu_family = act == activation_kind::relu || act == activation_kind::leaky_relu ||
                              act == activation_kind::elu || act == activation_kind::selu;
     auto net = std::make_unique<sequential<T>>();

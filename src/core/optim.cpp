@@ -15,7 +15,8 @@ optimizer<T>::optimizer(std::vector<parameter<T>*> params, T lr) : m_params(std:
 template <class T>
 void optimizer<T>::set_learning_rate(T lr) {
     if (!(lr > T(0)) || !std::isfinite(lr)) {
-        throw graph_error(fmt::format("optimizer: the learning rate must be a positive number, not {}", lr));
+        throw argument_error(
+            fmt::format("optimizer: the learning rate must be a positive number, not {}", lr));
     }
     m_lr = lr;
 }
@@ -41,10 +42,10 @@ sgd<T>::sgd(std::vector<parameter<T>*> params, T lr, T momentum, bool nesterov, 
       m_weight_decay(weight_decay),
       m_nesterov(nesterov) {
     if (momentum < T(0) || momentum >= T(1))
-        throw graph_error(fmt::format("sgd: momentum must be in [0, 1), not {}", momentum));
-    if (nesterov && momentum == T(0)) throw graph_error("sgd: Nesterov momentum needs momentum > 0");
+        throw argument_error(fmt::format("sgd: momentum must be in [0, 1), not {}", momentum));
+    if (nesterov && momentum == T(0)) throw argument_error("sgd: Nesterov momentum needs momentum > 0");
     if (weight_decay < T(0))
-        throw graph_error(fmt::format("sgd: weight decay must be ≥ 0, not {}", weight_decay));
+        throw argument_error(fmt::format("sgd: weight decay must be ≥ 0, not {}", weight_decay));
 }
 
 template <class T>
@@ -89,11 +90,11 @@ adam<T>::adam(std::vector<parameter<T>*> params, T lr, T beta1, T beta2, T eps, 
       m_weight_decay(weight_decay),
       m_decoupled(decoupled) {
     if (beta1 < T(0) || beta1 >= T(1) || beta2 < T(0) || beta2 >= T(1)) {
-        throw graph_error(fmt::format("adam: β₁ and β₂ must be in [0, 1), not {} and {}", beta1, beta2));
+        throw argument_error(fmt::format("adam: β₁ and β₂ must be in [0, 1), not {} and {}", beta1, beta2));
     }
-    if (!(eps > T(0))) throw graph_error(fmt::format("adam: ε must be > 0, not {}", eps));
+    if (!(eps > T(0))) throw argument_error(fmt::format("adam: ε must be > 0, not {}", eps));
     if (weight_decay < T(0))
-        throw graph_error(fmt::format("adam: weight decay must be ≥ 0, not {}", weight_decay));
+        throw argument_error(fmt::format("adam: weight decay must be ≥ 0, not {}", weight_decay));
 }
 
 template <class T>

@@ -18,10 +18,10 @@ double seconds_since(clock_type::time_point t0) {
     return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-/// Number of columns whose largest logit is at the label's row.
+/// Number of columns whose largest output is at the label's row; counts into `confusion` when given.
 template <class T>
-std::size_t count_correct(const matrix<T>& logits, const matrix<T>& labels,
-                          std::vector<std::vector<std::size_t>>* confusion = nullptr) {
+std::size_t argmax_hits(const matrix<T>& logits, const matrix<T>& labels,
+                        std::vector<std::vector<std::size_t>>* confusion = nullptr) {
     const std::size_t c = logits.shape()[0], m = logits.shape()[1];
     std::size_t ok = 0;
     for (std::size_t j = 0; j < m; ++j) {
@@ -34,6 +34,25 @@ std::size_t count_correct(const matrix<T>& logits, const matrix<T>& labels,
         if (confusion != nullptr) ++(*confusion)[t][best];
     }
     return ok;
+}
+
+/// The loss of a batch: the user's, or softmax cross-entropy; checked to be a 1×1 tensor.
+template <class T>
+var<T> batch_loss(const loss_function<T>& loss, const var<T>& z, const var<T>& y, const char* what) {
+    if (!loss) return softmax_cross_entropy(z, y);
+    var<T> l = loss(z, y);
+    if (l.shape() != shape2{1, 1}) {
+        throw argument_error(
+            fmt::format("{}: the loss must be a 1×1 tensor (the mean over the batch), not {}", what,
+                        to_string(l.shape())));
+    }
+    return l;
+}
+
+/// The metric summed over a batch: the user's, or the number classified right.
+template <class T>
+double batch_metric(const metric_function<T>& metric, const matrix<T>& z, const matrix<T>& y) {
+    return metric ? metric(z, y) : static_cast<double>(argmax_hits(z, y));
 }
 
 template <class T>
@@ -59,8 +78,8 @@ template <class T>
 std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, const data::dataset<T>& train,
                              const fit_options<T>& o) {
     check_classification(model, train, "fit");
-    if (o.epochs < 0) throw graph_error(fmt::format("fit: epochs must be ≥ 0, not {}", o.epochs));
-    if (o.batch == 0) throw graph_error("fit: the batch size must be at least 1");
+    if (o.epochs < 0) throw argument_error(fmt::format("fit: epochs must be ≥ 0, not {}", o.epochs));
+    if (o.batch == 0) throw argument_error("fit: the batch size must be at least 1");
 
     data::batcher<T> batches(train, o.batch, o.seed);
     const auto named = model.named_parameters();
@@ -70,8 +89,8 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
     for (int e = 0; e < o.epochs; ++e) {
         if (o.schedule) opt.set_learning_rate(static_cast<T>(o.schedule(e)));
         const auto t0 = clock_type::now();
-        double loss_sum = 0;
-        std::size_t correct = 0, seen = 0, done = 0;
+        double loss_sum = 0, correct = 0;
+        std::size_t seen = 0, done = 0;
         batches.start_epoch();
         while (batches.next()) {
             g.clear();
@@ -79,7 +98,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
             const auto x = g.borrow(batches.x(), "X");
             const auto y = g.borrow(batches.y(), "Y");
             const auto z = model(x);
-            const auto loss = softmax_cross_entropy(z, y);
+            const auto loss = batch_loss(o.loss, z, y, "fit");
             const std::size_t m = batches.x().shape()[1];
             const double l = static_cast<double>(loss.item());
             // A diverging run stops here, before the update, so the weights stay as they were.
@@ -104,22 +123,22 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
             }
             opt.step();
             loss_sum += l * static_cast<double>(m);
-            correct += count_correct(z.value(), batches.y());
+            correct += batch_metric(o.metric, z.value(), batches.y());
             seen += m;
             ++done;
             if (o.on_batch)
                 o.on_batch({e + 1, o.epochs, done, per_epoch, loss_sum / static_cast<double>(seen),
-                            static_cast<double>(correct) / static_cast<double>(seen)});
+                            correct / static_cast<double>(seen)});
         }
         const double train_seconds = seconds_since(t0);
         epoch_stats s;
         s.epoch = e + 1;
         s.loss = loss_sum / static_cast<double>(seen);
-        s.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+        s.train_accuracy = correct / static_cast<double>(seen);
         s.learning_rate = static_cast<double>(opt.learning_rate());
         s.examples_per_second = static_cast<double>(seen) / train_seconds;
         if (o.validation != nullptr && o.validation->size() > 0) {
-            const evaluation v = evaluate(model, *o.validation);
+            const evaluation v = evaluate(model, *o.validation, 1000, o.loss, o.metric);
             s.val_accuracy = v.accuracy;
             s.val_loss = v.loss;
         }
@@ -131,7 +150,13 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
 }
 
 template <class T>
-evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_t batch) {
+double count_correct(const matrix<T>& output, const matrix<T>& labels) {
+    return static_cast<double>(argmax_hits(output, labels));
+}
+
+template <class T>
+evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_t batch,
+                    const loss_function<T>& loss_fn, const metric_function<T>& metric) {
     check_classification(model, ds, "evaluate");
     evaluation r;
     r.classes = ds.classes;
@@ -139,8 +164,7 @@ evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_
     data::batcher<T> batches(ds, std::max<std::size_t>(batch, 1), 0, /*shuffle=*/false);
     graph<T> g;
     no_grad guard;
-    std::size_t correct = 0;
-    double loss_sum = 0;
+    double correct = 0, loss_sum = 0;
     while (batches.next()) {
         g.clear();
         const auto z = model(g.borrow(batches.x()));
@@ -148,13 +172,14 @@ evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_
             throw graph_error(fmt::format(
                 "evaluate: the model has {} outputs but the data set has {} classes", z.rows(), ds.classes));
         }
-        const auto loss = softmax_cross_entropy(z, g.borrow(batches.y()));
+        const auto loss = batch_loss(loss_fn, z, g.borrow(batches.y()), "evaluate");
         const std::size_t m = batches.x().shape()[1];
         loss_sum += static_cast<double>(loss.item()) * static_cast<double>(m);
-        correct += count_correct(z.value(), batches.y(), &r.confusion);
+        const std::size_t hits = argmax_hits(z.value(), batches.y(), &r.confusion);
+        correct += metric ? metric(z.value(), batches.y()) : static_cast<double>(hits);
         r.examples += m;
     }
-    r.accuracy = static_cast<double>(correct) / static_cast<double>(r.examples);
+    r.accuracy = correct / static_cast<double>(r.examples);
     r.loss = loss_sum / static_cast<double>(r.examples);
     return r;
 }
@@ -181,7 +206,11 @@ template std::vector<epoch_stats> fit(nn::module<float>&, optim::optimizer<float
                                       const data::dataset<float>&, const fit_options<float>&);
 template std::vector<epoch_stats> fit(nn::module<double>&, optim::optimizer<double>&,
                                       const data::dataset<double>&, const fit_options<double>&);
-template evaluation evaluate(nn::module<float>&, const data::dataset<float>&, std::size_t);
-template evaluation evaluate(nn::module<double>&, const data::dataset<double>&, std::size_t);
+template evaluation evaluate(nn::module<float>&, const data::dataset<float>&, std::size_t,
+                             const loss_function<float>&, const metric_function<float>&);
+template evaluation evaluate(nn::module<double>&, const data::dataset<double>&, std::size_t,
+                             const loss_function<double>&, const metric_function<double>&);
+template double count_correct(const matrix<float>&, const matrix<float>&);
+template double count_correct(const matrix<double>&, const matrix<double>&);
 
 }  // namespace xgrad::train

@@ -1,25 +1,28 @@
-// Checkpoints as .npz: a minimal ZIP writer (stored entries, atomic replace) and a validating ZIP/NPY
-// reader (stored and deflate entries, ZIP64, NPY 1.0–3.0). See checkpoint.hpp for the format choices.
+// Checkpoints as .npz: the ZIP container through libzip, the NPY arrays inside by hand. See checkpoint.hpp
+// for the format choices.
 //
-// ZIP layout (APPNOTE.TXT 4.3): [local header, data]* central-directory-entry* [zip64 EOCD, locator]
-// end-of-central-directory. The reader trusts only the central directory for sizes and offsets, checks
-// each against the file size (and the central directory's position) before using it, and checks the CRC-32
-// of every entry after streaming it into the destination matrix.
+// Writing: libzip builds the archive in memory (stored entries, a fixed timestamp, so the bytes depend only
+// on the tensors); the bytes go to disk through io::write_atomically, the one durable writer. Reading: libzip
+// reads the central directory, inflates and checks the CRC-32 and the size of every entry. Before any array
+// is allocated, every entry's name and .npy header (dtype, shape, size) are read and checked — and
+// load_parameters compares them with the model — so an archive never costs more memory than the arrays it is
+// asked for, each bounded by the size its headers declare.
 #include "xgrad/io/checkpoint.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <zip.h>
 
 #include <algorithm>
 #include <bit>
 #include <cerrno>
-#include <climits>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
@@ -40,20 +43,11 @@ static_assert(
     "checkpoint.cpp writes and reads little-endian data in place; a big-endian host needs byte swaps");
 static_assert(matrix<float>::static_layout == xt::layout_type::row_major, "matrices must be row-major");
 
-constexpr std::uint32_t local_sig = 0x04034b50;
-constexpr std::uint32_t central_sig = 0x02014b50;
-constexpr std::uint32_t eocd_sig = 0x06054b50;
-constexpr std::uint32_t zip64_eocd_sig = 0x06064b50;
-constexpr std::uint32_t zip64_locator_sig = 0x07064b50;
-constexpr std::size_t local_header_size = 30;
-constexpr std::size_t central_header_size = 46;
-constexpr std::size_t eocd_size = 22;
-constexpr std::size_t zip64_eocd_size = 56;
-constexpr std::size_t zip64_locator_size = 20;
-constexpr std::uint64_t u32_max = 0xFFFFFFFFu;
-constexpr std::uint16_t zip_version = 20;      // 2.0: stored/deflate, no ZIP64
-constexpr std::uint16_t dos_date_1980 = 0x21;  // 1980-01-01: a fixed timestamp keeps archives reproducible
-constexpr char npy_magic[] = "\x93NUMPY";      // 6 bytes + NUL
+/// 1980-01-01 00:00 as a DOS date: a fixed timestamp keeps archives reproducible.
+constexpr std::uint16_t dos_date_1980 = 0x21;
+constexpr char npy_magic[] = "\x93NUMPY";  // 6 bytes + NUL
+/// Deflate cannot expand data more than 1032:1; an entry claiming more is corrupt, not a reason to allocate.
+constexpr std::uint64_t max_deflate_ratio = 1032;
 
 [[noreturn]] void fail(std::string message) {
     throw checkpoint_error(std::move(message));
@@ -63,36 +57,11 @@ std::string errno_text(int e) {
     return std::generic_category().message(e);
 }
 
-// ---- little-endian encoding ----
-
-void put16(std::string& b, std::uint16_t v) {
-    b.push_back(static_cast<char>(v & 0xFF));
-    b.push_back(static_cast<char>(v >> 8));
-}
-void put32(std::string& b, std::uint32_t v) {
-    put16(b, static_cast<std::uint16_t>(v & 0xFFFF));
-    put16(b, static_cast<std::uint16_t>(v >> 16));
-}
 std::uint16_t get16(const unsigned char* p) {
     return static_cast<std::uint16_t>(p[0] | (p[1] << 8));
 }
 std::uint32_t get32(const unsigned char* p) {
     return static_cast<std::uint32_t>(get16(p)) | (static_cast<std::uint32_t>(get16(p + 2)) << 16);
-}
-std::uint64_t get64(const unsigned char* p) {
-    return static_cast<std::uint64_t>(get32(p)) | (static_cast<std::uint64_t>(get32(p + 4)) << 32);
-}
-
-/// zlib's crc32 takes uInt lengths: feed large buffers in chunks.
-std::uint32_t crc_update(std::uint32_t crc, const void* data, std::size_t n) {
-    auto p = static_cast<const Bytef*>(data);
-    while (n > 0) {
-        const uInt chunk = static_cast<uInt>(std::min<std::size_t>(n, 1u << 30));
-        crc = static_cast<std::uint32_t>(::crc32(crc, p, chunk));
-        p += chunk;
-        n -= chunk;
-    }
-    return crc;
 }
 
 template <class T>
@@ -101,10 +70,39 @@ constexpr const char* descr_of() {
     return std::is_same_v<T, float> ? "<f4" : "<f8";
 }
 
+template <class T>
+constexpr const char* type_name() {
+    return std::is_same_v<T, float> ? "float" : "double";
+}
+
 /// "(3, 4)", "(3,)", "()": a shape the way numpy prints it.
 std::string py_shape(const std::vector<std::uint64_t>& dims) {
     if (dims.size() == 1) return fmt::format("({},)", dims[0]);
     return fmt::format("({})", fmt::join(dims, ", "));
+}
+
+/// `s` with NUL bytes shown as a backslash and a zero, so that a message survives what().
+std::string printable(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '\0')
+            out += "\\0";
+        else
+            out += c;
+    }
+    return out;
+}
+
+/// libzip's text for an error code ("CRC error", "Zip archive inconsistent", "Read error: <errno text>").
+std::string zip_text(const zip_error_t* e) {
+    return zip_error_strerror(const_cast<zip_error_t*>(e));
+}
+std::string zip_text(int code) {
+    zip_error_t e;
+    zip_error_init_with_code(&e, code);
+    std::string s = zip_error_strerror(&e);
+    zip_error_fini(&e);
+    return s;
 }
 
 // ---- writing ----
@@ -120,372 +118,78 @@ std::string npy_header(const char* descr, const shape2& s) {
     std::string out(npy_magic, 6);
     out.push_back('\x01');
     out.push_back('\x00');
-    put16(out, static_cast<std::uint16_t>(dict.size()));
+    out.push_back(static_cast<char>(dict.size() & 0xFF));
+    out.push_back(static_cast<char>(dict.size() >> 8));
     return out + dict;
 }
 
-/// `s` with NUL bytes shown as a backslash and a zero, so that a message survives what().
-std::string printable(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '\0')
-            out += "\\0";
-        else
-            out += c;
-    }
-    return out;
-}
-
-bool is_ascii(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
-
-/// A local or central header for a stored entry (the two share most fields).
-std::string zip_header(bool central, const std::string& name, std::uint32_t crc, std::uint32_t size,
-                       std::uint32_t local_offset) {
-    std::string h;
-    put32(h, central ? central_sig : local_sig);
-    if (central) put16(h, (3u << 8) | zip_version);  // made by: Unix
-    put16(h, zip_version);                           // needed to extract
-    put16(h, is_ascii(name) ? 0 : 0x0800);           // bit 11: name is UTF-8
-    put16(h, 0);                                     // method: stored
-    put16(h, 0);                                     // time 00:00
-    put16(h, dos_date_1980);
-    put32(h, crc);
-    put32(h, size);  // compressed
-    put32(h, size);  // uncompressed
-    put16(h, static_cast<std::uint16_t>(name.size()));
-    put16(h, 0);  // extra field length
-    if (central) {
-        put16(h, 0);               // comment length
-        put16(h, 0);               // disk number
-        put16(h, 0);               // internal attributes
-        put32(h, 0100644u << 16);  // external attributes: regular file, rw-r--r--
-        put32(h, local_offset);
-    }
-    return h + name;
-}
-
-// ---- reading: the file ----
-
-/// A read-only file with bounds-checked positional reads.
-class input_file {
+/// An archive being built in memory; discarded unless close() succeeds.
+class zip_builder {
 public:
-    explicit input_file(const std::string& path) : m_path(path) {
-        m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (m_fd < 0) fail(fmt::format("{}: cannot open checkpoint: {}", path, errno_text(errno)));
-        struct stat st {};
-        if (::fstat(m_fd, &st) != 0) {
-            const int e = errno;
-            ::close(m_fd);
-            fail(fmt::format("{}: cannot stat checkpoint: {}", path, errno_text(e)));
+    explicit zip_builder(const std::string& path) : m_path(path) {
+        zip_error_t error;
+        zip_error_init(&error);
+        m_buffer = zip_source_buffer_create(nullptr, 0, 0, &error);
+        if (m_buffer == nullptr) fail(fmt::format("{}: cannot save: {}", path, zip_text(&error)));
+        zip_source_keep(m_buffer);  // the bytes outlive the archive object
+        m_zip = zip_open_from_source(m_buffer, ZIP_TRUNCATE, &error);
+        if (m_zip == nullptr) {
+            zip_source_free(m_buffer);  // the reference taken by keep
+            zip_source_free(m_buffer);
+            fail(fmt::format("{}: cannot save: {}", path, zip_text(&error)));
         }
-        if (!S_ISREG(st.st_mode)) {
-            ::close(m_fd);
-            fail(fmt::format("{}: cannot load checkpoint: not a regular file", path));
-        }
-        m_size = static_cast<std::uint64_t>(st.st_size);
+        zip_error_fini(&error);
     }
-    ~input_file() { ::close(m_fd); }
-    input_file(const input_file&) = delete;
-    input_file& operator=(const input_file&) = delete;
+    ~zip_builder() {
+        if (m_zip) zip_discard(m_zip);
+        if (m_buffer) zip_source_free(m_buffer);
+    }
+    zip_builder(const zip_builder&) = delete;
+    zip_builder& operator=(const zip_builder&) = delete;
 
-    const std::string& path() const noexcept { return m_path; }
-    std::uint64_t size() const noexcept { return m_size; }
-
-    /// Reads [offset, offset + n); `what` names the structure for the truncation message.
-    void read_at(std::uint64_t offset, void* dst, std::size_t n, std::string_view what) const {
-        if (offset > m_size || n > m_size - offset)
-            fail(fmt::format(
-                "{}: truncated or corrupt: {} ({} bytes at offset {}) extends past the end of the "
-                "file ({} bytes)",
-                m_path, what, n, offset, m_size));
-        auto p = static_cast<char*>(dst);
-        while (n > 0) {
-            const ssize_t got =
-                ::pread(m_fd, p, std::min<std::size_t>(n, 1u << 30), static_cast<off_t>(offset));
-            if (got < 0 && errno == EINTR) continue;
-            if (got < 0) fail(fmt::format("{}: cannot read checkpoint: {}", m_path, errno_text(errno)));
-            if (got == 0) fail(fmt::format("{}: file shrank while being read ({})", m_path, what));
-            p += got;
-            offset += static_cast<std::uint64_t>(got);
-            n -= static_cast<std::size_t>(got);
+    /// Adds the stored entry `name` made of the given pieces (which must live until close()).
+    void add(const std::string& name, std::initializer_list<zip_buffer_fragment_t> pieces) {
+        std::vector<zip_buffer_fragment_t> fragments;
+        for (const auto& f : pieces)
+            if (f.length > 0) fragments.push_back(f);
+        zip_error_t error;
+        zip_error_init(&error);
+        zip_source_t* s = zip_source_buffer_fragment_create(fragments.data(), fragments.size(), 0, &error);
+        if (s == nullptr) fail(fmt::format("{}: cannot save '{}': {}", m_path, name, zip_text(&error)));
+        zip_error_fini(&error);
+        const zip_int64_t index = zip_file_add(m_zip, name.c_str(), s, ZIP_FL_ENC_GUESS);
+        if (index < 0) {
+            zip_source_free(s);
+            fail(fmt::format("{}: cannot save '{}': {}", m_path, name, zip_strerror(m_zip)));
         }
+        const auto i = static_cast<zip_uint64_t>(index);
+        if (zip_set_file_compression(m_zip, i, ZIP_CM_STORE, 0) != 0 ||
+            zip_file_set_dostime(m_zip, i, 0, dos_date_1980, 0) != 0 ||
+            zip_file_set_external_attributes(m_zip, i, 0, ZIP_OPSYS_UNIX, 0100644u << 16) != 0)
+            fail(fmt::format("{}: cannot save '{}': {}", m_path, name, zip_strerror(m_zip)));
+    }
+
+    /// Writes the central directory and returns the archive's bytes.
+    std::string close() {
+        if (zip_close(m_zip) != 0) fail(fmt::format("{}: cannot save: {}", m_path, zip_strerror(m_zip)));
+        m_zip = nullptr;
+        zip_stat_t st;
+        zip_stat_init(&st);
+        if (zip_source_stat(m_buffer, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) ||
+            zip_source_open(m_buffer) != 0)
+            fail(fmt::format("{}: cannot save: {}", m_path, zip_text(zip_source_error(m_buffer))));
+        std::string bytes(static_cast<std::size_t>(st.size), '\0');
+        const zip_int64_t got = zip_source_read(m_buffer, bytes.data(), bytes.size());
+        zip_source_close(m_buffer);
+        if (got != static_cast<zip_int64_t>(bytes.size()))
+            fail(fmt::format("{}: cannot save: {}", m_path, zip_text(zip_source_error(m_buffer))));
+        return bytes;
     }
 
 private:
     std::string m_path;
-    int m_fd = -1;
-    std::uint64_t m_size = 0;
-};
-
-// ---- reading: the ZIP directory ----
-
-struct zip_entry {
-    std::string name;  // as stored ("0.weight.npy")
-    std::uint16_t method = 0;
-    std::uint32_t crc = 0;
-    std::uint64_t compressed = 0;
-    std::uint64_t uncompressed = 0;
-    std::uint64_t local_offset = 0;
-};
-
-struct zip_directory {
-    std::vector<zip_entry> entries;
-    std::uint64_t cd_offset = 0;  // entry data must end before this
-};
-
-zip_directory read_directory(const input_file& f) {
-    const std::string& path = f.path();
-    const std::uint64_t size = f.size();
-    if (size < eocd_size)
-        fail(fmt::format(
-            "{}: not a zip archive: the file is {} bytes, too short for an end-of-central-directory "
-            "record (truncated?)",
-            path, size));
-
-    // The end record is the last 22 bytes plus a comment of up to 65535 bytes: search backwards.
-    const std::size_t tail_size = static_cast<std::size_t>(std::min<std::uint64_t>(size, eocd_size + 0xFFFF));
-    std::vector<unsigned char> tail(tail_size);
-    f.read_at(size - tail_size, tail.data(), tail_size, "end of archive");
-    std::size_t at = tail_size;  // position in `tail`
-    for (std::size_t i = tail_size - eocd_size + 1; i-- > 0;) {
-        if (get32(&tail[i]) == eocd_sig && i + eocd_size + get16(&tail[i + 20]) == tail_size) {
-            at = i;
-            break;
-        }
-    }
-    if (at == tail_size)
-        fail(fmt::format("{}: not a zip archive: no end-of-central-directory record (truncated or corrupt?)",
-                         path));
-    const std::uint64_t eocd_pos = size - tail_size + at;
-    const unsigned char* e = &tail[at];
-    std::uint64_t disk = get16(e + 4), cd_disk = get16(e + 6), entries_here = get16(e + 8),
-                  entries = get16(e + 10), cd_size = get32(e + 12), cd_offset = get32(e + 16);
-    std::uint64_t cd_limit = eocd_pos;  // the central directory ends before the end record(s)
-
-    // ZIP64: a locator right before the end record points at the 64-bit end record.
-    if (eocd_pos >= zip64_locator_size) {
-        unsigned char loc[zip64_locator_size];
-        f.read_at(eocd_pos - zip64_locator_size, loc, sizeof loc, "zip64 end-of-central-directory locator");
-        if (get32(loc) == zip64_locator_sig) {
-            const std::uint64_t z64_pos = get64(loc + 8);
-            const std::uint64_t z64_limit = eocd_pos - zip64_locator_size;
-            if (z64_pos > z64_limit || z64_limit - z64_pos < zip64_eocd_size)
-                fail(fmt::format("{}: corrupt zip archive: zip64 end record offset {} is out of range", path,
-                                 z64_pos));
-            unsigned char z[zip64_eocd_size];
-            f.read_at(z64_pos, z, sizeof z, "zip64 end-of-central-directory record");
-            if (get32(z) != zip64_eocd_sig)
-                fail(fmt::format("{}: corrupt zip archive: bad zip64 end-of-central-directory signature",
-                                 path));
-            disk = get32(z + 16);
-            cd_disk = get32(z + 20);
-            entries_here = get64(z + 24);
-            entries = get64(z + 32);
-            cd_size = get64(z + 40);
-            cd_offset = get64(z + 48);
-            cd_limit = z64_pos;
-        }
-    }
-    if (disk != 0 || cd_disk != 0 || entries_here != entries)
-        fail(fmt::format("{}: multi-disk (split) zip archives are not supported", path));
-    if (cd_offset > cd_limit || cd_size > cd_limit - cd_offset)
-        fail(fmt::format(
-            "{}: truncated or corrupt zip archive: the central directory (offset {}, {} bytes) does "
-            "not fit before the end record at offset {}",
-            path, cd_offset, cd_size, cd_limit));
-    if (entries > cd_size / central_header_size)
-        fail(fmt::format("{}: corrupt zip archive: {} entries cannot fit in a central directory of {} bytes",
-                         path, entries, cd_size));
-
-    std::vector<unsigned char> cd(static_cast<std::size_t>(cd_size));
-    f.read_at(cd_offset, cd.data(), cd.size(), "central directory");
-
-    zip_directory dir;
-    dir.cd_offset = cd_offset;
-    dir.entries.reserve(static_cast<std::size_t>(entries));
-    std::size_t p = 0;
-    for (std::uint64_t k = 0; k < entries; ++k) {
-        if (cd.size() - p < central_header_size || get32(&cd[p]) != central_sig)
-            fail(fmt::format("{}: corrupt zip archive: central directory entry {} is damaged", path, k));
-        const unsigned char* h = &cd[p];
-        const std::size_t name_len = get16(h + 28), extra_len = get16(h + 30), comment_len = get16(h + 32);
-        if (cd.size() - p - central_header_size < name_len + extra_len + comment_len)
-            fail(fmt::format("{}: corrupt zip archive: central directory entry {} overruns the directory",
-                             path, k));
-        zip_entry z;
-        z.name.assign(reinterpret_cast<const char*>(h + central_header_size), name_len);
-        const std::uint16_t flags = get16(h + 8);
-        z.method = get16(h + 10);
-        z.crc = get32(h + 16);
-        z.compressed = get32(h + 20);
-        z.uncompressed = get32(h + 24);
-        std::uint64_t start_disk = get16(h + 34);
-        z.local_offset = get32(h + 42);
-
-        // ZIP64 extended information (id 1): 8-byte values for the fields saturated above, in this order.
-        const unsigned char* x = h + central_header_size + name_len;
-        for (std::size_t q = 0; q + 4 <= extra_len;) {
-            const std::uint16_t id = get16(x + q), len = get16(x + q + 2);
-            if (q + 4 + len > extra_len)
-                fail(fmt::format("{}: corrupt zip archive: entry '{}' has a damaged extra field", path,
-                                 z.name));
-            if (id == 0x0001) {
-                const unsigned char* v = x + q + 4;
-                std::size_t left = len;
-                const auto take = [&](std::uint64_t& field, std::uint64_t saturated, std::size_t bytes) {
-                    if (field != saturated) return;
-                    if (left < bytes)
-                        fail(fmt::format("{}: corrupt zip archive: entry '{}' has a short zip64 extra field",
-                                         path, z.name));
-                    field = bytes == 8 ? get64(v) : get32(v);
-                    v += bytes;
-                    left -= bytes;
-                };
-                take(z.uncompressed, u32_max, 8);
-                take(z.compressed, u32_max, 8);
-                take(z.local_offset, u32_max, 8);
-                take(start_disk, 0xFFFF, 4);
-            }
-            q += 4 + len;
-        }
-        p += central_header_size + name_len + extra_len + comment_len;
-
-        if (z.name.find('\0') != std::string::npos)
-            fail(fmt::format("{}: corrupt zip archive: entry name '{}' contains a NUL byte", path,
-                             printable(z.name)));
-        if (flags & 0x0001)
-            fail(fmt::format("{}: entry '{}' is encrypted; encrypted archives are not supported", path,
-                             z.name));
-        if (z.method != 0 && z.method != 8)
-            fail(
-                fmt::format("{}: entry '{}' uses compression method {}; only stored (0) and deflate (8) are "
-                            "supported",
-                            path, z.name, z.method));
-        if (start_disk != 0) fail(fmt::format("{}: multi-disk (split) zip archives are not supported", path));
-        if (z.local_offset > cd_offset || cd_offset - z.local_offset < local_header_size)
-            fail(
-                fmt::format("{}: corrupt zip archive: entry '{}' has local header offset {} outside the data "
-                            "area (which ends at {})",
-                            path, z.name, z.local_offset, cd_offset));
-        dir.entries.push_back(std::move(z));
-    }
-    return dir;
-}
-
-// ---- reading: one entry's bytes, inflated if needed, with its CRC ----
-
-/// Streams the uncompressed bytes of one entry, exactly `uncompressed` of them, then checks the CRC.
-class entry_stream {
-public:
-    entry_stream(const input_file& f, const zip_entry& z, std::uint64_t data_offset, std::string context)
-        : m_file(f),
-          m_entry(z),
-          m_pos(data_offset),
-          m_in_left(z.compressed),
-          m_out_left(z.uncompressed),
-          m_ctx(std::move(context)) {
-        if (z.method == 8) {
-            m_in.resize(1 << 16);
-            if (::inflateInit2(&m_z, -MAX_WBITS) != Z_OK)
-                fail(fmt::format("{}: cannot initialise zlib", m_ctx));
-            m_inflating = true;
-        }
-    }
-    ~entry_stream() {
-        if (m_inflating) ::inflateEnd(&m_z);
-    }
-    entry_stream(const entry_stream&) = delete;
-    entry_stream& operator=(const entry_stream&) = delete;
-
-    /// Reads exactly n bytes; throws if the entry has fewer left.
-    void read(void* dst, std::size_t n) {
-        if (n > m_out_left)
-            fail(fmt::format("{}: truncated: the entry ends {} bytes early", m_ctx, n - m_out_left));
-        if (n == 0) return;
-        if (m_inflating)
-            inflate_into(static_cast<unsigned char*>(dst), n);
-        else {
-            m_file.read_at(m_pos, dst, n, fmt::format("data of entry '{}'", m_entry.name));
-            m_pos += n;
-            m_in_left -= n;
-        }
-        m_crc = crc_update(m_crc, dst, n);
-        m_out_left -= n;
-    }
-
-    /// After all bytes were read: the compressed stream must end here, and the CRC must match.
-    void finish() {
-        if (m_inflating && !m_ended) {
-            unsigned char extra = 0;
-            m_z.next_out = &extra;
-            m_z.avail_out = 1;
-            while (!m_ended) {
-                refill();
-                const int rc = ::inflate(&m_z, Z_NO_FLUSH);
-                check_inflate(rc);
-                if (m_z.avail_out == 0)
-                    fail(fmt::format("{}: corrupt: decompresses to more than its declared {} bytes", m_ctx,
-                                     m_entry.uncompressed));
-                if (rc == Z_STREAM_END) m_ended = true;
-            }
-        }
-        if (m_inflating && (m_z.avail_in != 0 || m_in_left != 0))
-            fail(fmt::format("{}: corrupt: {} stray bytes after the compressed data", m_ctx,
-                             m_z.avail_in + m_in_left));
-        if (m_crc != m_entry.crc)
-            fail(fmt::format("{}: corrupt: CRC-32 mismatch (the archive says {:08x}, the data gives {:08x})",
-                             m_ctx, m_entry.crc, m_crc));
-    }
-
-private:
-    void refill() {
-        if (m_z.avail_in > 0 || m_in_left == 0) return;
-        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(m_in_left, m_in.size()));
-        m_file.read_at(m_pos, m_in.data(), n, fmt::format("compressed data of entry '{}'", m_entry.name));
-        m_pos += n;
-        m_in_left -= n;
-        m_z.next_in = m_in.data();
-        m_z.avail_in = static_cast<uInt>(n);
-    }
-
-    void check_inflate(int rc) const {
-        if (rc == Z_OK || rc == Z_STREAM_END) return;
-        if (rc == Z_BUF_ERROR && m_z.avail_in == 0 && m_in_left == 0)
-            fail(fmt::format("{}: truncated: the compressed data ends early", m_ctx));
-        fail(fmt::format("{}: corrupt compressed data ({})", m_ctx, m_z.msg ? m_z.msg : zError(rc)));
-    }
-
-    void inflate_into(unsigned char* dst, std::size_t n) {
-        while (n > 0) {
-            if (m_ended) fail(fmt::format("{}: truncated: the compressed data ends early", m_ctx));
-            refill();
-            const uInt want = static_cast<uInt>(std::min<std::size_t>(n, UINT_MAX));
-            m_z.next_out = dst;
-            m_z.avail_out = want;
-            const int rc = ::inflate(&m_z, Z_NO_FLUSH);
-            check_inflate(rc);
-            const std::size_t got = want - m_z.avail_out;
-            if (rc == Z_STREAM_END) m_ended = true;
-            if (got == 0 && rc == Z_OK && m_z.avail_in == 0 && m_in_left == 0)
-                fail(fmt::format("{}: truncated: the compressed data ends early", m_ctx));
-            dst += got;
-            n -= got;
-        }
-    }
-
-    const input_file& m_file;
-    const zip_entry& m_entry;
-    std::uint64_t m_pos;
-    std::uint64_t m_in_left;
-    std::uint64_t m_out_left;
-    std::string m_ctx;
-    std::uint32_t m_crc = 0;
-    bool m_inflating = false;
-    bool m_ended = false;
-    z_stream m_z{};
-    std::vector<unsigned char> m_in;
+    zip_source_t* m_buffer = nullptr;
+    zip_t* m_zip = nullptr;
 };
 
 // ---- reading: the .npy header ----
@@ -626,88 +330,342 @@ private:
     std::size_t m_i = 0;
 };
 
-/// Reads n elements of type S from the stream into dst (type T), converting in chunks when S ≠ T.
-template <class S, class T>
-void read_elements(entry_stream& in, T* dst, std::size_t n) {
-    if constexpr (std::is_same_v<S, T>) {
-        in.read(dst, n * sizeof(T));
-    } else {
-        S buf[4096];
-        while (n > 0) {
-            const std::size_t k = std::min<std::size_t>(n, std::size(buf));
-            in.read(buf, k * sizeof(S));
-            for (std::size_t i = 0; i < k; ++i) dst[i] = static_cast<T>(buf[i]);
-            dst += k;
-            n -= k;
+// ---- reading: the archive ----
+
+/// Largest .npy header accepted (numpy's own reader refuses more than 10000 bytes by default).
+constexpr std::uint64_t max_npy_header_bytes = 1 << 16;
+
+/// One array of the archive as its headers describe it; nothing of its data has been read.
+struct npy_entry {
+    zip_uint64_t index = 0;
+    std::string name;               // as stored: "0.weight.npy"
+    std::string key;                // the name without ".npy"
+    std::string ctx;                // "model.npz: entry '0.weight'", for messages
+    std::uint64_t size = 0;         // uncompressed bytes the central directory declares
+    std::uint64_t data_offset = 0;  // where the array data starts in the .npy stream
+    std::size_t item = 0;           // 4 ('<f4') or 8 ('<f8')
+    std::size_t rows = 0, cols = 0;
+    bool fortran = false;  // 2-D data in column-major order
+    shape2 shape() const { return {rows, cols}; }
+};
+
+/// The uncompressed bytes of one entry, read in order, with libzip's CRC and size checks turned into
+/// messages naming the file and the entry.
+class entry_reader {
+public:
+    entry_reader(zip_t* zip, const npy_entry& e) : m_entry(e) {
+        m_file = zip_fopen_index(zip, e.index, 0);
+        if (m_file == nullptr) fail(fmt::format("{}: cannot read it: {}", e.ctx, open_problem(zip)));
+    }
+    ~entry_reader() { zip_fclose(m_file); }
+    entry_reader(const entry_reader&) = delete;
+    entry_reader& operator=(const entry_reader&) = delete;
+
+    /// Reads exactly n bytes (`what` names them for the truncation message).
+    void read(void* dst, std::size_t n, std::string_view what) {
+        const std::size_t got = read_some(dst, n);
+        if (got < n)
+            fail(
+                fmt::format("{}: truncated or corrupt: the data ends after {} bytes, inside {} (the archive "
+                            "declares {} bytes)",
+                            m_entry.ctx, m_pos, what, m_entry.size));
+    }
+
+    /// After all declared bytes were read: the entry must end here (libzip checks its size and CRC-32 now).
+    void finish() {
+        unsigned char extra = 0;
+        if (read_some(&extra, 1) != 0)
+            fail(fmt::format("{}: corrupt: its data is longer than the {} bytes the archive declares",
+                             m_entry.ctx, m_entry.size));
+    }
+
+private:
+    std::size_t read_some(void* dst, std::size_t n) {
+        auto p = static_cast<unsigned char*>(dst);
+        std::size_t done = 0;
+        while (done < n) {
+            const zip_int64_t got = zip_fread(m_file, p + done, n - done);
+            if (got < 0) fail(fmt::format("{}: {}", m_entry.ctx, read_problem()));
+            if (got == 0) break;
+            done += static_cast<std::size_t>(got);
+            m_pos += static_cast<std::uint64_t>(got);
+        }
+        return done;
+    }
+
+    std::string read_problem() const {
+        const zip_error_t* e = zip_file_get_error(m_file);
+        switch (zip_error_code_zip(e)) {
+            case ZIP_ER_CRC:
+                return "corrupt: CRC-32 mismatch (the data does not match the checksum the archive stores "
+                       "for it)";
+            case ZIP_ER_INCONS:
+                return fmt::format(
+                    "truncated or corrupt: its data does not have the {} bytes the archive declares",
+                    m_entry.size);
+            case ZIP_ER_EOF:
+                return "truncated: the compressed data ends early";
+            case ZIP_ER_ZLIB:
+            case ZIP_ER_COMPRESSED_DATA:
+                return fmt::format("corrupt compressed data ({})", zip_text(e));
+            case ZIP_ER_READ:
+            case ZIP_ER_SEEK:
+                return fmt::format("cannot read: {}", zip_text(e));
+            default:
+                return fmt::format("cannot read ({})", zip_text(e));
         }
     }
+
+    static std::string open_problem(zip_t* zip) {
+        const zip_error_t* e = zip_get_error(zip);
+        switch (zip_error_code_zip(e)) {
+            case ZIP_ER_INCONS:
+            case ZIP_ER_NOZIP:
+                return fmt::format("truncated or corrupt: its local header is damaged ({})", zip_text(e));
+            default:
+                return zip_text(e);
+        }
+    }
+
+    const npy_entry& m_entry;
+    zip_file_t* m_file = nullptr;
+    std::uint64_t m_pos = 0;
+};
+
+/// A read-only .npz archive. Opening checks that `path` is a regular file (a FIFO or a device is refused
+/// without blocking) and reads the central directory.
+class npz_archive {
+public:
+    explicit npz_archive(const std::string& path) : m_path(path) {
+        const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) fail(fmt::format("{}: cannot open checkpoint: {}", path, errno_text(errno)));
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) {
+            const int e = errno;
+            ::close(fd);
+            fail(fmt::format("{}: cannot stat checkpoint: {}", path, errno_text(e)));
+        }
+        if (!S_ISREG(st.st_mode)) {
+            ::close(fd);
+            fail(fmt::format("{}: cannot load checkpoint: not a regular file", path));
+        }
+        m_size = static_cast<std::uint64_t>(st.st_size);
+        // O_NONBLOCK means nothing for a regular file; cleared anyway so that libzip sees an ordinary one.
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        int code = 0;
+        m_zip = zip_fdopen(fd, ZIP_RDONLY, &code);  // owns fd from here on, when it succeeds
+        if (m_zip == nullptr) {
+            ::close(fd);
+            switch (code) {
+                case ZIP_ER_NOZIP:
+                    fail(fmt::format(
+                        "{}: not a zip archive: no end-of-central-directory record in its {} bytes "
+                        "(truncated, or not an .npz file)",
+                        path, m_size));
+                case ZIP_ER_INCONS:
+                    fail(
+                        fmt::format("{}: truncated or corrupt zip archive: its central directory is "
+                                    "inconsistent ({})",
+                                    path, zip_text(code)));
+                case ZIP_ER_MULTIDISK:
+                    fail(fmt::format("{}: multi-disk (split) zip archives are not supported", path));
+                default:
+                    fail(fmt::format("{}: cannot read as a zip archive: {}", path, zip_text(code)));
+            }
+        }
+    }
+    ~npz_archive() { zip_discard(m_zip); }
+    npz_archive(const npz_archive&) = delete;
+    npz_archive& operator=(const npz_archive&) = delete;
+
+    /// Every entry's name and .npy header, checked; no array data is read.
+    std::vector<npy_entry> entries() const;
+
+    /// The array of `e` as a matrix (see checkpoint.hpp for how shapes map), read into memory of exactly
+    /// the size its headers declare. A finite value that T cannot hold (1e300 as float) throws; so does any
+    /// NaN or ±Inf when `finite` is set.
+    template <class T>
+    matrix<T> read(const npy_entry& e, bool finite) const;
+
+private:
+    npy_entry describe(zip_uint64_t index, std::unordered_set<std::string>& seen) const;
+
+    std::string m_path;
+    std::uint64_t m_size = 0;
+    zip_t* m_zip = nullptr;
+};
+
+std::vector<npy_entry> npz_archive::entries() const {
+    const zip_int64_t n = zip_get_num_entries(m_zip, 0);
+    std::vector<npy_entry> out;
+    std::unordered_set<std::string> seen;
+    for (zip_int64_t i = 0; i < n; ++i) out.push_back(describe(static_cast<zip_uint64_t>(i), seen));
+    return out;
 }
 
-/// Reads one .npy stream of `size` bytes into a matrix (see checkpoint.hpp for the shape mapping).
-template <class T>
-matrix<T> read_npy(entry_stream& in, std::uint64_t size, const std::string& ctx) {
+npy_entry npz_archive::describe(zip_uint64_t index, std::unordered_set<std::string>& seen) const {
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (zip_stat_index(m_zip, index, ZIP_FL_ENC_RAW, &st) != 0 || !(st.valid & ZIP_STAT_NAME))
+        fail(fmt::format("{}: corrupt zip archive: entry {} cannot be read ({})", m_path, index,
+                         zip_strerror(m_zip)));
+    npy_entry e;
+    e.index = index;
+    e.name = st.name;
+    const std::string& name = e.name;
+    if (name.size() < 5 || name.compare(name.size() - 4, 4, ".npy") != 0)
+        fail(fmt::format("{}: entry '{}' is not a .npy array (its name does not end in .npy)", m_path,
+                         printable(name)));
+    if (!seen.insert(name).second) fail(fmt::format("{}: entry '{}' appears twice", m_path, name));
+    e.key = name.substr(0, name.size() - 4);
+    e.ctx = fmt::format("{}: entry '{}'", m_path, e.key);
+    if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE)
+        fail(fmt::format("{}: entry '{}' is encrypted; encrypted archives are not supported", m_path, name));
+    const int method = st.valid & ZIP_STAT_COMP_METHOD ? st.comp_method : -1;
+    if (method != ZIP_CM_STORE && method != ZIP_CM_DEFLATE)
+        fail(fmt::format(
+            "{}: entry '{}' uses compression method {}; only stored (0) and deflate (8) are supported",
+            m_path, name, method));
+    if (!(st.valid & ZIP_STAT_SIZE) || !(st.valid & ZIP_STAT_COMP_SIZE))
+        fail(fmt::format("{}: corrupt: its sizes are unknown", e.ctx));
+    e.size = st.size;
+    // Sizes the file itself cannot hold are corruption, found before anything is read or allocated.
+    if (st.comp_size > m_size)
+        fail(fmt::format("{}: truncated or corrupt: {} compressed bytes declared in a file of {} bytes",
+                         e.ctx, st.comp_size, m_size));
+    if (method == ZIP_CM_STORE && st.comp_size != st.size)
+        fail(fmt::format("{}: corrupt: stored entry with compressed size {} ≠ size {}", e.ctx, st.comp_size,
+                         st.size));
+    if (method == ZIP_CM_DEFLATE && st.size / max_deflate_ratio > st.comp_size)
+        fail(fmt::format("{}: corrupt: claims {} bytes from {} compressed bytes", e.ctx, st.size,
+                         st.comp_size));
+
+    // The .npy preamble and header: the first bytes of the entry.
+    entry_reader in(m_zip, e);
     unsigned char pre[12];
-    if (size < 10)
-        fail(fmt::format("{}: truncated: {} bytes is too short for an .npy array (need at least 10)", ctx,
-                         size));
-    in.read(pre, 10);
+    if (e.size < 10)
+        fail(fmt::format("{}: truncated: {} bytes is too short for an .npy array (need at least 10)", e.ctx,
+                         e.size));
+    in.read(pre, 10, "the .npy preamble");
     if (std::memcmp(pre, npy_magic, 6) != 0)
-        fail(fmt::format("{}: not an .npy array (bad magic string)", ctx));
+        fail(fmt::format("{}: not an .npy array (bad magic string)", e.ctx));
     const unsigned major = pre[6], minor = pre[7];
     std::uint64_t header_len = 0, prefix = 10;
     if (major == 1) {
         header_len = get16(pre + 8);
     } else if (major == 2 || major == 3) {
-        if (size < 12) fail(fmt::format("{}: truncated .npy header", ctx));
-        in.read(pre + 10, 2);
+        if (e.size < 12) fail(fmt::format("{}: truncated .npy header", e.ctx));
+        in.read(pre + 10, 2, "the .npy preamble");
         header_len = get32(pre + 8);
         prefix = 12;
     } else {
-        fail(fmt::format("{}: unsupported .npy format version {}.{}", ctx, major, minor));
+        fail(fmt::format("{}: unsupported .npy format version {}.{}", e.ctx, major, minor));
     }
-    if (header_len > size - prefix)
+    if (header_len > e.size - prefix)
         fail(
             fmt::format("{}: truncated or corrupt: the .npy header claims {} bytes but the entry has only {} "
                         "after the preamble",
-                        ctx, header_len, size - prefix));
+                        e.ctx, header_len, e.size - prefix));
+    if (header_len > max_npy_header_bytes)
+        fail(fmt::format("{}: the .npy header claims {} bytes; at most {} are accepted", e.ctx, header_len,
+                         max_npy_header_bytes));
     std::string text(static_cast<std::size_t>(header_len), '\0');
-    in.read(text.data(), text.size());
-    const npy_header_info h = header_parser(text, ctx).parse();
+    in.read(text.data(), text.size(), "the .npy header");
+    const npy_header_info h = header_parser(text, e.ctx).parse();
 
-    std::size_t item = 0;
     if (h.descr == "<f4")
-        item = 4;
+        e.item = 4;
     else if (h.descr == "<f8")
-        item = 8;
+        e.item = 8;
     else
         fail(fmt::format(
             "{}: dtype '{}' is not supported (xgrad reads little-endian float32 '<f4' and float64 "
             "'<f8')",
-            ctx, h.descr));
+            e.ctx, h.descr));
     if (h.shape.size() > 2)
-        fail(fmt::format("{}: has shape {}; only 0-, 1- and 2-D arrays can be loaded as matrices", ctx,
+        fail(fmt::format("{}: has shape {}; only 0-, 1- and 2-D arrays can be loaded as matrices", e.ctx,
                          py_shape(h.shape)));
     const std::uint64_t rows = h.shape.empty() ? 1 : h.shape[0];
     const std::uint64_t cols = h.shape.size() == 2 ? h.shape[1] : 1;
-    const std::uint64_t data_size = size - prefix - header_len;
-    // Overflow-safe: rows·cols·item must equal the bytes actually present.
+    e.data_offset = prefix + header_len;
+    const std::uint64_t data_size = e.size - e.data_offset;
+    // Overflow-safe: rows·cols·item must equal the bytes the entry declares.
     const bool fits = (rows == 0 || cols == 0)
                           ? data_size == 0
-                          : (cols <= data_size / item / rows && rows * cols * item == data_size);
+                          : (cols <= data_size / e.item / rows && rows * cols * e.item == data_size);
     if (!fits)
         fail(fmt::format(
             "{}: truncated or corrupt: shape {} of dtype '{}' does not match the {} data bytes of the "
             "entry",
-            ctx, py_shape(h.shape), h.descr, data_size));
+            e.ctx, py_shape(h.shape), h.descr, data_size));
+    e.rows = static_cast<std::size_t>(rows);
+    e.cols = static_cast<std::size_t>(cols);
+    e.fortran = h.fortran_order && h.shape.size() == 2;
+    return e;
+}
 
-    const bool transposed = h.fortran_order && h.shape.size() == 2;
-    matrix<T> m(transposed ? shape2{static_cast<std::size_t>(cols), static_cast<std::size_t>(rows)}
-                           : shape2{static_cast<std::size_t>(rows), static_cast<std::size_t>(cols)});
-    if (item == 4)
-        read_elements<float>(in, m.data(), m.size());
+/// Converts n values of type S into dst (type T), checking the range of T and, when `finite`, finiteness;
+/// `first` is the index of src[0] in the array, for messages.
+template <class S, class T>
+void convert(const S* src, T* dst, std::size_t n, std::uint64_t first, bool finite,
+             const std::function<std::string(std::uint64_t)>& where) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const S v = src[i];
+        if constexpr (sizeof(S) > sizeof(T)) {
+            if (std::isfinite(v) && std::abs(v) > static_cast<S>(std::numeric_limits<T>::max()))
+                fail(fmt::format("{} is {:g}, outside the range of {} (at most {:g} in magnitude)",
+                                 where(first + i), static_cast<double>(v), type_name<T>(),
+                                 static_cast<double>(std::numeric_limits<T>::max())));
+        }
+        if (finite && !std::isfinite(v))
+            fail(fmt::format("{} is {} (parameters must be finite numbers)", where(first + i),
+                             std::isnan(v) ? "NaN"
+                             : v > 0       ? "+Inf"
+                                           : "-Inf"));
+        dst[i] = static_cast<T>(v);
+    }
+}
+
+template <class T>
+matrix<T> npz_archive::read(const npy_entry& e, bool finite) const {
+    entry_reader in(m_zip, e);
+    {
+        unsigned char skip[4096];
+        for (std::uint64_t left = e.data_offset; left > 0;) {
+            const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof skip));
+            in.read(skip, k, "the .npy header");
+            left -= k;
+        }
+    }
+    // Fortran order: the data is the transpose, read as [cols × rows] and transposed at the end.
+    matrix<T> m(e.fortran ? shape2{e.cols, e.rows} : shape2{e.rows, e.cols});
+    const auto where = [&](std::uint64_t k) {
+        const std::uint64_t i = e.fortran ? k % e.rows : k / std::max<std::size_t>(e.cols, 1);
+        const std::uint64_t j = e.fortran ? k / e.rows : k % std::max<std::size_t>(e.cols, 1);
+        return fmt::format("{}: the value at [{}, {}] of {}", e.ctx, i, j, to_string(e.shape()));
+    };
+    const std::size_t n = m.size();
+    const auto data = [&](auto tag) {
+        using S = decltype(tag);
+        if constexpr (std::is_same_v<S, T>) {
+            in.read(m.data(), n * sizeof(T), "the array data");
+            if (finite) convert<T, T>(m.data(), m.data(), n, 0, true, where);
+        } else {
+            S buf[4096];
+            for (std::size_t done = 0; done < n;) {
+                const std::size_t k = std::min<std::size_t>(n - done, std::size(buf));
+                in.read(buf, k * sizeof(S), "the array data");
+                convert<S, T>(buf, m.data() + done, k, done, finite, where);
+                done += k;
+            }
+        }
+    };
+    if (e.item == 4)
+        data(float{});
     else
-        read_elements<double>(in, m.data(), m.size());
-    if (transposed) return matrix<T>(xt::transpose(m));
+        data(double{});
+    in.finish();
+    if (e.fortran) return matrix<T>(xt::transpose(m));
     return m;
 }
 
@@ -717,19 +675,8 @@ matrix<T> read_npy(entry_stream& in, std::uint64_t size, const std::string& ctx)
 
 template <class T>
 void save_npz(const std::string& path, const std::vector<std::pair<std::string, const matrix<T>*>>& tensors) {
-    struct planned {
-        std::string local, npy;
-        const T* data;
-        std::size_t bytes;
-    };
-    if (tensors.size() > 0xFFFF)
-        fail(fmt::format("{}: cannot save {} tensors in one archive (the limit without ZIP64 is 65535)", path,
-                         tensors.size()));
-    std::vector<planned> plan;
-    plan.reserve(tensors.size());
+    // Everything is checked before anything is built or written.
     std::unordered_set<std::string_view> seen;
-    std::string central;
-    std::uint64_t offset = 0;
     for (const auto& [name, m] : tensors) {
         if (name.empty()) fail(fmt::format("{}: cannot save a tensor with an empty name", path));
         if (name.find('\0') != std::string::npos)
@@ -738,49 +685,26 @@ void save_npz(const std::string& path, const std::vector<std::pair<std::string, 
             fail(fmt::format("{}: tensor name '{}…' is too long", path, name.substr(0, 40)));
         if (!seen.insert(name).second) fail(fmt::format("{}: tensor name '{}' appears twice", path, name));
         if (m == nullptr) fail(fmt::format("{}: tensor '{}' is a null pointer", path, name));
-
-        const std::string entry = name + ".npy";
-        std::string npy = npy_header(descr_of<T>(), shape_of(*m));
-        const std::uint64_t bytes = static_cast<std::uint64_t>(m->size()) * sizeof(T);
-        const std::uint64_t entry_size = npy.size() + bytes;
-        if (entry_size >= u32_max || offset >= u32_max)
-            fail(
-                fmt::format("{}: cannot save: the archive would exceed 4 GiB at tensor '{}' {} (ZIP64 is not "
-                            "written)",
-                            path, name, to_string(shape_of(*m))));
-        const std::uint32_t crc = crc_update(crc_update(0, npy.data(), npy.size()), m->data(), bytes);
-        const auto size32 = static_cast<std::uint32_t>(entry_size);
-        const auto offset32 = static_cast<std::uint32_t>(offset);
-        central += zip_header(true, entry, crc, size32, offset32);
-        planned p{zip_header(false, entry, crc, size32, offset32), std::move(npy), m->data(),
-                  static_cast<std::size_t>(bytes)};
-        offset += p.local.size() + entry_size;
-        plan.push_back(std::move(p));
     }
-    if (offset + central.size() >= u32_max)
-        fail(fmt::format("{}: cannot save: the archive would exceed 4 GiB (ZIP64 is not written)", path));
 
-    std::string end;
-    put32(end, eocd_sig);
-    put16(end, 0);  // this disk
-    put16(end, 0);  // disk with the central directory
-    put16(end, static_cast<std::uint16_t>(plan.size()));
-    put16(end, static_cast<std::uint16_t>(plan.size()));
-    put32(end, static_cast<std::uint32_t>(central.size()));
-    put32(end, static_cast<std::uint32_t>(offset));
-    put16(end, 0);  // comment length
-
-    std::vector<io::piece> pieces;
-    pieces.reserve(plan.size() * 3 + 2);
-    for (const planned& p : plan) {
-        pieces.push_back({p.local.data(), p.local.size()});
-        pieces.push_back({p.npy.data(), p.npy.size()});
-        pieces.push_back({p.data, p.bytes});
+    std::string bytes;
+    if (tensors.empty()) {
+        // libzip writes no file at all for an archive without entries; numpy writes this end record alone.
+        bytes = std::string("PK\x05\x06", 4) + std::string(18, '\0');
+    } else {
+        std::vector<std::string> headers;  // must live until the archive is closed
+        headers.reserve(tensors.size());
+        zip_builder zip(path);
+        for (const auto& [name, m] : tensors) {
+            headers.push_back(npy_header(descr_of<T>(), shape_of(*m)));
+            zip.add(name + ".npy",
+                    {{reinterpret_cast<zip_uint8_t*>(headers.back().data()), headers.back().size()},
+                     {reinterpret_cast<zip_uint8_t*>(const_cast<T*>(m->data())), m->size() * sizeof(T)}});
+        }
+        bytes = zip.close();
     }
-    pieces.push_back({central.data(), central.size()});
-    pieces.push_back({end.data(), end.size()});
     try {
-        io::write_atomically(path, pieces);
+        io::write_atomically(path, bytes);
     } catch (const io_error& e) {
         fail(e.what());  // the writer's message names the file, the step and the reason
     }
@@ -788,48 +712,11 @@ void save_npz(const std::string& path, const std::vector<std::pair<std::string, 
 
 template <class T>
 std::vector<std::pair<std::string, matrix<T>>> load_npz(const std::string& path) {
-    const input_file f(path);
-    const zip_directory dir = read_directory(f);
-
+    const npz_archive archive(path);
+    const std::vector<npy_entry> entries = archive.entries();  // every header checked before any allocation
     std::vector<std::pair<std::string, matrix<T>>> out;
-    out.reserve(dir.entries.size());
-    std::unordered_set<std::string_view> seen;
-    for (const zip_entry& z : dir.entries) {
-        if (z.name.size() < 5 || z.name.compare(z.name.size() - 4, 4, ".npy") != 0)
-            fail(fmt::format("{}: entry '{}' is not a .npy array (its name does not end in .npy)", path,
-                             z.name));
-        if (!seen.insert(z.name).second) fail(fmt::format("{}: entry '{}' appears twice", path, z.name));
-        std::string key = z.name.substr(0, z.name.size() - 4);
-        const std::string ctx = fmt::format("{}: entry '{}'", path, key);
-
-        unsigned char h[local_header_size];
-        f.read_at(z.local_offset, h, sizeof h, fmt::format("local header of entry '{}'", z.name));
-        if (get32(h) != local_sig) fail(fmt::format("{}: corrupt: bad local header signature", ctx));
-        const std::size_t name_len = get16(h + 26), extra_len = get16(h + 28);
-        const std::uint64_t data_offset = z.local_offset + local_header_size + name_len + extra_len;
-        if (data_offset > dir.cd_offset || z.compressed > dir.cd_offset - data_offset)
-            fail(fmt::format(
-                "{}: truncated or corrupt: its data ({} bytes at offset {}) runs into the central "
-                "directory at offset {}",
-                ctx, z.compressed, data_offset, dir.cd_offset));
-        std::string local_name(name_len, '\0');
-        f.read_at(z.local_offset + local_header_size, local_name.data(), name_len, "local file name");
-        if (local_name != z.name)
-            fail(fmt::format("{}: corrupt: the local header names it '{}'", ctx, local_name));
-        if (z.method == 0 && z.compressed != z.uncompressed)
-            fail(fmt::format("{}: corrupt: stored entry with compressed size {} ≠ size {}", ctx, z.compressed,
-                             z.uncompressed));
-        // Deflate cannot expand data more than 1032:1; a larger claim is corruption, not a reason to
-        // allocate.
-        if (z.method == 8 && z.uncompressed / 1032 > z.compressed)
-            fail(fmt::format("{}: corrupt: claims {} bytes from {} compressed bytes", ctx, z.uncompressed,
-                             z.compressed));
-
-        entry_stream in(f, z, data_offset, ctx);
-        matrix<T> m = read_npy<T>(in, z.uncompressed, ctx);
-        in.finish();
-        out.emplace_back(std::move(key), std::move(m));
-    }
+    out.reserve(entries.size());
+    for (const npy_entry& e : entries) out.emplace_back(e.key, archive.read<T>(e, false));
     return out;
 }
 
@@ -856,25 +743,27 @@ void load_parameters(const std::string& path,
             fail(fmt::format("{}: parameter name '{}' is given twice", path, name));
     }
 
-    const auto loaded = load_npz<T>(path);
-    std::vector<const matrix<T>*> source(params.size(), nullptr);
+    // Headers only: names and shapes are compared with the model before any array is read.
+    const npz_archive archive(path);
+    const std::vector<npy_entry> entries = archive.entries();
+    std::vector<const npy_entry*> source(params.size(), nullptr);
     std::vector<std::string> problems;
-    for (const auto& [name, m] : loaded) {
-        const auto it = wanted.find(name);
+    std::unordered_set<std::string_view> present;
+    for (const npy_entry& e : entries) {
+        present.insert(e.key);
+        const auto it = wanted.find(e.key);
         if (it == wanted.end()) {
-            problems.push_back(fmt::format("unexpected entry '{}' {} (not a parameter of the model)", name,
-                                           to_string(shape_of(m))));
+            problems.push_back(fmt::format("unexpected entry '{}' {} (not a parameter of the model)", e.key,
+                                           to_string(e.shape())));
             continue;
         }
         const parameter<T>& p = *params[it->second].second;
-        if (shape_of(m) != p.shape())
-            problems.push_back(fmt::format("'{}' has shape {} but the model expects {}", name,
-                                           to_string(shape_of(m)), to_string(p.shape())));
+        if (e.shape() != p.shape())
+            problems.push_back(fmt::format("'{}' has shape {} but the model expects {}", e.key,
+                                           to_string(e.shape()), to_string(p.shape())));
         else
-            source[it->second] = &m;
+            source[it->second] = &e;
     }
-    std::unordered_set<std::string_view> present;
-    for (const auto& entry : loaded) present.insert(entry.first);
     for (std::size_t i = 0; i < params.size(); ++i) {
         if (!present.contains(params[i].first))
             problems.push_back(fmt::format("'{}' is missing (the model expects {})", params[i].first,
@@ -889,9 +778,13 @@ void load_parameters(const std::string& path,
             message += fmt::format("; and {} more problems", problems.size() - shown);
         fail(std::move(message));
     }
-    // Everything checked: copy into the existing buffers (same shapes, no allocation, cannot fail).
+    // Names and shapes match: read each array (exactly the model's sizes; its CRC checked, every value finite
+    // and within T's range), then copy all of them into the existing buffers (no allocation, cannot fail).
+    std::vector<matrix<T>> values;
+    values.reserve(params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) values.push_back(archive.read<T>(*source[i], true));
     for (std::size_t i = 0; i < params.size(); ++i)
-        std::copy(source[i]->begin(), source[i]->end(), params[i].second->value().begin());
+        std::copy(values[i].begin(), values[i].end(), params[i].second->value().begin());
 }
 
 template void save_npz<float>(const std::string&,

@@ -1,24 +1,29 @@
 // Data files: the IDX (MNIST, Fashion-MNIST) and CSV loaders. The data sets they return are data::dataset
 // (src/core/data.cpp).
+//
+// Memory is bounded by what the files really hold: every size a header promises is checked against the bytes
+// present (and the documented limits of loaders.hpp) before anything is allocated, and both loaders stream
+// their input, so the peak is about the data set they return plus small buffers.
 #include "xgrad/io/loaders.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
-#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
+#include <deque>
 #include <limits>
-#include <numbers>
-#include <numeric>
-#include <sstream>
+#include <memory>
 #include <type_traits>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -35,32 +40,93 @@ std::string errno_text(int e) {
     return e ? std::strerror(e) : "unknown error";
 }
 
-/// Throws data_error unless `p` names something that can be opened as a regular file.
-void check_openable(const fs::path& p) {
-    std::error_code ec;
-    const auto st = fs::status(p, ec);
-    if (!fs::exists(st)) throw data_error(fmt::format("{}: cannot open: no such file", p.string()));
-    if (fs::is_directory(st)) throw data_error(fmt::format("{}: cannot open: is a directory", p.string()));
+/// "a FIFO", "a character device", …: what a path that is not a regular file is.
+std::string_view file_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a regular file";
 }
 
-/// A file read sequentially, plain or gzip-compressed (gzip magic 1f 8b), through zlib.
+/// An open regular file. Opening never blocks and never reads: a FIFO, a device (/dev/zero) or a directory
+/// is refused from fstat of a non-blocking open, before a single byte is read.
+class regular_file {
+public:
+    explicit regular_file(const fs::path& p) : m_path(p.string()) {
+        m_fd = ::open(m_path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (m_fd < 0) {
+            const int e = errno;
+            if (e == ENOENT) throw data_error(fmt::format("{}: cannot open: no such file", m_path));
+            throw data_error(fmt::format("{}: cannot open: {}", m_path, errno_text(e)));
+        }
+        struct stat st {};
+        if (::fstat(m_fd, &st) != 0) {
+            const int e = errno;
+            ::close(m_fd);
+            throw data_error(fmt::format("{}: cannot open: {}", m_path, errno_text(e)));
+        }
+        if (S_ISDIR(st.st_mode)) {
+            ::close(m_fd);
+            throw data_error(fmt::format("{}: cannot open: is a directory", m_path));
+        }
+        if (!S_ISREG(st.st_mode)) {
+            ::close(m_fd);
+            throw data_error(fmt::format("{}: cannot read: it is {}; data files must be regular files",
+                                         m_path, file_kind(st.st_mode)));
+        }
+        m_size = static_cast<std::uint64_t>(st.st_size);
+        ::fcntl(m_fd, F_SETFL, ::fcntl(m_fd, F_GETFL) & ~O_NONBLOCK);
+    }
+    ~regular_file() {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+    regular_file(const regular_file&) = delete;
+    regular_file& operator=(const regular_file&) = delete;
+
+    const std::string& path() const { return m_path; }
+    int fd() const { return m_fd; }
+    std::uint64_t size() const { return m_size; }
+    /// Gives up the descriptor (gzdopen takes it over).
+    int release() { return std::exchange(m_fd, -1); }
+
+    /// Reads up to n bytes; fewer only at the end of the file.
+    std::size_t read(void* buf, std::size_t n) {
+        auto* out = static_cast<char*>(buf);
+        std::size_t have = 0;
+        while (have < n) {
+            const ssize_t got = ::read(m_fd, out + have, std::min<std::size_t>(n - have, 1u << 30));
+            if (got < 0 && errno == EINTR) continue;
+            if (got < 0) throw data_error(fmt::format("{}: read error: {}", m_path, errno_text(errno)));
+            if (got == 0) break;
+            have += static_cast<std::size_t>(got);
+        }
+        return have;
+    }
+
+private:
+    std::string m_path;
+    int m_fd = -1;
+    std::uint64_t m_size = 0;
+};
+
+/// A regular file read sequentially, plain or gzip-compressed (gzip magic 1f 8b), through zlib.
 class byte_reader {
 public:
-    explicit byte_reader(const fs::path& p) : m_path(p.string()) {
-        check_openable(p);
-        std::FILE* f = std::fopen(m_path.c_str(), "rb");
-        if (!f) throw data_error(fmt::format("{}: cannot open: {}", m_path, errno_text(errno)));
+    explicit byte_reader(const fs::path& p) {
+        regular_file f(p);
+        m_path = f.path();
+        m_file_size = f.size();
         unsigned char magic[2] = {0, 0};
-        const std::size_t got = std::fread(magic, 1, 2, f);
-        std::fclose(f);
+        const ssize_t got = ::pread(f.fd(), magic, 2, 0);
         m_gzip = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-        if (!m_gzip) {
-            std::error_code ec;
-            m_plain_size = fs::file_size(p, ec);
-            if (ec) throw data_error(fmt::format("{}: cannot read its size: {}", m_path, ec.message()));
+        const int fd = f.release();
+        m_gz = gzdopen(fd, "rb");
+        if (!m_gz) {
+            ::close(fd);
+            throw data_error(fmt::format("{}: cannot open: {}", m_path, errno_text(errno)));
         }
-        m_gz = gzopen(m_path.c_str(), "rb");
-        if (!m_gz) throw data_error(fmt::format("{}: cannot open: {}", m_path, errno_text(errno)));
         gzbuffer(m_gz, 1u << 17);
     }
     byte_reader(const byte_reader&) = delete;
@@ -71,10 +137,8 @@ public:
 
     const std::string& path() const { return m_path; }
     bool gzip() const { return m_gzip; }
-    /// The file's size when it is not compressed (then known before reading).
-    std::optional<std::uint64_t> plain_size() const {
-        return m_gzip ? std::nullopt : std::optional<std::uint64_t>(m_plain_size);
-    }
+    /// The size of the file itself (compressed, for a gzip file).
+    std::uint64_t file_size() const { return m_file_size; }
 
     /// Reads up to n bytes; fewer only at the end of the data. Corrupt gzip data throws.
     std::size_t read(void* buf, std::size_t n) {
@@ -114,9 +178,13 @@ public:
     const std::string& cut_message() const { return m_cut; }
 
 private:
-    /// zlib's error text without the "path: " it prefixes.
+    /// zlib's error text without the "<fd:N>: " or "path: " it prefixes.
     std::string zlib_message(int* errnum) const {
         std::string_view msg = gzerror(m_gz, errnum);
+        if (msg.starts_with("<fd:")) {
+            const auto colon = msg.find(": ");
+            if (colon != std::string_view::npos) msg.remove_prefix(colon + 2);
+        }
         if (msg.starts_with(m_path + ": ")) msg.remove_prefix(m_path.size() + 2);
         return std::string(msg);
     }
@@ -124,7 +192,7 @@ private:
     std::string m_path;
     gzFile m_gz = nullptr;
     bool m_gzip = false;
-    std::uint64_t m_plain_size = 0;
+    std::uint64_t m_file_size = 0;
     std::string m_cut;
 };
 
@@ -144,8 +212,10 @@ struct idx_header {
     std::string what;          // "60000 images of 28×28"
 };
 
-/// Reads and checks the header of an IDX file of unsigned bytes with `rank` dimensions.
-idx_header read_idx_header(byte_reader& r, unsigned rank, std::string_view kind) {
+/// Reads and checks the header of an IDX file of unsigned bytes with `rank` dimensions; `value_size` is the
+/// size of the T each byte becomes (the decoded matrix must fit in max_idx_matrix_bytes).
+idx_header read_idx_header(byte_reader& r, unsigned rank, std::string_view kind, std::size_t value_size,
+                           std::string_view type) {
     const std::uint32_t expected = 0x0800u | rank;
     idx_header h;
     h.offset = 4 + 4 * std::uint64_t(rank);
@@ -186,64 +256,162 @@ idx_header read_idx_header(byte_reader& r, unsigned rank, std::string_view kind)
     if (rank == 3 && (h.dims[1] == 0 || h.dims[2] == 0)) {
         throw data_error(fmt::format("{}: bad header: {}: images without pixels", r.path(), h.what));
     }
-    if (product > max_idx_bytes) {
-        throw data_error(fmt::format("{}: bad header: {} ({} bytes) is more than the {} bytes accepted",
-                                     r.path(), h.what, product, max_idx_bytes));
+    if (product > max_idx_matrix_bytes / value_size) {
+        std::uint64_t matrix_bytes = 0;
+        const std::string size = __builtin_mul_overflow(product, std::uint64_t(value_size), &matrix_bytes)
+                                     ? std::string("more than 2^64")
+                                     : std::to_string(matrix_bytes);
+        throw data_error(fmt::format(
+            "{}: bad header: {} ({} bytes) would make a {} matrix of {} bytes, more than the {} bytes "
+            "accepted (max_idx_matrix_bytes)",
+            r.path(), h.what, product, type, size, max_idx_matrix_bytes));
     }
     h.bytes = product;
     return h;
 }
 
-/// The payload promised by `h`, exactly: truncation and trailing bytes are errors. A plain file's size is
-/// checked before allocating; a gzip stream is read in 1 MiB chunks into a buffer that grows with the data
-/// actually decompressed (never beyond h.bytes).
-std::vector<std::uint8_t> read_idx_payload(byte_reader& r, const idx_header& h) {
-    const std::string decompressed = r.gzip() ? "decompressed " : "";
-    auto truncated = [&](std::uint64_t have) {
-        return data_error(
-            fmt::format("{}: truncated: the header promises {} ({} bytes) but the {}data ends "
-                        "after {} bytes{}",
-                        r.path(), h.what, h.bytes, decompressed, have, r.cut_note()));
-    };
-    auto trailing = [&](std::string_view extra) {
-        return data_error(
-            fmt::format("{}: {} after the {} bytes of data the header promises ({}): the file "
-                        "does not match its header",
-                        r.path(), extra, h.bytes, h.what));
-    };
-    if (auto size = r.plain_size()) {
-        if (*size < h.offset + h.bytes) throw truncated(*size - h.offset);
-        if (*size > h.offset + h.bytes)
-            throw trailing(fmt::format("{} more bytes", *size - h.offset - h.bytes));
+/// Before anything is allocated: can the file hold the payload its header promises? A plain file must have
+/// exactly that size; a gzip file cannot decompress to more than 1032 times its own size (deflate's limit).
+void check_payload_fits(const byte_reader& r, const idx_header& h) {
+    const std::uint64_t need = h.offset + h.bytes, size = r.file_size();
+    if (!r.gzip()) {
+        if (size < need)
+            throw data_error(fmt::format(
+                "{}: truncated: the header promises {} ({} bytes) but the data ends after {} bytes", r.path(),
+                h.what, h.bytes, size - h.offset));
+        if (size > need)
+            throw data_error(
+                fmt::format("{}: {} more bytes after the {} bytes of data the header promises ({}): the file "
+                            "does not match its "
+                            "header",
+                            r.path(), size - need, h.bytes, h.what));
+        return;
     }
+    constexpr std::uint64_t deflate_ratio = 1032;
+    if (need / deflate_ratio > size) {
+        throw data_error(
+            fmt::format("{}: truncated: the header promises {} ({} bytes) but a gzip file of {} bytes "
+                        "decompresses to at most "
+                        "{} bytes (deflate's limit is 1032:1)",
+                        r.path(), h.what, h.bytes, size, size * deflate_ratio));
+    }
+}
+
+/// Streams the payload promised by `h` to `sink(bytes, count, offset)` in chunks of at most `chunk` bytes,
+/// each ending on a multiple of `unit` bytes where possible. Truncation and trailing bytes are errors.
+template <class Sink>
+void stream_idx_payload(byte_reader& r, const idx_header& h, std::size_t unit, Sink&& sink) {
+    const std::string decompressed = r.gzip() ? "decompressed " : "";
     constexpr std::size_t chunk = std::size_t(1) << 20;
-    std::vector<std::uint8_t> buf;
-    std::size_t have = 0;
+    const std::size_t step = unit >= chunk ? chunk : chunk / unit * unit;
+    std::vector<std::uint8_t> buf(static_cast<std::size_t>(std::min<std::uint64_t>(step, h.bytes)));
+    std::uint64_t have = 0;
     while (have < h.bytes) {
-        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, h.bytes - have));
-        if (buf.size() < have + want) {
-            const std::size_t grown = static_cast<std::size_t>(
-                std::min<std::uint64_t>(h.bytes, std::max<std::uint64_t>(have + want, 2 * buf.size())));
-            buf.reserve(grown);  // exactly `grown`: resize alone may over-allocate
-            buf.resize(grown);
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(step, h.bytes - have));
+        const std::size_t got = r.read(buf.data(), want);
+        if (got < want) {
+            throw data_error(
+                fmt::format("{}: truncated: the header promises {} ({} bytes) but the {}data ends "
+                            "after {} bytes{}",
+                            r.path(), h.what, h.bytes, decompressed, have + got, r.cut_note()));
         }
-        const std::size_t got = r.read(buf.data() + have, want);
+        sink(buf.data(), got, have);
         have += got;
-        if (got < want) throw truncated(have);
     }
     unsigned char extra = 0;
-    if (r.read(&extra, 1) != 0) throw trailing("more data");
+    if (r.read(&extra, 1) != 0) {
+        throw data_error(
+            fmt::format("{}: more data after the {} bytes of data the header promises ({}): the file "
+                        "does not match its header",
+                        r.path(), h.bytes, h.what));
+    }
     if (r.cut()) {
         throw data_error(
             fmt::format("{}: truncated gzip stream: all {} bytes of data are present but the stream "
                         "ends before its trailer (zlib: {})",
                         r.path(), h.bytes, r.cut_message()));
     }
-    return buf;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // CSV
+
+/// A cell (or a line) as it may be shown in a message: quoted, at most 40 bytes of it (cut at a UTF-8
+/// character boundary and marked with "…"), control characters such as NUL written as \xNN.
+std::string shown(std::string_view s) {
+    constexpr std::size_t keep = 40;
+    bool cut = false;
+    if (s.size() > keep) {
+        std::size_t n = keep;
+        while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // not inside a character
+        s = s.substr(0, n);
+        cut = true;
+    }
+    std::string out = "'";
+    for (char c : s) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F)
+            out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+        else
+            out += c;
+    }
+    return out + (cut ? "…'" : "'");
+}
+
+/// A regular file read line by line ('\n' ends a line), each line at most max_csv_line_bytes long: the
+/// memory it needs is one line and a 64 KiB buffer, whatever the file holds.
+class line_reader {
+public:
+    explicit line_reader(const fs::path& p) : m_file(p), m_buf(std::size_t(1) << 16) {}
+
+    const std::string& path() const { return m_file.path(); }
+    /// The number of the line last returned (1-based).
+    std::size_t line_number() const { return m_line; }
+
+    /// The next line, without its '\n'; false at the end of the file.
+    bool next(std::string& line) {
+        line.clear();
+        bool any = false;
+        for (;;) {
+            if (m_pos == m_end) {
+                if (!refill()) {
+                    if (any) ++m_line;
+                    return any;
+                }
+            }
+            any = true;
+            const char* start = m_buf.data() + m_pos;
+            const auto* nl = static_cast<const char*>(std::memchr(start, '\n', m_end - m_pos));
+            const std::size_t k = nl ? static_cast<std::size_t>(nl - start) : m_end - m_pos;
+            if (line.size() + k > max_csv_line_bytes) {
+                throw data_error(fmt::format(
+                    "{}:{}: the line is longer than the {} bytes accepted (max_csv_line_bytes); it starts {}",
+                    path(), m_line + 1, max_csv_line_bytes,
+                    shown(line.empty() ? std::string_view(start, k) : line)));
+            }
+            line.append(start, k);
+            m_pos += k;
+            if (nl) {
+                ++m_pos;
+                ++m_line;
+                return true;
+            }
+        }
+    }
+
+private:
+    bool refill() {
+        if (m_eof) return false;
+        m_pos = 0;
+        m_end = m_file.read(m_buf.data(), m_buf.size());
+        if (m_end == 0) m_eof = true;
+        return m_end > 0;
+    }
+
+    regular_file m_file;
+    std::vector<char> m_buf;
+    std::size_t m_pos = 0, m_end = 0, m_line = 0;
+    bool m_eof = false;
+};
 
 std::string_view trim(std::string_view s) {
     const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
@@ -253,12 +421,13 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-void split_cells(std::string_view line, char delimiter, std::vector<std::string_view>& cells) {
-    cells.clear();
-    std::size_t start = 0;
+/// Calls f(column, trimmed cell) for every cell of `line`, left to right, without storing them.
+template <class F>
+void for_each_cell(std::string_view line, char delimiter, F&& f) {
+    std::size_t start = 0, column = 0;
     while (true) {
         const std::size_t end = line.find(delimiter, start);
-        cells.push_back(trim(line.substr(start, end == std::string_view::npos ? line.npos : end - start)));
+        f(column++, line.substr(start, end == std::string_view::npos ? line.npos : end - start));
         if (end == std::string_view::npos) break;
         start = end + 1;
     }
@@ -284,9 +453,39 @@ std::optional<double> parse_number(std::string_view s) {
     return v;
 }
 
-constexpr double max_csv_label = 65535;
-}  // namespace
+/// Values appended in blocks (no reallocation, so no moment with two copies), read back in order.
+template <class T>
+class value_store {
+public:
+    void push(T v) {
+        if (m_blocks.empty() || m_last == block) {
+            m_blocks.push_back(std::make_unique<T[]>(block));
+            m_last = 0;
+        }
+        m_blocks.back()[m_last++] = v;
+        ++m_size;
+    }
+    std::size_t size() const { return m_size; }
+    /// Calls f(k, value) for k = 0, 1, … in order, releasing each block once it is read.
+    template <class F>
+    void drain(F&& f) {
+        std::size_t k = 0;
+        while (!m_blocks.empty()) {
+            const std::size_t n = m_blocks.size() == 1 ? m_last : block;
+            const T* b = m_blocks.front().get();
+            for (std::size_t i = 0; i < n; ++i) f(k++, b[i]);
+            m_blocks.pop_front();
+        }
+        m_size = 0;
+    }
 
+private:
+    static constexpr std::size_t block = std::size_t(1) << 16;
+    std::deque<std::unique_ptr<T[]>> m_blocks;
+    std::size_t m_last = 0, m_size = 0;
+};
+
+}  // namespace
 // ---------------------------------------------------------------------------------------------------
 // IDX
 
@@ -294,42 +493,60 @@ template <class T>
 dataset<T> load_idx(const fs::path& images, const fs::path& labels, std::size_t classes) {
     if (classes == 0 || classes > 256)
         throw data_error(fmt::format("load_idx: classes must be in [1, 256], not {}", classes));
-    // Both headers first: nothing is allocated until both files agree with each other.
+    constexpr std::string_view type = std::is_same_v<T, float> ? "float" : "double";
+    // Both headers first, then whether both files can hold what they promise: nothing is allocated until both
+    // files agree with each other and with their sizes.
     byte_reader ri(images), rl(labels);
-    const idx_header hi = read_idx_header(ri, 3, "images");
-    const idx_header hl = read_idx_header(rl, 1, "labels");
+    const idx_header hi = read_idx_header(ri, 3, "images", sizeof(T), type);
+    const idx_header hl = read_idx_header(rl, 1, "labels", sizeof(T), type);
     if (hi.dims[0] != hl.dims[0]) {
         throw data_error(fmt::format("{} holds {} images but {} holds {} labels", ri.path(), hi.dims[0],
                                      rl.path(), hl.dims[0]));
     }
-    const std::vector<std::uint8_t> lab = read_idx_payload(rl, hl);
-    const std::size_t n = hi.dims[0];
-    for (std::size_t j = 0; j < n; ++j) {
-        if (lab[j] >= classes) {
-            throw data_error(
-                fmt::format("{}: label {} of example {} is not in [0, {})", rl.path(), lab[j], j, classes));
-        }
-    }
-    const std::vector<std::uint8_t> pix = read_idx_payload(ri, hi);
+    check_payload_fits(rl, hl);
+    check_payload_fits(ri, hi);
 
+    // Streamed straight into the result: the peak is the data set plus 1 MiB buffers.
+    const std::size_t n = hi.dims[0];
     dataset<T> ds;
+    ds.y = matrix<T>({1, n});
+    stream_idx_payload(rl, hl, 1, [&](const std::uint8_t* lab, std::size_t count, std::uint64_t first) {
+        for (std::size_t k = 0; k < count; ++k) {
+            if (lab[k] >= classes) {
+                throw data_error(fmt::format("{}: label {} of example {} is not in [0, {})", rl.path(),
+                                             lab[k], first + k, classes));
+            }
+            ds.y.data()[first + k] = static_cast<T>(lab[k]);
+        }
+    });
+
     const std::size_t f = std::size_t(hi.dims[1]) * hi.dims[2];
     ds.x = matrix<T>({f, n});
     std::array<T, 256> scaled;
     for (int v = 0; v < 256; ++v) scaled[v] = static_cast<T>(v) / T(255);  // exactly rounded v/255
-    // Transpose [n × f] bytes into [f × n] in 64×64 blocks (both sides stay in cache).
-    constexpr std::size_t blk = 64;
     T* x = ds.x.data();
-    for (std::size_t j0 = 0; j0 < n; j0 += blk) {
-        const std::size_t j1 = std::min(n, j0 + blk);
-        for (std::size_t p0 = 0; p0 < f; p0 += blk) {
-            const std::size_t p1 = std::min(f, p0 + blk);
-            for (std::size_t p = p0; p < p1; ++p)
-                for (std::size_t j = j0; j < j1; ++j) x[p * n + j] = scaled[pix[j * f + p]];
+    stream_idx_payload(ri, hi, f, [&](const std::uint8_t* pix, std::size_t count, std::uint64_t first) {
+        if (first % f == 0 && count % f == 0) {
+            // Whole images j0 … j0 + m − 1: transpose [m × f] bytes into columns of x in 64×64 blocks (both
+            // sides stay in cache).
+            constexpr std::size_t blk = 64;
+            const std::size_t j0 = static_cast<std::size_t>(first / f), m = count / f;
+            for (std::size_t a0 = 0; a0 < m; a0 += blk) {
+                const std::size_t a1 = std::min(m, a0 + blk);
+                for (std::size_t p0 = 0; p0 < f; p0 += blk) {
+                    const std::size_t p1 = std::min(f, p0 + blk);
+                    for (std::size_t p = p0; p < p1; ++p)
+                        for (std::size_t a = a0; a < a1; ++a) x[p * n + j0 + a] = scaled[pix[a * f + p]];
+                }
+            }
+        } else {
+            // Images larger than a chunk arrive in pieces.
+            for (std::size_t k = 0; k < count; ++k) {
+                const std::uint64_t o = first + k;
+                x[(o % f) * n + o / f] = scaled[pix[k]];
+            }
         }
-    }
-    ds.y = matrix<T>({1, n});
-    for (std::size_t j = 0; j < n; ++j) ds.y.data()[j] = static_cast<T>(lab[j]);
+    });
     ds.classes = classes;
     return ds;
 }
@@ -381,30 +598,37 @@ std::vector<std::string> fashion_mnist_class_names() {
 
 template <class T>
 dataset<T> load_csv(const fs::path& path, const csv_options& options) {
-    const std::string name = path.string();
-    check_openable(path);
-    std::string text;
-    {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) throw data_error(fmt::format("{}: cannot open: {}", name, errno_text(errno)));
-        std::ostringstream ss;
-        ss << in.rdbuf();
-        text = std::move(ss).str();
+    const bool labelled = options.label_column.has_value();
+    if (options.classes) {
+        if (!labelled)
+            throw data_error(
+                "load_csv: csv_options::classes is set but label_column is not (a table without "
+                "labels has no classes)");
+        if (*options.classes == 0 || *options.classes > max_csv_classes)
+            throw data_error(fmt::format("load_csv: csv_options::classes must be in [1, {}], not {}",
+                                         max_csv_classes, *options.classes));
     }
+    line_reader in(path);
+    const std::string& name = in.path();
+    constexpr std::string_view type = std::is_same_v<T, float> ? "float" : "double";
 
-    std::vector<std::string_view> cells;
+    std::string line;
     std::vector<std::string> header;
-    std::vector<double> values;      // n × features, row-major
-    std::vector<double> label_vals;  // n
-    std::size_t columns = 0, first_line = 0, label_col = 0, line_no = 0;
-    bool have_columns = false, labelled = options.label_column.has_value();
+    value_store<T> values;              // n × features, row-major
+    std::vector<std::uint32_t> labels;  // n
+    std::vector<T> row;                 // the features of the current line
+    std::size_t columns = 0, first_line = 0, label_col = 0;
+    std::uint32_t top = 0;  // the largest label so far, and where it is
+    std::size_t top_line = 0;
+    bool have_columns = false;
     auto column_name = [&](std::size_t c) {
         return header.empty() ? fmt::format("column {}", c + 1)
-                              : fmt::format("column {} ('{}')", c + 1, header[c]);
+                              : fmt::format("column {} ({})", c + 1, shown(header[c]));
     };
     auto set_columns = [&](std::size_t count) {
         columns = count;
         have_columns = true;
+        first_line = in.line_number();
         if (labelled) {
             const int lc = *options.label_column;
             const long long idx = lc >= 0 ? lc : static_cast<long long>(count) + lc;
@@ -419,77 +643,121 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
                                          count == 1 ? "" : "s", labelled ? ", the labels" : ""));
         }
     };
+    // Every cell, header or data, is at most max_csv_cell_bytes long.
+    auto check_cell = [&](std::size_t c, std::string_view raw) {
+        if (raw.size() > max_csv_cell_bytes) {
+            throw data_error(fmt::format(
+                "{}:{}: {}: a cell of {} bytes, longer than the {} bytes accepted "
+                "(max_csv_cell_bytes): {}",
+                name, in.line_number(), column_name(c), raw.size(), max_csv_cell_bytes, shown(raw)));
+        }
+    };
 
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        std::size_t end = text.find('\n', pos);
-        if (end == std::string::npos) end = text.size();
-        const std::string_view line(text.data() + pos, end - pos);
-        pos = end + 1;
-        ++line_no;
-        if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-        split_cells(line, options.delimiter, cells);
+    while (in.next(line)) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        const std::size_t cells =
+            static_cast<std::size_t>(std::count(line.begin(), line.end(), options.delimiter)) + 1;
         if (!have_columns && options.header) {
-            set_columns(cells.size());
-            first_line = line_no;
-            for (auto c : cells) header.emplace_back(c);
+            set_columns(cells);
+            bool all_numbers = true;
+            for_each_cell(line, options.delimiter, [&](std::size_t c, std::string_view raw) {
+                check_cell(c, raw);
+                all_numbers = all_numbers && parse_number(trim(raw)).has_value();
+                header.emplace_back(trim(raw));
+            });
+            if (all_numbers) {
+                throw data_error(
+                    fmt::format("{}:{}: expected a header of column names, but the first line {} holds only "
+                                "numbers: if the "
+                                "file has no header, load it with header = false (csv_options::header); "
+                                "xgrad does not guess, "
+                                "and reading this line as a header would lose a row",
+                                name, in.line_number(), shown(trim(line))));
+            }
             continue;
         }
-        if (!have_columns) {
-            set_columns(cells.size());
-            first_line = line_no;
+        if (!have_columns) set_columns(cells);
+        if (cells != columns) {
+            throw data_error(fmt::format(
+                "{}:{}: ragged row: {} cell{} but {} (line {}) has {}", name, in.line_number(), cells,
+                cells == 1 ? "" : "s", options.header ? "the header" : "the first row", first_line, columns));
         }
-        if (cells.size() != columns) {
-            throw data_error(fmt::format("{}:{}: ragged row: {} cell{} but {} {} has {}", name, line_no,
-                                         cells.size(), cells.size() == 1 ? "" : "s",
-                                         options.header ? "the header" : "the first row",
-                                         fmt::format("(line {})", first_line), columns));
-        }
-        for (std::size_t c = 0; c < columns; ++c) {
-            const auto v = parse_number(cells[c]);
+        row.clear();
+        for_each_cell(line, options.delimiter, [&](std::size_t c, std::string_view raw) {
+            check_cell(c, raw);
+            const std::string_view cell = trim(raw);
+            const auto v = parse_number(cell);
             if (labelled && c == label_col) {
-                if (!v || *v < 0 || *v != std::floor(*v) || *v > max_csv_label) {
+                if (!v || *v < 0 || *v != std::floor(*v) || *v >= static_cast<double>(max_csv_classes)) {
                     throw data_error(fmt::format(
-                        "{}:{}: label '{}' in {} is not a class index (an integer in [0, {}]); use "
+                        "{}:{}: label {} in {} is not a class index (an integer in [0, {}]); use "
                         "csv_options::label_column = std::nullopt for a table without labels",
-                        name, line_no, cells[c], column_name(c), max_csv_label));
+                        name, in.line_number(), shown(cell), column_name(c), max_csv_classes - 1));
                 }
-                label_vals.push_back(*v);
-                continue;
+                const auto label = static_cast<std::uint32_t>(*v);
+                if (options.classes && label >= *options.classes) {
+                    throw data_error(
+                        fmt::format("{}:{}: label {} in {} is not below the {} classes of "
+                                    "csv_options::classes",
+                                    name, in.line_number(), shown(cell), column_name(c), *options.classes));
+                }
+                if (labels.empty() || label > top) {
+                    top = label;
+                    top_line = in.line_number();
+                }
+                labels.push_back(label);
+                return;
             }
             if (!v) {
-                throw data_error(fmt::format(
-                    "{}:{}: {}: {} is not a number", name, line_no, column_name(c),
-                    cells[c].empty() ? std::string("empty cell") : fmt::format("'{}'", cells[c])));
+                throw data_error(fmt::format("{}:{}: {}: {} is not a number", name, in.line_number(),
+                                             column_name(c),
+                                             cell.empty() ? std::string("empty cell") : shown(cell)));
             }
             // Beyond the range of T (1e39 as float, 1e999 as anything): would load as Inf (fuzz_csv found the
             // first one).
             if (!(std::abs(*v) <= static_cast<double>(std::numeric_limits<T>::max()))) {
-                throw data_error(fmt::format(
-                    "{}:{}: {}: '{}' is too large for {} (at most {:g} in magnitude)", name, line_no,
-                    column_name(c), cells[c], std::is_same_v<T, float> ? "float" : "double",
-                    static_cast<double>(std::numeric_limits<T>::max())));
+                throw data_error(fmt::format("{}:{}: {}: {} is too large for {} (at most {:g} in magnitude)",
+                                             name, in.line_number(), column_name(c), shown(cell), type,
+                                             static_cast<double>(std::numeric_limits<T>::max())));
             }
-            values.push_back(*v);
-        }
+            row.push_back(static_cast<T>(*v));
+        });
+        for (const T v : row) values.push(v);
     }
     if (!have_columns) throw data_error(fmt::format("{}: empty file", name));
     const std::size_t f = columns - (labelled ? 1 : 0);
     const std::size_t n = values.size() / f;
     if (n == 0) throw data_error(fmt::format("{}: no data rows after the header", name));
 
+    std::size_t classes = 0;
+    if (labelled && options.classes) {
+        classes = *options.classes;
+    } else if (labelled) {
+        // max label + 1, provided every class below it has an example: one stray label (65535 in a file of 0s
+        // and 1s) must not make a model of 65536 classes.
+        classes = std::size_t(top) + 1;
+        std::vector<bool> seen(classes, false);
+        for (const std::uint32_t l : labels) seen[l] = true;
+        const auto missing = std::find(seen.begin(), seen.end(), false);
+        if (missing != seen.end()) {
+            const std::size_t k = static_cast<std::size_t>(missing - seen.begin());
+            const auto absent = std::count(seen.begin(), seen.end(), false);
+            throw data_error(fmt::format(
+                "{}:{}: label {} in {} makes {} classes, but {} of them {} no example (the first: {}); the "
+                "class count is max label + 1 only when every class 0…{} occurs; pass csv_options::classes "
+                "if classes without examples are intended",
+                name, top_line, top, column_name(label_col), classes, absent, absent == 1 ? "has" : "have", k,
+                top));
+        }
+    }
+
     dataset<T> ds;
     ds.x = matrix<T>({f, n});
-    for (std::size_t j = 0; j < n; ++j)
-        for (std::size_t p = 0; p < f; ++p) ds.x(p, j) = static_cast<T>(values[j * f + p]);
+    values.drain([&](std::size_t k, T v) { ds.x(k % f, k / f) = v; });
     if (labelled) {
         ds.y = matrix<T>({1, n});
-        double top = -1;
-        for (std::size_t j = 0; j < n; ++j) {
-            ds.y(0, j) = static_cast<T>(label_vals[j]);
-            top = std::max(top, label_vals[j]);
-        }
-        ds.classes = static_cast<std::size_t>(top) + 1;
+        for (std::size_t j = 0; j < n; ++j) ds.y(0, j) = static_cast<T>(labels[j]);
+        ds.classes = classes;
     } else {
         ds.y = matrix<T>({0, n});
     }

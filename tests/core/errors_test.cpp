@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "support.hpp"
 
@@ -225,4 +226,94 @@ TEST_CASE("errors: anomaly mode accepts finite computations", "[errors][anomaly]
     V C = xgrad::bce_with_logits(xgrad::sum(h, 0), y);
     REQUIRE_NOTHROW(g.backward(C));
     REQUIRE(W.has_grad());
+}
+
+// ------------------------------------------------------------------ sizes
+
+// A gradcheck that compares nothing must not report success. (Was: "passed … 0 comparisons".)
+TEST_CASE("errors: gradcheck refuses an input without elements, naming it", "[errors][gradcheck]") {
+    const auto f = [](auto x) { return xgrad::sum(x[0]) + xgrad::sum(x[1]); };
+    const std::vector<M> inputs = {random_matrix(2, 2, 21), M({3, 0})};
+    for (const bool directions : {false, true}) {
+        INFO((directions ? "gradcheck_directions" : "gradcheck"));
+        const std::string msg = message_of<xgrad::argument_error>([&] {
+            (void)(directions ? xgrad::gradcheck_directions(f, inputs) : xgrad::gradcheck(f, inputs));
+        });
+        CHECK_THAT(msg, Contains("gradcheck") && Contains("input 1") && Contains("[3×0]"));
+    }
+    CHECK_THAT(message_of<xgrad::argument_error>([&] { (void)xgrad::gradcheck(f, {}); }),
+               Contains("no inputs"));
+    xgrad::gradcheck_options none;
+    none.directions = 0;
+    CHECK_THAT(message_of<xgrad::argument_error>([&] {
+                   (void)xgrad::gradcheck_directions(f, {random_matrix(2, 2, 22), M({1, 1}, 1.0)}, none);
+               }),
+               Contains("directions"));
+    // an output without elements compares nothing either (every gradient would be 0 = 0)
+    CHECK_THAT(message_of<xgrad::argument_error>([&] {
+                   (void)xgrad::gradcheck(
+                       [](auto x) {
+                           return x[0].owner().constant(M({0, 3}));
+                       },
+                       {random_matrix(2, 2, 25)});
+               }),
+               Contains("output") && Contains("[0×3]"));
+    // and a non-empty check still passes, with every element compared
+    const auto r = xgrad::gradcheck(f, {random_matrix(2, 2, 23), random_matrix(1, 3, 24)});
+    CHECK(r.ok);
+    CHECK(r.checked == 7);
+}
+
+// A shape whose element count overflows size_t wraps to a small number: xtensor then allocates that small
+// buffer for the huge shape, and every loop over the shape runs off its end. Each place that multiplies
+// shapes must refuse it first.
+TEST_CASE("errors: an op output whose element count overflows is refused, naming the op and the shapes",
+          "[errors][sizes]") {
+    const std::size_t big = std::size_t(1) << 32;  // [2³²×2³²] has 2⁶⁴ elements: wraps to 0
+    xgrad::graph<double> g;
+    V a = g.variable(M({big, 0}), "A");
+    V b = g.variable(M({0, big}), "B");
+    const std::size_t before = g.size();
+    const std::string msg = xgrad::test::shape_error_message([&] { (void)xgrad::matmul(a, b); });
+    CHECK_THAT(msg, Contains("matmul") && Contains("[4294967296×4294967296]") &&
+                        Contains("'A' is [4294967296×0]") && Contains("'B' is [0×4294967296]") &&
+                        Contains("errors_test.cpp:"));
+    CHECK(g.size() == before);
+    // [2³¹×2³¹] doubles: 2⁶² elements fit in size_t, their 2⁶⁵ bytes do not
+    V c = g.variable(M({big / 2, 0}), "C");
+    V d = g.variable(M({0, big / 2}), "D");
+    CHECK_THAT(xgrad::test::shape_error_message([&] { (void)xgrad::matmul(c, d); }),
+               Contains("matmul") && Contains("[2147483648×2147483648]"));
+}
+
+TEST_CASE("errors: leaves, linear layers, one_hot and initializers refuse shapes whose size overflows",
+          "[errors][sizes]") {
+    const std::size_t big = std::size_t(1) << 32;
+    const M huge({big, big});  // xtensor wraps the size to 0 and keeps the shape
+    REQUIRE(huge.size() == 0);
+    xgrad::graph<double> g;
+    CHECK_THAT(message_of<xgrad::argument_error>([&] { (void)g.constant(huge, "H"); }),
+               Contains("constant") && Contains("'H'") && Contains("[4294967296×4294967296]"));
+    CHECK_THAT(message_of<xgrad::argument_error>([&] { (void)g.variable(huge); }),
+               Contains("variable") && Contains("[4294967296×4294967296]"));
+    CHECK_THAT(message_of<xgrad::argument_error>([&] { (void)g.borrow(huge); }),
+               Contains("borrow") && Contains("[4294967296×4294967296]"));
+    xgrad::parameter<double> p(huge, "P");
+    CHECK_THAT(message_of<xgrad::argument_error>([&] { (void)g.param(p); }),
+               Contains("param") && Contains("'P'") && Contains("[4294967296×4294967296]"));
+    CHECK(g.size() == 0);
+
+    xgrad::rng r(1);
+    CHECK_THAT(
+        message_of<xgrad::argument_error>([&] { xgrad::nn::linear<float> l(big, big, r); }),
+        Contains("linear") && Contains("4294967296 → 4294967296") && Contains("[4294967296×4294967296]"));
+    CHECK_THAT(message_of<xgrad::argument_error>([&] {
+                   (void)xgrad::one_hot(M({1, 8}, 0.0), std::size_t(1) << 62);
+               }),
+               Contains("one_hot") && Contains("4611686018427387904") && Contains("8"));
+    M w = huge;
+    CHECK_THAT(message_of<xgrad::argument_error>([&] { xgrad::init::zeros(w); }),
+               Contains("init") && Contains("[4294967296×4294967296]"));
+    CHECK_THAT(message_of<xgrad::argument_error>([&] { xgrad::init::he_uniform(w, r); }),
+               Contains("init") && Contains("[4294967296×4294967296]"));
 }

@@ -27,8 +27,8 @@ std::string at(std::uint_least32_t line) {
 /// softplus(x) = log(1 + eˣ), written against op<T> directly; d/dx = σ(x).
 template <class T>
 struct softplus_op final : xgrad::op<T> {
-    std::string_view name() const override { return "softplus"; }
-    std::string_view rule() const override { return "d{x0} = d{y} ⊙ σ({x0})"; }
+    static constexpr xgrad::op_rule rule{.name = "softplus", .gradients = {{0, "{dy} ⊙ σ({x0})"}}};
+    const xgrad::op_rule* describe() const override { return &rule; }
     void forward(xgrad::forward_context<T>& ctx) override {
         const xgrad::matrix<T>& x = ctx.input(0);
         xgrad::matrix<T>& y = ctx.output(ctx.input_shape(0));
@@ -52,6 +52,16 @@ xgrad::var<T> softplus(const xgrad::var<T>& x, std::source_location loc = std::s
 template <class T>
 struct swish_op final : xgrad::unary_op<T, swish_op<T>> {
     std::string_view name() const override { return "swish"; }
+    static T sig(T x) { return T(1) / (T(1) + std::exp(-x)); }
+    T f(T x) const { return x * sig(x); }
+    T df(T x, T) const { return sig(x) + x * sig(x) * (T(1) - sig(x)); }
+};
+
+/// The same swish with a static rule: unary_op's describe() returns it, and it names the op.
+template <class T>
+struct ruled_swish_op final : xgrad::unary_op<T, ruled_swish_op<T>> {
+    static constexpr xgrad::op_rule rule{.name = "ruled_swish",
+                                         .gradients = {{0, "{dy} ⊙ (σ({x0}) + {y}(1 − σ({x0})))"}}};
     static T sig(T x) { return T(1) / (T(1) + std::exp(-x)); }
     T f(T x) const { return x * sig(x); }
     T df(T x, T) const { return sig(x) + x * sig(x) * (T(1) - sig(x)); }
@@ -206,8 +216,9 @@ struct polynomial_op final : xgrad::op<T> {
         ++g_big_alive;
     }
     ~polynomial_op() override { --g_big_alive; }
-    std::string_view name() const override { return "polynomial"; }
-    std::string_view rule() const override { return "d{x0} = d{y} ⊙ Σ k·cₖ·{x0}^(k−1)"; }
+    static constexpr xgrad::op_rule rule{.name = "polynomial",
+                                         .gradients = {{0, "{dy} ⊙ Σ k·cₖ·{x0}^(k−1)"}}};
+    const xgrad::op_rule* describe() const override { return &rule; }
     T value(T x) const {
         T s = 0;
         for (std::size_t k = c.size(); k-- > 0;) s = s * x + c[k];
@@ -280,8 +291,8 @@ TEST_CASE("op contract: softplus values are right and large inputs stay finite",
     REQUIRE(y.value()(0, 1) == Approx(std::log(2.0)));
     REQUIRE(y.value()(0, 2) == Approx(std::log1p(std::exp(2.0))));
     REQUIRE(y.value()(0, 3) == Approx(800.0));
-    REQUIRE(g.info(y.id()).op == "softplus");
-    REQUIRE(g.info(y.id()).rule == "d{x0} = d{y} ⊙ σ({x0})");
+    REQUIRE(g.info(y.id()).op == "softplus");  // the rule's name
+    REQUIRE(g.info(y.id()).rule == &softplus_op<double>::rule);
 }
 
 TEST_CASE("op contract: a swish op written with unary_op passes gradcheck", "[contract]") {
@@ -291,6 +302,21 @@ TEST_CASE("op contract: a swish op written with unary_op passes gradcheck", "[co
     INFO(r.report);
     REQUIRE(r.ok);
     REQUIRE(r.ops == "swish");
+}
+
+TEST_CASE("op contract: unary_op returns the op's static rule, which names it", "[contract]") {
+    xgrad::graph<float> g;
+    auto x = g.variable(xgrad::matrix<float>({2, 3}, 0.5f), "x");
+    auto y = xgrad::apply<ruled_swish_op<float>>({x}, std::source_location::current());
+    const auto info = g.info(y.id());
+    REQUIRE(info.op == "ruled_swish");
+    REQUIRE(info.rule == &ruled_swish_op<float>::rule);
+    REQUIRE(info.rule->gradients[0].input == 0);
+    REQUIRE(info.rule->gradients[1].input == -1);  // one clause: the rest of the slots are unused
+    // an op without a rule: no rule on the tape, and its own name
+    auto z = xgrad::apply<swish_op<float>>({x}, std::source_location::current());
+    REQUIRE(g.info(z.id()).rule == nullptr);
+    REQUIRE(g.info(z.id()).op == "swish");
 }
 
 TEST_CASE("op contract: swish works in float too", "[contract]") {

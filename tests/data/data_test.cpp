@@ -15,6 +15,7 @@
 #include <xgrad/data.hpp>
 #include <xgrad/io/loaders.hpp>
 
+#include "io/child.hpp"
 #include "support.hpp"
 
 namespace fs = std::filesystem;
@@ -273,9 +274,11 @@ TEST_CASE("data: load_idx rejects headers whose size overflows or is absurd, bef
     put32(img, 1u << 8);
     put32(img, 1u << 8);  // 2^32 bytes, no overflow but above the cap
     write_gz(dir / "huge.gz", img);
-    CHECK_THAT(error_of([&] { data::load_idx<float>(dir / "huge.gz", dir / "lab"); }),
-               Contains("huge.gz: bad header: 65536 images of 256×256 (4294967296 bytes) is more than the "
-                        "2147483648 bytes accepted"));
+    CHECK_THAT(
+        error_of([&] { data::load_idx<float>(dir / "huge.gz", dir / "lab"); }),
+        Contains(
+            "huge.gz: bad header: 65536 images of 256×256 (4294967296 bytes) would make a float matrix of "
+            "17179869184 bytes, more than the 2147483648 bytes accepted (max_idx_matrix_bytes)"));
     img.clear();
     put32(img, 0x803);
     put32(img, 3);
@@ -284,8 +287,8 @@ TEST_CASE("data: load_idx rejects headers whose size overflows or is absurd, bef
     write_file(dir / "zero", img);
     CHECK_THAT(error_of([&] { data::load_idx<float>(dir / "zero", dir / "lab"); }),
                Contains("without pixels"));
-    // Header claims 16 M images of 28×28 (~12.5 GB): rejected; a claim under the cap with a tiny gzip body
-    // fails on truncation after reading what is there.
+    // Headers claiming more than the files can hold are rejected before anything is allocated: 2 M images of
+    // 28×28 would be a 6.3 GB float matrix; 2 M labels cannot come out of a gzip file of a few dozen bytes.
     img.clear();
     put32(img, 0x803);
     put32(img, 2000000);
@@ -297,8 +300,24 @@ TEST_CASE("data: load_idx rejects headers whose size overflows or is absurd, bef
     put32(lab, 0x801);
     put32(lab, 2000000);
     write_gz(dir / "liarlab.gz", lab);
-    CHECK_THAT(error_of([&] { data::load_idx<float>(dir / "liar.gz", dir / "liarlab.gz"); }),
-               Contains("liarlab.gz: truncated: the header promises 2000000 labels"));
+    CHECK_THAT(
+        error_of([&] { data::load_idx<float>(dir / "liar.gz", dir / "liarlab.gz"); }),
+        Contains(
+            "liar.gz: bad header: 2000000 images of 28×28 (1568000000 bytes) would make a float matrix"));
+    // 100000 labels (or images of 1×1) in a gzip stream of a few dozen bytes: more than deflate can expand.
+    const bytes img1 = idx_images(100000, 1, 1), lab1 = idx_labels(100000);
+    write_file(dir / "img1", img1);
+    write_file(dir / "lab1", lab1);
+    write_gz(dir / "img1.gz", bytes(img1.begin(), img1.begin() + 16));
+    write_gz(dir / "lab1.gz", bytes(lab1.begin(), lab1.begin() + 8));
+    CHECK_THAT(
+        error_of([&] { data::load_idx<float>(dir / "img1", dir / "lab1.gz"); }),
+        Contains("lab1.gz: truncated: the header promises 100000 labels (100000 bytes) but a gzip file of " +
+                 std::to_string(fs::file_size(dir / "lab1.gz")) + " bytes decompresses to at most"));
+    CHECK_THAT(
+        error_of([&] { data::load_idx<float>(dir / "img1.gz", dir / "lab1"); }),
+        Contains("img1.gz: truncated: the header promises 100000 images of 1×1 (100000 bytes) but a gzip"));
+    REQUIRE(data::load_idx<float>(dir / "img1", dir / "lab1").size() == 100000);
 }
 
 TEST_CASE("data: load_idx rejects image/label count mismatch and out-of-range labels", "[data]") {
@@ -370,6 +389,7 @@ TEST_CASE("data: load_csv without a header, label first, CRLF, blanks, quotes an
     o.header = false;
     o.label_column = 0;
     o.delimiter = ';';
+    o.classes = 4;  // class 2 has no example: the count must be given
     const auto ds = data::load_csv<float>(dir / "t.csv", o);
     XGRAD_REQUIRE_CLOSE(ds.x, (matrix<float>{{10, 11, 12}, {20, 21, 22}}), 0, 0);
     XGRAD_REQUIRE_CLOSE(ds.y, (matrix<float>{{1, 0, 3}}), 0, 0);
@@ -419,6 +439,182 @@ TEST_CASE("data: load_csv names the line and the cell of each error", "[data]") 
     CHECK_THAT(load("label\n1\n"), Contains("no feature columns"));
     CHECK_THAT(error_of([&] { data::load_csv<float>(dir / "missing.csv"); }),
                Contains("missing.csv: cannot open: no such file"));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// What a data file may cost (issue 10): memory bounded by the bytes present and documented limits
+
+TEST_CASE("data: load_idx streams into the matrix: the peak is the data set plus small buffers", "[data]") {
+    if (xgrad::test::address_sanitizer) {
+        WARN("skipped: RLIMIT_AS cannot bound memory under AddressSanitizer");
+        return;
+    }
+    temp_dir dir;
+    // 32768 images of 32×32: 32 MiB of pixels (a few dozen KiB as gzip), a 128 MiB float matrix.
+    const std::uint32_t n = 32768;
+    {
+        bytes img;
+        put32(img, 0x803);
+        put32(img, n);
+        put32(img, 32);
+        put32(img, 32);
+        img.resize(16 + std::size_t(n) * 1024, 0);
+        write_gz(dir / "img.gz", img);
+    }
+    write_file(dir / "lab", idx_labels(n));
+    const std::size_t matrices = (std::size_t(n) * 1024 + n) * sizeof(float);
+    // Besides x and y, 12 MiB: far less than a copy of the 32 MiB of pixels.
+    const auto result = xgrad::test::run_in_child(
+        [&] {
+            const auto ds = data::load_idx<float>(dir / "img.gz", dir / "lab");
+            if (ds.size() != n || ds.x(1023, n - 1) != 0.0f) throw std::logic_error("wrong data");
+        },
+        matrices + (12 << 20));
+    CHECK(result.outcome == "ok");
+}
+
+TEST_CASE("data: load_csv refuses a FIFO and a device without reading them", "[data]") {
+    temp_dir dir;
+    // A FIFO full of rows whose writer closes as soon as someone reads: a loader that reads it gets a table.
+    const std::string fifo = (dir / "rows.csv").string();
+    const int fd = xgrad::test::full_fifo(fifo, "x,label\n", "1,0\n");
+    REQUIRE(fd >= 0);
+    const auto from_fifo = xgrad::test::run_in_child([&] { data::load_csv<float>(fifo); }, 0, fd);
+    CHECK(from_fifo.message() ==
+          fifo + ": cannot read: it is a FIFO (named pipe); data files must be regular files");
+
+    // /dev/zero: endless zero bytes (one endless line). Bounded to 64 MiB in case the loader reads it.
+    const auto from_zero = xgrad::test::run_in_child([] { data::load_csv<float>("/dev/zero"); },
+                                                     xgrad::test::address_sanitizer ? 0 : 64 << 20);
+    CHECK(from_zero.message() ==
+          "/dev/zero: cannot read: it is a character device; data files must be regular files");
+    CHECK_THAT(error_of([&] { data::load_idx<float>("/dev/zero", "/dev/zero"); }),
+               Contains("/dev/zero: cannot read: it is a character device"));
+}
+
+TEST_CASE("data: load_csv bounds lines and cells and shows at most 40 bytes of a cell", "[data]") {
+    temp_dir dir;
+    const fs::path path = dir / "t.csv";
+    // One line of 8 MiB ("1,1,1,…"): rejected after reading 1 MiB of it, in far less memory than the line.
+    {
+        std::string line;
+        line.reserve(8 << 20);
+        while (line.size() < (8u << 20)) line += "1,";
+        line += "1\n";
+        write_text(path, line);
+    }
+    const auto result = xgrad::test::run_in_child(
+        [&] {
+            data::csv_options o;
+            o.header = false;
+            data::load_csv<float>(path, o);
+        },
+        xgrad::test::address_sanitizer ? 0 : 32 << 20);
+    CHECK(result.message() ==
+          path.string() +
+              ":1: the line is longer than the 1048576 bytes accepted (max_csv_line_bytes); it "
+              "starts '1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,…'");
+    CHECK(data::max_csv_line_bytes == 1048576);
+
+    // A cell longer than max_csv_cell_bytes, and a shorter one that is not a number: 40 bytes shown, then
+    // "…".
+    const std::string long_cell(5000, 'a');
+    write_text(path, "x,label\n" + long_cell + ",0\n");
+    const std::string msg = error_of([&] { data::load_csv<float>(path); });
+    CHECK(msg == path.string() +
+                     ":2: column 1 ('x'): a cell of 5000 bytes, longer than the 1024 bytes accepted "
+                     "(max_csv_cell_bytes): '" +
+                     std::string(40, 'a') + "…'");
+    write_text(path, "x,label\n" + std::string(100, 'b') + ",0\n");
+    CHECK(error_of([&] { data::load_csv<float>(path); }) ==
+          path.string() + ":2: column 1 ('x'): '" + std::string(40, 'b') + "…' is not a number");
+    // Control characters (a NUL would cut the message short) are written out; UTF-8 is cut between
+    // characters.
+    write_text(path, std::string("x,label\n1\0x,0\n", 14));
+    CHECK_THAT(error_of([&] { data::load_csv<float>(path); }), Contains("'1\\x00x' is not a number"));
+    std::string umlauts;
+    for (int i = 0; i < 30; ++i) umlauts += "ä";  // 2 bytes each: byte 40 starts a character
+    write_text(path, "x,label\n a" + umlauts + ",0\n");
+    CHECK_THAT(error_of([&] { data::load_csv<float>(path); }), Contains("'a" + umlauts.substr(0, 38) + "…'"));
+}
+
+TEST_CASE("data: a line of nearly max_csv_line_bytes costs a small multiple of its size", "[data]") {
+    if (xgrad::test::address_sanitizer) {
+        WARN("skipped: RLIMIT_AS cannot bound memory under AddressSanitizer");
+        return;
+    }
+    temp_dir dir;
+    const fs::path path = dir / "wide.csv";
+    std::string line;  // 524288 cells "1": 1 MiB − 1 byte
+    line.reserve(1 << 20);
+    for (int k = 0; k < 524287; ++k) line += "1,";
+    line += "1\n";
+    REQUIRE(line.size() == (1u << 20));  // with its '\n'
+    write_text(path, line);
+    const auto result = xgrad::test::run_in_child(
+        [&] {
+            data::csv_options o;
+            o.header = false;
+            o.label_column = std::nullopt;
+            const auto ds = data::load_csv<float>(path, o);
+            if (ds.features() != 524288 || ds.size() != 1) throw std::logic_error("wrong shape");
+        },
+        12 << 20);  // the line, a row of floats, the values and the matrix (2 MiB each): not 11 × 1 MiB
+    CHECK(result.outcome == "ok");
+}
+
+TEST_CASE("data: load_csv refuses a header line of numbers instead of losing a row", "[data]") {
+    temp_dir dir;
+    const fs::path path = dir / "t.csv";
+    write_text(path, "\n1,2,0\n3,4,1\n");
+    CHECK(error_of([&] { data::load_csv<float>(path); }) ==
+          path.string() +
+              ":2: expected a header of column names, but the first line '1,2,0' holds only numbers: if the "
+              "file "
+              "has no header, load it with header = false (csv_options::header); xgrad does not guess, and "
+              "reading "
+              "this line as a header would lose a row");
+    data::csv_options o;
+    o.header = false;
+    CHECK(data::load_csv<float>(path, o).size() == 2);
+    write_text(path, "x,2,label\n1,2,0\n");  // one name that is not a number suffices
+    CHECK(data::load_csv<float>(path).feature_names == std::vector<std::string>{"x", "2"});
+}
+
+TEST_CASE("data: CSV labels are checked against the class count, named by file, line, column and value",
+          "[data]") {
+    temp_dir dir;
+    const fs::path path = dir / "t.csv";
+    // One stray label: max label + 1 would be 65536 classes, of which all but 0, 1 and 65535 have no example.
+    write_text(path, "x,label\n1,0\n2,1\n3,65535\n4,1\n");
+    CHECK(error_of([&] { data::load_csv<float>(path); }) ==
+          path.string() +
+              ":4: label 65535 in column 2 ('label') makes 65536 classes, but 65533 of them have no example "
+              "(the "
+              "first: 2); the class count is max label + 1 only when every class 0…65535 occurs; pass "
+              "csv_options::classes if classes without examples are intended");
+    // A given class count: every label must be below it.
+    data::csv_options two;
+    two.classes = 2;
+    CHECK(error_of([&] { data::load_csv<float>(path, two); }) ==
+          path.string() +
+              ":4: label '65535' in column 2 ('label') is not below the 2 classes of csv_options::classes");
+    data::csv_options ten;
+    ten.classes = 10;
+    write_text(path, "x,label\n1,0\n2,1\n");
+    const auto ds = data::load_csv<float>(path, ten);
+    CHECK(ds.classes == 10);
+    CHECK(data::load_csv<float>(path).classes == 2);
+    // The given count itself is checked.
+    data::csv_options bad;
+    bad.classes = 0;
+    CHECK_THAT(error_of([&] { data::load_csv<float>(path, bad); }),
+               Contains("csv_options::classes must be in [1, 65536], not 0"));
+    bad.classes = 70000;
+    CHECK_THAT(error_of([&] { data::load_csv<float>(path, bad); }), Contains("not 70000"));
+    bad.classes = 2;
+    bad.label_column = std::nullopt;
+    CHECK_THAT(error_of([&] { data::load_csv<float>(path, bad); }), Contains("label_column is not"));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -518,6 +714,63 @@ TEST_CASE("data: synthetic sets are deterministic for a seed and differ across s
 
 // ---------------------------------------------------------------------------------------------------
 // standardizer, split
+
+// Features near the largest float: x − mean overflowed in float (−3.4e38 − 1.1e38 = −inf) and training
+// then failed with a message about the learning rate. The arithmetic is done in double; what the result
+// type cannot hold is refused, naming the feature and the value.
+TEST_CASE("data: standardizer handles features near the float maximum exactly, in double", "[data]") {
+    const std::vector<float> row = {3.4e38f, 3.4e38f, -3.4e38f, 1.0f};
+    matrix<float> x({2, row.size()});
+    for (std::size_t j = 0; j < row.size(); ++j) x(0, j) = row[j], x(1, j) = static_cast<float>(j);
+    data::standardizer<float> s;
+    s.fit(x).apply(x);
+    // reference: mean and population std of the row in long double, written out here
+    long double mean = 0, var = 0;
+    for (float v : row) mean += v;
+    mean /= row.size();
+    for (float v : row) var += (v - mean) * (v - mean);
+    const long double sd = std::sqrt(var / row.size());
+    for (std::size_t j = 0; j < row.size(); ++j) {
+        INFO("column " << j << ": " << x(0, j));
+        const long double want = (row[j] - mean) / sd;
+        CHECK(std::isfinite(x(0, j)));
+        CHECK(std::abs(x(0, j) - want) <= 1e-6L * std::abs(want));
+    }
+    s.invert(x);  // back to the data, up to float's rounding of the standardized values (scale · ε)
+    for (std::size_t j = 0; j < row.size(); ++j) CHECK(std::abs(x(0, j) - row[j]) <= 1e-6L * sd);
+}
+
+TEST_CASE(
+    "data: standardizer refuses data whose scaled values the type cannot hold, naming feature and value",
+    "[data]") {
+    // fitted on a feature of spread 5e-31, a value of 3e38 would standardize to 6e68: not a float
+    data::standardizer<float> s;
+    s.fit(matrix<float>{{0.0f, 1e-30f}, {1.0f, 2.0f}});
+    matrix<float> x{{0.0f, 1.0f}, {1.0f, 1.0f}};
+    x(0, 1) = 3e38f;
+    const matrix<float> before = x;
+    const std::string msg = error_of([&] { s.apply(x); });
+    CHECK_THAT(msg, Contains("standardizer::apply") && Contains("feature 0") && Contains("example 1") &&
+                        Contains("3e+38") && Contains("float"));
+    CHECK(xt::all(xt::equal(x, before)));  // nothing was written
+
+    // a range max − min beyond float (min_max) is refused when fitting, naming the feature and the values
+    data::standardizer<float> mm(data::scaling::min_max);
+    const std::string range = error_of([&] { mm.fit(matrix<float>{{1.0f, 2.0f}, {3.4e38f, -3.4e38f}}); });
+    CHECK_THAT(range, Contains("standardizer::fit") && Contains("feature 1") && Contains("3.4e+38") &&
+                          Contains("-3.4e+38") && Contains("float"));
+    CHECK_FALSE(mm.fitted());
+
+    // so are values that are not finite, and statistics that overflow double
+    CHECK_THAT(error_of([&] {
+                   data::standardizer<float>().fit(matrix<float>{{1.0f, NAN}});
+               }),
+               Contains("feature 0") && Contains("example 1") && Contains("nan"));
+    CHECK_THAT(error_of([&] {
+                   data::standardizer<double>().fit(matrix<double>{{1.7e308, -1.7e308}});
+               }),
+               Contains("standardizer::fit") && Contains("feature 0") && Contains("double"));
+}
 
 TEST_CASE("data: standardizer gives each feature row mean 0 and std 1 and inverts", "[data]") {
     matrix<double> x = xgrad::test::random_matrix<double>(3, 50, 11, -1, 1);

@@ -2,11 +2,12 @@
 // (failing writes, SIGKILL mid-save) and interoperability with numpy when /usr/bin/python3 has it.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -15,15 +16,16 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include <xgrad/io/checkpoint.hpp>
 
+#include "io/child.hpp"
 #include "support.hpp"
 
 namespace {
@@ -165,16 +167,33 @@ std::string deflate_stored(const std::string& data) {
     return out;
 }
 
+/// A raw deflate stream of `data` made by zlib (compresses, unlike deflate_stored).
+std::string deflate_zlib(const std::string& data) {
+    z_stream z{};
+    REQUIRE(::deflateInit2(&z, 1, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    std::string out(::deflateBound(&z, static_cast<uLong>(data.size())), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z.avail_in = static_cast<uInt>(data.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    REQUIRE(::deflate(&z, Z_FINISH) == Z_STREAM_END);
+    out.resize(z.total_out);
+    ::deflateEnd(&z);
+    return out;
+}
+
 struct zip_item {
     std::string name;
     std::string content;
     bool deflate = false;
+    bool compress = false;  ///< with deflate: real compression by zlib instead of stored blocks
 };
 
 std::string make_zip(const std::vector<zip_item>& items) {
     std::string body, central;
     for (const auto& it : items) {
-        const std::string data = it.deflate ? deflate_stored(it.content) : it.content;
+        const std::string data =
+            it.deflate ? (it.compress ? deflate_zlib(it.content) : deflate_stored(it.content)) : it.content;
         const std::uint32_t method = it.deflate ? 8 : 0;
         const std::string common = le16(20) + le16(0) + le16(method) + le16(0) + le16(0x21) +
                                    le32(crc32_ref(it.content)) + le32(std::uint32_t(data.size())) +
@@ -627,72 +646,233 @@ TEST_CASE("checkpoint: a failed save leaves the previous file intact and no temp
         CHECK_THAT(entry.path().filename().string(), !Contains(".tmp-"));
 }
 
-TEST_CASE("checkpoint: SIGKILL during repeated saves always leaves a complete checkpoint", "[checkpoint]") {
+// ---- SIGKILL during a save ----
+// The writer's test hook XGRAD_TEST_STOP_AT=<stage> (src/checkpoint.cpp) makes a save stop its process with
+// SIGSTOP at a named stage; the parent waits for that event (waitpid with WUNTRACED), looks at the files and
+// kills the child exactly there. No sleep, no clock: the outcome cannot depend on the machine's speed.
+
+/// A forked child, SIGKILLed and reaped when the test leaves the scope early (a failed REQUIRE), so that no
+/// stopped process is left behind.
+struct child_process {
+    pid_t pid = -1;
+    ~child_process() {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    }
+    /// Waits until the child stops or ends (waitpid with WUNTRACED); returns the status.
+    int wait_for_stop_or_end() const {
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, WUNTRACED) == pid);
+        return status;
+    }
+    /// SIGKILLs the child and reaps it; it must die of that signal.
+    void kill_and_reap() {
+        REQUIRE(::kill(pid, SIGKILL) == 0);
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        pid = -1;
+        CHECK(WIFSIGNALED(status));
+        CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+    }
+};
+
+/// Forks a child that runs `save` with XGRAD_TEST_STOP_AT=`stage` (empty: unset) and exits 0 after it (3 on
+/// an exception). The child never returns into the test.
+template <class F>
+pid_t fork_saver(const char* stage, F&& save) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (*stage != '\0') ::setenv("XGRAD_TEST_STOP_AT", stage, 1);
+        try {
+            save();
+        } catch (...) {
+            ::_exit(3);
+        }
+        ::_exit(0);
+    }
+    return pid;
+}
+
+/// Sets an environment variable for one scope (restoring the previous value).
+struct scoped_env {
+    std::string name;
+    std::optional<std::string> old;
+    scoped_env(std::string n, const char* value) : name(std::move(n)) {
+        if (const char* v = std::getenv(name.c_str())) old = v;
+        ::setenv(name.c_str(), value, 1);
+    }
+    ~scoped_env() {
+        if (old)
+            ::setenv(name.c_str(), old->c_str(), 1);
+        else
+            ::unsetenv(name.c_str());
+    }
+};
+
+/// The temporary files of process `pid` beside `path` (the durable writer names them `<path>.tmp-<pid>-<n>`).
+std::vector<std::string> temporaries_of(const std::string& path, pid_t pid) {
+    const std::string prefix = fs::path(path).filename().string() + ".tmp-" + std::to_string(pid) + "-";
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(fs::path(path).parent_path()))
+        if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path().string());
+    return out;
+}
+
+/// Two versions of a ~2 MiB checkpoint (same names and shapes: the same archive size), told apart by
+/// their values.
+named<double> checkpoint_version(int v) {
+    return {{"w", ramp<double>(512, 512, 1e-3, v * 1000.0)}, {"b", ramp<double>(512, 1, 1, v)}};
+}
+
+TEST_CASE("checkpoint: SIGKILL at every stage of a save leaves the previous or the new checkpoint, complete",
+          "[checkpoint]") {
+    temp_dir dir;
+    const std::string path = dir / "model.npz";
+    const named<double> old_version = checkpoint_version(0), new_version = checkpoint_version(1);
+    // The bytes an uninterrupted save of the new version writes (the archive does not record its path).
+    xgrad::save_npz<double>(dir / "reference.npz", refs(new_version));
+    const std::string new_bytes = read_bytes(dir / "reference.npz");
+    const std::uintmax_t full = new_bytes.size();
+
+    const auto holds = [&](const named<double>& version) {
+        const auto loaded = xgrad::load_npz<double>(path);
+        return loaded.size() == 2 && bit_identical(loaded[0].second, version[0].second) &&
+               bit_identical(loaded[1].second, version[1].second);
+    };
+
+    struct stage_case {
+        const char* stage;
+        bool renamed;           // the new checkpoint is at `path` once the child stops there
+        std::uintmax_t in_tmp;  // bytes in the temporary file when the child stops (before the rename)
+    };
+    for (const stage_case& c : {stage_case{"created", false, 0}, stage_case{"half-written", false, full / 2},
+                                stage_case{"written", false, full}, stage_case{"synced", false, full},
+                                stage_case{"renamed", true, 0}, stage_case{"dir-synced", true, 0}}) {
+        INFO("stopped at stage " << c.stage << ", then SIGKILL");
+        xgrad::save_npz<double>(path, refs(old_version));
+        const std::string old_bytes = read_bytes(path);
+
+        child_process child{fork_saver(c.stage, [&] { xgrad::save_npz<double>(path, refs(new_version)); })};
+        const int status = child.wait_for_stop_or_end();
+        REQUIRE(WIFSTOPPED(status));
+        REQUIRE(WSTOPSIG(status) == SIGSTOP);
+        // The state while stopped is the stage's, exactly.
+        const std::vector<std::string> temporaries = temporaries_of(path, child.pid);
+        std::string tmp;
+        if (c.renamed) {
+            CHECK(temporaries.empty());
+            CHECK(read_bytes(path) == new_bytes);
+        } else {
+            REQUIRE(temporaries.size() == 1);
+            tmp = temporaries[0];
+            CHECK(fs::file_size(tmp) == c.in_tmp);
+            CHECK(read_bytes(tmp) == new_bytes.substr(0, c.in_tmp));
+            CHECK(read_bytes(path) == old_bytes);
+        }
+
+        const pid_t child_pid = child.pid;
+        child.kill_and_reap();
+        if (c.renamed) {
+            // The new checkpoint, complete: exactly what an uninterrupted save writes.
+            CHECK(read_bytes(path) == new_bytes);
+            CHECK(holds(new_version));
+            CHECK(temporaries_of(path, child_pid).empty());
+        } else {
+            // The previous checkpoint, bit for bit; the stale temporary file is left (safe to delete).
+            CHECK(read_bytes(path) == old_bytes);
+            CHECK(holds(old_version));
+            CHECK(fs::remove(tmp));
+        }
+    }
+}
+
+TEST_CASE("checkpoint: a save stopped by its test hook and continued finishes unchanged", "[checkpoint]") {
+    temp_dir dir;
+    const std::string path = dir / "model.npz";
+    const named<double> old_version = checkpoint_version(0), new_version = checkpoint_version(1);
+    xgrad::save_npz<double>(dir / "reference.npz", refs(new_version));
+    const std::string new_bytes = read_bytes(dir / "reference.npz");
+    xgrad::save_npz<double>(path, refs(old_version));
+
+    // Stopped half-way (the writes are split there), then continued: the same bytes as without the hook.
+    child_process child{
+        fork_saver("half-written", [&] { xgrad::save_npz<double>(path, refs(new_version)); })};
+    int status = child.wait_for_stop_or_end();
+    REQUIRE(WIFSTOPPED(status));
+    REQUIRE(::kill(child.pid, SIGCONT) == 0);
+    status = child.wait_for_stop_or_end();
+    const pid_t child_pid = child.pid;
+    child.pid = -1;  // reaped
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(read_bytes(path) == new_bytes);
+    CHECK(temporaries_of(path, child_pid).empty());
+
+    // A misspelt stage is an error before anything is written, not a hook that silently never stops.
+    const scoped_env env("XGRAD_TEST_STOP_AT", "halfway");
+    const std::string msg =
+        checkpoint_error_of([&] { xgrad::save_npz<double>(path, refs(checkpoint_version(2))); });
+    CHECK_THAT(msg, Contains(path) && Contains("XGRAD_TEST_STOP_AT='halfway' is not a stage"));
+    CHECK(read_bytes(path) == new_bytes);
+    CHECK(temporaries_of(path, ::getpid()).empty());
+}
+
+TEST_CASE("checkpoint: SIGKILL at arbitrary moments of repeated saves always leaves a complete checkpoint",
+          "[checkpoint]") {
+    // A child saves three versions in turn, forever; the parent kills it after an arbitrary number of
+    // system calls (fs::exists). Where a kill lands depends on the machine, so only safety is asserted
+    // (the checkpoint is always one complete version, bit for bit); where the kills landed is reported.
     temp_dir dir;
     const std::string path = dir / "killed.npz";
-    // Three complete versions, ~4 MiB each, told apart by their first element.
     std::vector<named<double>> versions;
-    for (int v = 0; v < 3; ++v)
-        versions.push_back(
-            {{"w", ramp<double>(512, 512, 1e-3, v * 1000.0)}, {"b", ramp<double>(512, 1, 1, v)}});
+    std::vector<std::string> bytes;
+    for (int v = 0; v < 3; ++v) {
+        versions.push_back(checkpoint_version(v));
+        xgrad::save_npz<double>(path, refs(versions[v]));
+        bytes.push_back(read_bytes(path));
+    }
     xgrad::save_npz<double>(path, refs(versions[0]));
+    const std::uintmax_t full = bytes[0].size();
 
-    const std::uintmax_t full_size = fs::file_size(path);
     std::mt19937 rng(12345);
-    std::uniform_int_distribution<int> delay_ms(1, 40);
-    int saw_new_version = 0;
-    int killed_mid_save = 0;
-    int partial_files = 0;  // stale temporaries shorter than a complete archive: killed while writing
-    // Even rounds kill at a random moment; odd rounds watch the child's temporary file and kill the moment it
-    // is seen partly written, so that kills in the middle of write() are certain, not a matter of luck.
-    constexpr int rounds = 24;
-    for (int round = 0; round < rounds; ++round) {
-        const pid_t child = ::fork();
-        REQUIRE(child >= 0);
-        if (child == 0) {
-            try {
-                for (std::size_t k = 1;; ++k) xgrad::save_npz<double>(path, refs(versions[k % 3]));
-            } catch (...) {
-                ::_exit(3);
-            }
-        }
-        const std::string tmp = path + ".tmp-" + std::to_string(child);
-        if (round % 2 == 0) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
-        } else {
-            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-            for (std::error_code ec; std::chrono::steady_clock::now() < deadline;) {
-                const std::uintmax_t size = fs::file_size(tmp, ec);
-                if (!ec && size > 0 && size < full_size) break;
-            }
-        }
-        REQUIRE(::kill(child, SIGKILL) == 0);
-        int status = 0;
-        REQUIRE(::waitpid(child, &status, 0) == child);
-        REQUIRE(WIFSIGNALED(status));
+    std::uniform_int_distribution<int> polls(0, 20000);
+    int mid_write = 0, written_not_renamed = 0, between = 0;
+    for (int round = 0; round < 12; ++round) {
+        child_process child{fork_saver("", [&] {
+            for (std::size_t k = 1;; ++k) xgrad::save_npz<double>(path, refs(versions[k % 3]));
+        })};
+        const pid_t child_pid = child.pid;
+        std::error_code ec;
+        for (int n = polls(rng); n > 0; --n) static_cast<void>(fs::exists(path, ec));
+        child.kill_and_reap();
 
+        INFO("round " << round);
+        const std::string now = read_bytes(path);
+        CHECK((now == bytes[0] || now == bytes[1] || now == bytes[2]));
         const auto loaded = xgrad::load_npz<double>(path);
         REQUIRE(loaded.size() == 2);
         const int v = static_cast<int>(std::lround(loaded[0].second(0, 0) / 1000.0));
-        INFO("round " << round << ": version " << v);
         REQUIRE((v >= 0 && v < 3));
         CHECK(bit_identical(loaded[0].second, versions[v][0].second));
         CHECK(bit_identical(loaded[1].second, versions[v][1].second));
-        saw_new_version += v != 0;
-        // The stale temporary of the killed writer, if it died mid-save.
-        std::error_code ec;
-        const std::uintmax_t tmp_size = fs::file_size(tmp, ec);
-        if (!ec) partial_files += tmp_size < full_size;
-        killed_mid_save += fs::remove(tmp);
+
+        // The writer renames each temporary before it creates the next: at most one is left.
+        const std::vector<std::string> temporaries = temporaries_of(path, child_pid);
+        CHECK(temporaries.size() <= 1);
+        if (temporaries.empty())
+            ++between;
+        else if (fs::file_size(temporaries[0]) < full)
+            ++mid_write;
+        else
+            ++written_not_renamed;
+        for (const std::string& t : temporaries) fs::remove(t);
     }
-    // This test must really exercise what it claims to: kills in the middle of saves, some in the middle of
-    // writing the file.
-    INFO(killed_mid_save << " of " << rounds << " kills mid-save, " << partial_files
-                         << " with a partly written temporary; " << saw_new_version
-                         << " newer versions seen");
-    CHECK(killed_mid_save >= rounds / 2);
-    CHECK(partial_files >= rounds / 4);
-    CHECK(saw_new_version >= 1);
+    WARN("the 12 kills landed: " << mid_write << " while writing the temporary file, " << written_not_renamed
+                                 << " after writing it and before the rename, " << between
+                                 << " with no temporary file (after a rename or before the first save)");
 }
 
 TEST_CASE("checkpoint: numpy reads what xgrad writes", "[checkpoint]") {
@@ -812,4 +992,154 @@ np.savez(out + '/cube.npz', x=np.zeros((2, 2, 2)))
         } catch (const checkpoint_error&) {
         }
     }
+}
+
+// ---- what an archive may cost, and what it may hold (issue 10) ----
+
+TEST_CASE("checkpoint: load_parameters compares names and shapes from the headers before inflating any data",
+          "[checkpoint]") {
+    temp_dir dir;
+    const std::string path = dir / "model.npz";
+    // 'w' and 'b' fit the model; 'extra' is not a parameter, and its data is damaged after its header (the
+    // CRC is of other bytes). Only a reader that inflates 'extra' can notice the damage.
+    const std::vector<double> six = {1, 2, 3, 4, 5, 6};
+    std::string extra = npy(npy_dict("<f8", "(2,)"), raw(std::vector<double>{7, 8}));
+    std::string zip = make_zip({{"w.npy", npy(npy_dict("<f8", "(2, 3)"), raw(six)), true, true},
+                                {"b.npy", npy(npy_dict("<f8", "(2,)"), raw(std::vector<double>{1, 2})), true},
+                                {"extra.npy", extra}});
+    const std::size_t at = zip.rfind(extra);  // the stored bytes of 'extra'
+    REQUIRE(at != std::string::npos);
+    zip[at + extra.size() - 1] ^= 0x01;
+    write_bytes(path, zip);
+    CHECK_THAT(checkpoint_error_of([&] { xgrad::load_npz<double>(path); }),
+               Contains("entry 'extra'") && Contains("CRC-32 mismatch"));
+
+    parameter<double> w(matrix<double>({2, 3}, 0.0), "w"), b(matrix<double>({2, 1}, 0.0), "b");
+    CHECK(checkpoint_error_of([&] {
+              xgrad::load_parameters<double>(path, {{"w", &w}, {"b", &b}});
+          }) == path + ": unexpected entry 'extra' [2×1] (not a parameter of the model)");
+    // A shape that does not fit is reported the same way, from the headers alone.
+    parameter<double> w4(matrix<double>({4, 3}, 0.0), "w"), e(matrix<double>({2, 1}, 0.0), "extra");
+    CHECK(checkpoint_error_of([&] {
+              xgrad::load_parameters<double>(path, {{"w", &w4}, {"b", &b}, {"extra", &e}});
+          }) == path + ": 'w' has shape [2×3] but the model expects [4×3]");
+    CHECK(w.value()(0, 0) == 0.0);
+}
+
+TEST_CASE(
+    "checkpoint: a small archive that declares a huge array costs no memory when the model does not want it",
+    "[checkpoint]") {
+    if (xgrad::test::address_sanitizer) {
+        WARN("skipped: RLIMIT_AS cannot bound memory under AddressSanitizer");
+        return;
+    }
+    temp_dir dir;
+    const std::string path = dir / "bomb.npz";
+    {
+        // 'w' is (4096, 2048) float64 zeros: 64 MiB, about 64 KiB deflated. The model's w is [2×3].
+        const std::string zeros(std::size_t(4096) * 2048 * 8, '\0');
+        write_bytes(path,
+                    make_zip({{"w.npy", npy(npy_dict("<f8", "(4096, 2048)"), zeros), true, true},
+                              {"b.npy", npy(npy_dict("<f8", "(2,)"), raw(std::vector<double>{1, 2}))}}));
+    }
+    REQUIRE(fs::file_size(path) < 1024 * 1024);
+    const auto result = xgrad::test::run_in_child(
+        [&] {
+            parameter<double> w(matrix<double>({2, 3}, 0.0), "w"), b(matrix<double>({2, 1}, 0.0), "b");
+            xgrad::load_parameters<double>(path, {{"w", &w}, {"b", &b}});
+        },
+        16 << 20);  // 16 MiB: a quarter of what inflating 'w' would take
+    INFO(result.outcome);
+    CHECK(result.message() == path + ": 'w' has shape [4096×2048] but the model expects [2×3]");
+}
+
+TEST_CASE("checkpoint: NaN, infinities and values beyond the range of T are rejected by entry and position",
+          "[checkpoint]") {
+    temp_dir dir;
+    const std::string path = dir / "bad.npz";
+    const double inf = std::numeric_limits<double>::infinity(),
+                 nan = std::numeric_limits<double>::quiet_NaN();
+    parameter<double> w(matrix<double>({2, 3}, 7.0), "w");
+    parameter<float> wf(matrix<float>({2, 3}, 7.0f), "w");
+    const auto archive = [&](double value, std::size_t at, bool fortran = false) {
+        std::vector<double> v = {1, 2, 3, 4, 5, 6};
+        v[at] = value;
+        write_bytes(path, make_zip({{"w.npy", npy(npy_dict("<f8", "(2, 3)", fortran), raw(v))}}));
+    };
+    archive(nan, 5);
+    CHECK(checkpoint_error_of([&] {
+              xgrad::load_parameters<double>(path, {{"w", &w}});
+          }) ==
+          path + ": entry 'w': the value at [1, 2] of [2×3] is NaN (parameters must be finite numbers)");
+    archive(inf, 1);
+    CHECK_THAT(checkpoint_error_of([&] {
+                   xgrad::load_parameters<float>(path, {{"w", &wf}});
+               }),
+               Contains("entry 'w': the value at [0, 1] of [2×3] is +Inf"));
+    archive(-inf, 1, true);  // Fortran order: element 1 of the data is [1, 0]
+    CHECK_THAT(checkpoint_error_of([&] {
+                   xgrad::load_parameters<double>(path, {{"w", &w}});
+               }),
+               Contains("entry 'w': the value at [1, 0] of [2×3] is -Inf"));
+    for (double v : w.value()) CHECK(v == 7.0);  // nothing was modified
+    for (float v : wf.value()) CHECK(v == 7.0f);
+
+    // 1e300 fits a double but not a float: as float it would be +Inf.
+    archive(-1e300, 3);
+    CHECK(checkpoint_error_of([&] { xgrad::load_npz<float>(path); }) ==
+          path +
+              ": entry 'w': the value at [1, 0] of [2×3] is -1e+300, outside the range of float (at most "
+              "3.40282e+38 in magnitude)");
+    CHECK_THAT(checkpoint_error_of([&] {
+                   xgrad::load_parameters<float>(path, {{"w", &wf}});
+               }),
+               Contains("outside the range of float"));
+    REQUIRE(xgrad::load_npz<double>(path)[0].second(1, 0) == -1e300);
+    xgrad::load_parameters<double>(path, {{"w", &w}});
+    CHECK(w.value()(1, 0) == -1e300);
+    // A float64 value that is tiny for float rounds, as any conversion does.
+    archive(1e-300, 0);
+    CHECK(xgrad::load_npz<float>(path)[0].second(0, 0) == 0.0f);
+}
+
+TEST_CASE("checkpoint: a FIFO or a device is refused without reading it", "[checkpoint]") {
+    temp_dir dir;
+    CHECK_THAT(checkpoint_error_of([&] { xgrad::load_npz<float>("/dev/zero"); }),
+               Contains("/dev/zero: cannot load checkpoint: not a regular file"));
+    // A FIFO without a writer: opening it for reading would block for ever; the loader must not.
+    const std::string fifo = dir / "pipe.npz";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    CHECK_THAT(checkpoint_error_of([&] { xgrad::load_npz<float>(fifo); }), Contains("not a regular file"));
+}
+
+TEST_CASE("checkpoint: numpy's savez_compressed with ZIP64 records and a damaged archive, through libzip",
+          "[checkpoint]") {
+    if (!numpy_available()) {
+        WARN("skipped: /usr/bin/python3 cannot import numpy (apt-get install -y python3-numpy)");
+        return;
+    }
+    temp_dir dir;
+    // numpy writes every entry with ZIP64 extra fields (force_zip64): a model saved by numpy loads into the
+    // parameters; its data cut or damaged is an error naming the entry.
+    const std::string script = R"(
+import sys, numpy as np
+np.savez_compressed(sys.argv[1] + '/m.npz', w=np.arange(6, dtype=np.float32).reshape(2, 3) / 4, b=np.ones(2))
+)";
+    REQUIRE(run_python(dir, script, "'" + dir.path.string() + "'"));
+    parameter<float> w(matrix<float>({2, 3}, 0.0f), "w"), b(matrix<float>({2, 1}, 0.0f), "b");
+    xgrad::load_parameters<float>(dir / "m.npz", {{"w", &w}, {"b", &b}});
+    CHECK(bit_identical(w.value(), matrix<float>{{0, 0.25f, 0.5f}, {0.75f, 1, 1.25f}}));
+    CHECK(bit_identical(b.value(), matrix<float>{{1}, {1}}));
+
+    // Compressed bytes of 'w' damaged: corrupt data or a CRC mismatch, named by entry.
+    std::string bytes = read_bytes(dir / "m.npz");
+    const std::size_t name = bytes.find("w.npy");
+    REQUIRE(name != std::string::npos);
+    const std::size_t data = name + 5 + 20 + 10;  // past the name and its ZIP64 extra field, into the data
+    bytes[data] = static_cast<char>(bytes[data] ^ 0x5A);
+    write_bytes(dir / "bad.npz", bytes);
+    CHECK_THAT(checkpoint_error_of([&] {
+                   xgrad::load_parameters<float>(dir / "bad.npz", {{"w", &w}, {"b", &b}});
+               }),
+               Contains("bad.npz: entry 'w'"));
 }

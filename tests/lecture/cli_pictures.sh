@@ -55,7 +55,7 @@ n=$(grep -o '<circle' "$tmp/t/boundary.svg" | wc -l)
 # 1200 points: 840 training, 120 validation (not drawn), 240 test; plus 2 legend markers.
 check "boundary.svg draws the 840 training and 240 test points (found $((n - 2)))" test "$n" -eq 1082
 check "boundary.svg has shaded regions" grep -q '<path fill=' "$tmp/t/boundary.svg"
-check "no temporary files left" bash -c "! ls '$tmp/t' | grep -q tmp"
+check "no temporary files or staging directories left" bash -c "[[ -z \$(find '$tmp' '$tmp/t' -maxdepth 1 \( -name '*.tmp-*' -o -name '.*.xgrad-tmp-*' \) -print -quit) ]]"
 if command -v rsvg-convert >/dev/null; then
   check "boundary.svg renders (rsvg-convert)" rsvg-convert -o "$tmp/b.png" "$tmp/t/boundary.svg"
 fi

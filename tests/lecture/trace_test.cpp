@@ -117,10 +117,9 @@ TEST_CASE("trace: the observer traces every backward while the trace lives, and 
 }
 
 namespace {
-/// A user op whose rule text is not in "d{x0} = …" form.
+/// A user op that states no rule (no describe()): traces name it and say so.
 struct twice_op final : xgrad::op<double> {
     std::string_view name() const override { return "twice"; }
-    std::string_view rule() const override { return "doubles the gradient of {y} into {x0}"; }
     void forward(xgrad::forward_context<double>& ctx) override {
         ctx.output(ctx.input_shape(0)) = 2.0 * ctx.input(0);
     }
@@ -130,16 +129,53 @@ struct twice_op final : xgrad::op<double> {
 };
 }  // namespace
 
-TEST_CASE("trace: a rule in free form is printed whole, with names", "[lecture][trace]") {
+TEST_CASE("trace: an op that states no rule is printed by name", "[lecture][trace]") {
     xgrad::graph<double> g;
     auto x = g.variable(random_matrix(2, 2, 8), "x");
     auto y = xgrad::apply<twice_op>({x}, std::source_location::current()).named("y");
     auto L = xgrad::sum(y).named("L");
     const std::string t = xgrad::trace_backward(g, L, nullptr);
     INFO(t);
-    CHECK_THAT(t, Catch::Contains("doubles the gradient of y into x"));
+    CHECK_THAT(t, Catch::Contains("(twice states no backward rule)"));
+    CHECK_THAT(t, Catch::Contains("dy = dL broadcast back"));
     xgrad::tensor_names<double> nm(g);
+    CHECK(nm.expression(y.id()) == "twice(x)");
     const auto cl = nm.clauses(y.id());
     REQUIRE(cl.size() == 1);
     CHECK(cl[0].input == -1);
+}
+
+TEST_CASE("trace: compound names get parentheses only where the rule's placeholder needs them",
+          "[lecture][trace]") {
+    xgrad::graph<double> g;
+    auto a = g.variable(random_matrix(2, 3, 9), "a");
+    auto b = g.variable(random_matrix(2, 3, 10), "b");
+    auto W = g.variable(random_matrix(3, 4, 11), "W");
+    auto k = g.variable(random_matrix(2, 3, 12), "c d");  // a user's name with a space binds loosely
+    auto u = a + b;                                       // {x0:sum} + {x1:product}: "a + b", a sum
+    auto p = xgrad::matmul(u, W);                         // {x0:product}·{x1}: the sum needs parentheses
+    auto t = xgrad::transpose(u);                         // {x0}ᵀ: so does an atom's place
+    auto v = u + a;                                       // {x0:sum}: a sum on the left needs none
+    auto w = a - u;                                       // {x1:product}: on the right it does
+    auto s = xgrad::sigmoid(p);                           // σ({x0:any}): an argument never needs them
+    auto e = xgrad::exp(k);                               // a call: neither does a loose user name
+    auto kt = xgrad::transpose(k);
+    auto L = xgrad::sum(s) + xgrad::sum(t) + xgrad::sum(v) + xgrad::sum(w) + xgrad::sum(e) + xgrad::sum(kt);
+    (void)L;
+    xgrad::tensor_names<double> nm(g);
+    CHECK(nm.name(u.id()) == "a + b");
+    CHECK(nm.name(p.id()) == "(a + b)·W");
+    CHECK(nm.name(t.id()) == "(a + b)ᵀ");
+    CHECK(nm.name(v.id()) == "a + b + a");
+    CHECK(nm.name(w.id()) == "a − (a + b)");
+    CHECK(nm.name(s.id()) == "σ((a + b)·W)");
+    CHECK(nm.name(e.id()) == "exp(c d)");
+    CHECK(nm.name(kt.id()) == "(c d)ᵀ");
+    CHECK(nm.own_grad_name(u.id()) == "d(a + b)");
+    const auto cl = nm.clauses(p.id());
+    REQUIRE(cl.size() == 2);
+    CHECK(cl[0].text == "d(a + b) = d((a + b)·W)·Wᵀ");
+    CHECK(cl[0].shapes == "[2×4]·[4×3] → [2×3]");
+    CHECK(cl[1].text == "dW = (a + b)ᵀ·d((a + b)·W)");
+    CHECK(cl[1].shapes == "[3×2]·[2×4] → [3×4]");
 }

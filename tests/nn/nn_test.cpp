@@ -1,3 +1,6 @@
+#include <limits>
+#include <string>
+
 #include "support.hpp"
 
 #include <xgrad/init.hpp>
@@ -105,6 +108,53 @@ TEST_CASE("nn: initializers have the documented ranges and spreads, and the same
     matrix<double> w3({200, 300});
     xgrad::init::xavier_uniform(w3, c);
     CHECK_FALSE(xt::all(xt::equal(w3, w2)));
+}
+
+// The module used to replace any negative parameter by the default (activation(leaky_relu, −0.5) ran with
+// slope 0.01) while the op refuses it: the module now checks the parameter it is given, with the op's
+// message, when it is constructed (as argument_error, like every module argument; the op's own check
+// throws shape_error).
+TEST_CASE("nn: activation modules refuse an invalid parameter with the op's message, and use a valid one",
+          "[nn]") {
+    using xgrad::nn::activation_kind;
+    using xgrad::test::message_of;
+    using xgrad::test::shape_error_message;
+    xgrad::graph<double> g;
+    auto x = g.constant(matrix<double>{{-2.0, 0.5}}, "A");
+    const auto head = [](const std::string& m) { return m.substr(0, m.find(" (called at")); };
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (const double f : {-0.5, -1.0, 1.0, 1.5, nan}) {
+        INFO("leaky_relu slope " << f);
+        const std::string op = shape_error_message([&] { (void)xgrad::leaky_relu(x, f); });
+        const std::string module = message_of<xgrad::argument_error>(
+            [&] { xgrad::nn::activation<double> a(activation_kind::leaky_relu, f); });
+        CHECK(head(module) == head(op));
+        CHECK_THAT(module, Catch::Contains("leaky_relu: slope"));
+    }
+    for (const double alpha : {-1.0, 0.0, nan}) {
+        INFO("elu alpha " << alpha);
+        const std::string op = shape_error_message([&] { (void)xgrad::elu(x, alpha); });
+        const std::string module = message_of<xgrad::argument_error>(
+            [&] { xgrad::nn::activation<double> a(activation_kind::elu, alpha); });
+        CHECK(head(module) == head(op));
+        CHECK_THAT(module, Catch::Contains("elu: alpha"));
+    }
+    // a parameter given to an activation that has none is not silently ignored
+    for (const auto kind :
+         {activation_kind::sigmoid, activation_kind::tanh, activation_kind::relu, activation_kind::selu}) {
+        INFO(xgrad::nn::to_string(kind));
+        CHECK_THAT(message_of<xgrad::argument_error>([&] { xgrad::nn::activation<double> a(kind, 0.5); }),
+                   Catch::Contains(std::string(xgrad::nn::to_string(kind))) &&
+                       Catch::Contains("takes no parameter"));
+    }
+    // valid parameters are used as given, including the edges 0 (leaky_relu) and just below 1
+    for (const double f : {0.0, 0.2, 0.99}) {
+        xgrad::nn::activation<double> lr(activation_kind::leaky_relu, f);
+        CHECK(lr(x).value()(0, 0) == xgrad::leaky_relu(x, f).value()(0, 0));
+        CHECK(lr(x).value()(0, 0) == -2.0 * f);
+    }
+    xgrad::nn::activation<double> el(activation_kind::elu, 0.3);
+    CHECK(el(x).value()(0, 0) == xgrad::elu(x, 0.3).value()(0, 0));
 }
 
 TEST_CASE("nn: activation modules apply their op, unknown names are rejected with the list", "[nn]") {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "support.hpp"
 
 namespace {
@@ -390,6 +392,35 @@ TEST_CASE("loss: cross_entropy targets of the wrong shape throw naming both shap
         CHECK_THAT(msg,
                    Contains("cross_entropy") && Contains(shape_text(3, 4)) && Contains(shape_text(r, c)));
     }
+}
+
+// Logits passed where probabilities belong used to give NaN (log of a negative number) or a made-up loss;
+// like binary_cross_entropy, cross_entropy refuses them, says where, and points to the loss for logits.
+TEST_CASE("loss: cross_entropy refuses values outside [0, 1] and suggests softmax_cross_entropy",
+          "[loss][edge]") {
+    const matrix<double> hard = {{1.0, 0.0}, {0.0, 1.0}};
+    const matrix<double> labels = {{0.0, 1.0}};
+    for (double bad : {-1.0, 3.5, kNaN, std::numeric_limits<double>::infinity()}) {
+        for (const bool use_labels : {false, true}) {
+            INFO("bad " << bad << (use_labels ? ", label targets" : ", one-hot targets"));
+            xgrad::graph<double> g;
+            var<double> z = g.variable(matrix<double>{{0.5, bad}, {0.5, 0.25}}, "Z");
+            var<double> t = g.constant(use_labels ? labels : hard, "T");
+            const std::size_t before = g.size();
+            std::uint_least32_t line = 0;
+            const std::string msg = message_of<xgrad::shape_error>(
+                [&] { line = std::source_location::current().line(), (void)xgrad::cross_entropy(z, t); });
+            CHECK_THAT(msg, Contains("cross_entropy: ") && Contains(fmt::format("{}", bad)) &&
+                                Contains("(0, 1)") && Contains("[0, 1]") &&
+                                Contains("softmax_cross_entropy") &&
+                                Contains("loss_test.cpp:" + std::to_string(line)));
+            CHECK(g.size() == before);  // nothing recorded
+        }
+    }
+    // the edges 0 and 1 are probabilities
+    xgrad::graph<double> g;
+    var<double> p = g.variable(matrix<double>{{1.0, 0.0}, {0.0, 1.0}}, "P");
+    CHECK(xgrad::cross_entropy(p, g.constant(hard)).item() == 0.0);
 }
 
 // Regression: cross_entropy converts labels with one_hot, whose graph_error ("one_hot: label …", no call

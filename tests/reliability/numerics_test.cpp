@@ -84,6 +84,49 @@ TEMPLATE_TEST_CASE("numerics: softmax_cross_entropy of logits ±1e4 is finite an
     CHECK(d1(1, 1) == T(0.25));
 }
 
+// log-probabilities near 0 (a confident class) must keep their relative precision. A column
+// [c, c − 20, …, c − 20] of n classes has log-probabilities −log(1 + (n−1)e^−20) ≈ −(n−1)·2.1e-9 for the
+// first class and −20 minus that for the others. Computing z − (max + log s) loses it twice: 1 + (n−1)e^−20
+// rounds to 1 in float (log s = 0, relative error 1), and max + log s rounds log s to the spacing of max
+// (c = 30 in double: 3.6e-15 / 1.9e-8 ≈ 2e-7). (z − max) − log1p(Σ of the terms below the max) keeps both.
+// The exact values are computed here in long double from the formula above.
+TEMPLATE_TEST_CASE("numerics: log_softmax and softmax_cross_entropy keep near-zero log-probabilities precise",
+                   "[reliability][numerics]", float, double) {
+    using T = TestType;
+    const std::vector<double> offsets = {0.0, 30.0, -30.0, 1000.0};
+    for (const std::size_t n : {std::size_t(2), std::size_t(10), std::size_t(100), std::size_t(1000)}) {
+        const std::size_t m = offsets.size();
+        matrix<T> z({n, m});
+        for (std::size_t j = 0; j < m; ++j) {
+            for (std::size_t i = 0; i < n; ++i) z(i, j) = static_cast<T>(offsets[j] - (i == 0 ? 0.0 : 20.0));
+        }
+        const long double lp0 = -std::log1p(static_cast<long double>(n - 1) * std::exp(-20.0L));  // class 0
+        const long double lpi = -20.0L + lp0;  // the others
+        xgrad::graph<T> g;
+        var<T> zv = g.variable(z, "Z");
+        const matrix<T>& y = xgrad::log_softmax(zv).value();
+        double worst = 0;  // relative error, in units of T's epsilon
+        for (std::size_t j = 0; j < m; ++j) {
+            for (std::size_t i = 0; i < n; ++i) {
+                const long double want = i == 0 ? lp0 : lpi;
+                const long double got = y(i, j);
+                worst = std::max(worst, static_cast<double>(std::abs((got - want) / want) /
+                                                            std::numeric_limits<T>::epsilon()));
+            }
+        }
+        // the fused loss with every label on class 0: the mean of −lp0 over the columns
+        const T loss = xgrad::softmax_cross_entropy(zv, g.constant(matrix<T>({1, m}, T(0)))).item();
+        const double loss_error =
+            static_cast<double>(std::abs((loss + lp0) / lp0) / std::numeric_limits<T>::epsilon());
+        INFO("n = " << n << ": log_softmax worst relative error " << worst << " eps, loss " << loss_error
+                    << " eps (eps = " << std::numeric_limits<T>::epsilon() << ")");
+        // e^−20 rounded to T, a compensated sum, log1p and one subtraction: a few roundings of ε/2 each,
+        // whatever n (an uncompensated sum of the n − 1 terms would grow with n: 39 ε at n = 1000 in float).
+        CHECK(worst <= 4.0);
+        CHECK(loss_error <= 4.0);
+    }
+}
+
 TEMPLATE_TEST_CASE("numerics: sigmoid and bce_with_logits at ±1000 are exact with finite gradients",
                    "[reliability][numerics]", float, double) {
     using T = TestType;

@@ -65,6 +65,7 @@ template <class E>
 std::string_view error_name() {
     if constexpr (std::is_same_v<E, xgrad::shape_error>) return "shape_error";
     if constexpr (std::is_same_v<E, xgrad::graph_error>) return "graph_error";
+    if constexpr (std::is_same_v<E, xgrad::argument_error>) return "argument_error";
     if constexpr (std::is_same_v<E, xgrad::numeric_error>) return "numeric_error";
     if constexpr (std::is_same_v<E, xgrad::op_contract_error>) return "op_contract_error";
     if constexpr (std::is_same_v<E, xgrad::data_error>) return "data_error";

@@ -109,3 +109,101 @@ TEST_CASE("train: three epochs on 12000 real MNIST digits climb above 90% (skipp
     CHECK(h[1].loss < h[0].loss);
     CHECK(h[2].loss < h[1].loss);
 }
+
+// ------------------------------------------------------------------ any loss, any metric
+
+namespace {
+/// Multiclass hinge loss through label_loss_op, as a user writes it (docs/extending.md).
+template <class T>
+struct hinge_op final : xgrad::label_loss_op<T, hinge_op<T>> {
+    static constexpr xgrad::op_rule rule{.name = "hinge", .gradients = {{0, "([margin > 0] − 1_y·count)/m"}}};
+    T loss(xgrad::column_view<const T> z, std::size_t y, xgrad::column_view<T> dz) const {
+        T sum = 0;
+        for (std::size_t i = 0; i < z.size(); ++i) {
+            const T margin = z[i] - z[y] + 1;
+            if (i == y || margin <= 0) continue;
+            sum += margin;
+            dz[i] += 1;
+            dz[y] -= 1;
+        }
+        return sum;
+    }
+};
+}  // namespace
+
+TEST_CASE("train: fit minimises the loss it is given and reports the metric it is given", "[train]") {
+    auto ds = data::make_xor<float>(400, 0.0, 5);
+    auto [tr, va] = data::split(ds, 0.25, 5);
+    auto run = [&](const train::loss_function<float>& loss, const train::metric_function<float>& metric) {
+        xgrad::rng g(9);
+        auto net = xgrad::nn::mlp<float>({2, 16, 2}, xgrad::nn::activation_kind::tanh, g);
+        xgrad::optim::adam<float> opt(net->parameters(), 0.02f);
+        auto o = quiet(4, 25, 9);
+        o.validation = &va;
+        o.loss = loss;
+        o.metric = metric;
+        return train::fit(*net, opt, tr, o);
+    };
+    // The default is softmax cross-entropy and accuracy: passing them explicitly changes nothing, bit for
+    // bit.
+    std::size_t calls = 0;
+    const auto by_default = run({}, {});
+    const auto explicit_ce = run(
+        [&](const auto& z, const auto& y) {
+            ++calls;
+            return xgrad::softmax_cross_entropy(z, y);
+        },
+        [](const auto& z, const auto& y) { return train::count_correct(z, y); });
+    REQUIRE(explicit_ce.size() == by_default.size());
+    for (std::size_t e = 0; e < by_default.size(); ++e) {
+        CHECK(explicit_ce[e].loss == by_default[e].loss);
+        CHECK(explicit_ce[e].train_accuracy == by_default[e].train_accuracy);
+        CHECK(explicit_ce[e].val_loss == by_default[e].val_loss);
+        CHECK(explicit_ce[e].val_accuracy == by_default[e].val_accuracy);
+    }
+    // 4 epochs × 12 batches of 25 (300 examples), and the validation set (100 examples, one batch) each epoch
+    CHECK(calls == 4 * 12 + 4 * 1);
+    // A metric that counts every example right gives exactly 1; the validation uses it too.
+    const auto all_right =
+        run({}, [](const auto& z, const auto&) { return static_cast<double>(z.shape()[1]); });
+    CHECK(all_right.back().train_accuracy == 1.0);
+    CHECK(all_right.back().val_accuracy == 1.0);
+    CHECK(all_right.back().loss == by_default.back().loss);
+    // Another loss changes the training: the hinge loss's values are not cross-entropy's.
+    const auto hinge = run(
+        [](const auto& z, const auto& y) {
+            return xgrad::apply<hinge_op<float>>({z, y}, std::source_location::current());
+        },
+        {});
+    CHECK(hinge.back().loss != by_default.back().loss);
+}
+
+TEST_CASE("train: a multiclass hinge loss of the user's trains a classifier through fit", "[train]") {
+    auto ds = data::make_xor<float>(400, 0.0, 5);
+    xgrad::rng g(3);
+    auto net = xgrad::nn::mlp<float>({2, 16, 2}, xgrad::nn::activation_kind::tanh, g);
+    xgrad::optim::adam<float> opt(net->parameters(), 0.02f);
+    auto o = quiet(40, 32, 3);
+    o.loss = [](const auto& z, const auto& y) {
+        return xgrad::apply<hinge_op<float>>({z, y}, std::source_location::current());
+    };
+    const auto h = train::fit(*net, opt, ds, o);
+    INFO("first loss " << h.front().loss << ", last loss " << h.back().loss);
+    CHECK(h.back().loss < h.front().loss / 2);
+    const auto e = train::evaluate(*net, ds, 1000, o.loss);
+    INFO("accuracy " << e.accuracy << ", hinge loss " << e.loss);
+    CHECK(e.accuracy > 0.9);
+    CHECK(e.loss < h.front().loss);
+}
+
+TEST_CASE("train: a loss that is not 1×1 is an argument_error naming fit", "[train]") {
+    auto ds = data::make_xor<float>(40, 0.0, 5);
+    xgrad::rng g(3);
+    auto net = xgrad::nn::mlp<float>({2, 4, 2}, xgrad::nn::activation_kind::tanh, g);
+    xgrad::optim::sgd<float> opt(net->parameters(), 0.1f);
+    auto o = quiet(1, 8, 3);
+    o.loss = [](const auto& z, const auto&) { return z; };  // forgot the mean: [2×8]
+    CHECK_THROWS_AS(train::fit(*net, opt, ds, o), xgrad::argument_error);
+    CHECK_THROWS_WITH(train::fit(*net, opt, ds, o), Catch::Contains("fit: the loss must be a 1×1 tensor"));
+    CHECK_THROWS_WITH(train::evaluate(*net, ds, 1000, o.loss), Catch::Contains("evaluate: the loss must be"));
+}

@@ -132,7 +132,7 @@ void write_boundary_svg(const std::filesystem::path& path, nn::module<float>& ne
     auto py = [&](double y) { return top + size * (1 - (y - y0) / span); };
 
     // The model on a grid of cell centres.
-    const std::size_t G = 96;
+    const std::size_t G = boundary_grid;
     const double cell = size / static_cast<double>(G);
     matrix<float> grid({2, G * G});
     for (std::size_t r = 0; r < G; ++r) {

@@ -25,6 +25,9 @@ struct boundary_data {
     const std::vector<std::string>& class_names;
 };
 
+/// The decision-region picture evaluates the model on a grid of boundary_grid × boundary_grid points at once.
+inline constexpr std::size_t boundary_grid = 96;
+
 /// Writes an SVG of the model's decision regions over the plane of a 2-feature data set, with the training
 /// points (white rim) and the test points (dark rim) on top. The shade of a region is the model's confidence
 /// (the largest softmax output), in 6 steps.

@@ -4,6 +4,12 @@
 /// The results are data::dataset values in the lecture's layout (see data.hpp). Everything that reads a file
 /// or checks an argument throws data_error, whose message starts with the file (or the function) and says
 /// what is wrong. Every function here is instantiated for float and double; T defaults to float.
+///
+/// Memory is bounded by the bytes a file really holds and by the limits below, never by what a header or a
+/// label claims: sizes are checked before anything is allocated, and the files are streamed, so a load
+/// costs about the data set it returns (IDX: the matrices plus 1 MiB buffers; CSV: twice the matrices plus
+/// one line). Only regular files are read: a directory, a FIFO or a device (/dev/zero, /dev/stdin) is
+/// refused before a byte is read, so a loader never blocks or reads without end.
 #pragma once
 
 #include <cstddef>
@@ -21,18 +27,21 @@ namespace xgrad::data {
 // ---------------------------------------------------------------------------------------------------
 // IDX (MNIST, Fashion-MNIST)
 
-/// Largest IDX payload accepted (2^31 bytes); a header claiming more is rejected before any allocation.
-inline constexpr std::uint64_t max_idx_bytes = std::uint64_t(1) << 31;
+/// Largest matrix load_idx makes: x holds images × rows × cols values of T, which must fit in 2 GiB
+/// (536 870 912 pixels as float, 268 435 456 as double; MNIST's training set has 47 040 000). A header
+/// promising more is rejected before anything is allocated.
+inline constexpr std::uint64_t max_idx_matrix_bytes = std::uint64_t(1) << 31;
 
 /// Reads an IDX image file and its label file, each plain or gzip-compressed (detected by the gzip
 /// magic bytes 1f 8b):
 ///   images: u32 BE 0x00000803, n, rows, cols, then n·rows·cols bytes (image after image, row-major);
 ///   labels: u32 BE 0x00000801, n, then n bytes.
 /// Result: x [rows·cols × n] with x(r·cols + c, j) = pixel (r, c) of image j ÷ 255 ∈ [0, 1];
-/// y [1 × n] = labels; classes = `classes`. Both headers are validated (magic, dimensions, size ≤
-/// max_idx_bytes, equal counts) before anything is allocated; the data must then be exactly as long as
-/// the header says (a gzip stream is read in bounded chunks, so a lying header cannot make it allocate
-/// more than the data actually present); every label must be < `classes`.
+/// y [1 × n] = labels; classes = `classes`. Before anything is allocated, both headers are validated
+/// (magic, dimensions, equal counts, x within max_idx_matrix_bytes) and so is what the files can hold: a
+/// plain file must be exactly as long as its header says, a gzip file cannot promise more than 1032 times its
+/// own size (deflate's maximum ratio). The data is then streamed into x and y in 1 MiB chunks; it must be
+/// exactly as long as the header says, and every label must be < `classes`.
 template <class T = float>
 dataset<T> load_idx(const std::filesystem::path& images, const std::filesystem::path& labels,
                     std::size_t classes = 10);
@@ -54,23 +63,42 @@ std::vector<std::string> fashion_mnist_class_names();
 // ---------------------------------------------------------------------------------------------------
 // CSV
 
+/// Longest line load_csv accepts (1 MiB, e.g. 100 000 numbers of 9 characters); a longer one is an error
+/// raised after reading at most this much of it.
+inline constexpr std::size_t max_csv_line_bytes = std::size_t(1) << 20;
+/// Longest cell load_csv accepts, header names included (1 KiB). Messages show at most 40 bytes of a cell,
+/// cut with "…".
+inline constexpr std::size_t max_csv_cell_bytes = 1024;
+/// Most classes a CSV table may have: labels are integers in [0, 65535].
+inline constexpr std::size_t max_csv_classes = 65536;
+
 /// How load_csv reads a table.
 struct csv_options {
-    bool header = true;  ///< the first non-blank line holds column names (kept in feature_names)
+    /// The first non-blank line holds column names (kept in feature_names). When it holds only numbers,
+    /// load_csv refuses the file rather than guessing: set header = false for a table without names.
+    bool header = true;
     /// The column holding the labels: 0, 1, … from the left, −1, −2, … from the right (−1 = last);
     /// std::nullopt for a table without labels (y is then [0 × n], classes 0).
     std::optional<int> label_column = -1;
     char delimiter = ',';
+    /// The number of classes, 1 … max_csv_classes; every label must be below it. std::nullopt: max label + 1,
+    /// accepted only when each class 0 … max label has at least one example (so there are never more
+    /// classes than rows, and one stray label such as 65535 among 0s and 1s is an error naming its line,
+    /// not a model with 65536 outputs). Pass it for a table that lacks some classes, e.g. a small test split.
+    std::optional<std::size_t> classes;
 };
 
 /// A numeric table, one example per line: line j's feature cells become column j of x
 /// ([features × n], left to right without the label column); its label cell becomes y(0, j), which must
-/// be an integer ≥ 0 (below 2^16); classes = max label + 1. Cells are trimmed of blanks and of one pair
+/// be an integer in [0, classes) (see csv_options::classes). Cells are trimmed of blanks and of one pair
 /// of surrounding double quotes (a quoted delimiter is not supported); blank lines and "\r" are ignored.
-/// Throws data_error naming path:line for a missing or empty file, a ragged row (its cell count and the
-/// expected one), a cell that is not a finite number (its column and text: "nan", "inf" and "abc" are
-/// rejected, so no NaN or Inf ever enters a data set), a number too large for T ("1e39" as float, "1e999")
-/// or a label that is not a class index. A number too small for T ("1e-999") rounds to 0.
+/// Throws data_error naming path:line (and the column) for a missing or empty file, a file that is not a
+/// regular file, a line longer than max_csv_line_bytes or a cell longer than max_csv_cell_bytes, a ragged row
+/// (its cell count and the expected one), a header line of numbers only, a cell that is not a finite number
+/// (its column and text: "nan", "inf" and "abc" are rejected, so no NaN or Inf ever enters a data set), a
+/// number too large for T ("1e39" as float, "1e999") or a label that is not a class index. A number too small
+/// for T ("1e-999") rounds to 0. The file is read line by line: the peak memory is about twice x and y plus
+/// one line.
 template <class T = float>
 dataset<T> load_csv(const std::filesystem::path& path, const csv_options& options = {});
 

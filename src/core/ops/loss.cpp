@@ -1,4 +1,5 @@
-// Losses: forward and backward side by side. Each returns a 1×1 mean over the m examples (columns).
+// Losses: each op's rule beside its forward and backward. Each returns a 1×1 mean over the m examples
+// (columns).
 #include "xgrad/ops/loss.hpp"
 
 #include <algorithm>
@@ -7,7 +8,9 @@
 #include <fmt/format.h>
 
 #include "softmax_kernels.hpp"
+#include "xgrad/loss_op.hpp"
 #include "xgrad/op.hpp"
+#include "xgrad/op_registry.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/reduction.hpp"
 
@@ -44,8 +47,21 @@ std::size_t label_at(forward_context<T>& ctx, const matrix<T>& labels, std::size
 template <class T>
 struct softmax_cross_entropy_op final : op<T> {
     bool labels = false;
-    std::string_view name() const override { return "softmax_cross_entropy"; }
-    std::string_view rule() const override { return "d{x0} = (softmax({x0}) − {x1})/m"; }
+    static constexpr op_rule rule{
+        .name = "softmax_cross_entropy",
+        .gradients = {{0, "(softmax({x0:any}) − {x1:product})/m"}, {1, "−log softmax({x0:any})/m"}}};
+    static constexpr op_doc doc{
+        .inputs = {"Z", "T"},
+        .output = "C",
+        .definition = "= −(1/m) Σ T ⊙ log softmax(Z), from log-sum-exp: finite for any Z",
+        .note =
+            "T: [c×m] columns summing to 1 — one-hot or distributions — or a [1×m] row of integer "
+            "labels, which get no gradient",
+        .saves = "softmax(Z), log-sum-exp per column"};
+    static var<double> example(example_inputs& in) {
+        return softmax_cross_entropy(in.variable(3, 4, -3.0, 3.0), in.variable(in.distributions(3, 4)));
+    }
+    const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
         labels = check_targets(ctx, /*labels_allowed=*/ctx.input_shape(0)[0] != 1);
         const matrix<T>& z = ctx.input(0);
@@ -57,23 +73,25 @@ struct softmax_cross_entropy_op final : op<T> {
                 ctx.fail("integer labels cannot require a gradient (make the label row a constant)");
             for (std::size_t j = 0; j < m; ++j) label_at(ctx, t, j, c);
         }
-        // Y = softmax(Z) (saved for dZ); col row 0 = lse per column, so log Y = Z − lse.
+        // Y = softmax(Z) (saved for dZ); col rows 0 and 1 = max and log s per column, so
+        // log Y = (Z − max) − log s (in this order: see softmax_kernels.hpp).
         matrix<T>& y = ctx.save(0, {c, m});
-        matrix<T>& col = ctx.save(1, {2, m});
+        matrix<T>& col = ctx.save(1, {detail::softmax_scratch_rows, m});
         detail::log_softmax_columns(z, y, col, /*want_log=*/false);
-        const T* lse = col.data();
-        // C = −(1/m) Σⱼ Σᵢ Tᵢⱼ (Zᵢⱼ − lseⱼ)
+        const T* mx = col.data();
+        const T* logs = col.data() + m;
+        // C = −(1/m) Σⱼ Σᵢ Tᵢⱼ ((Zᵢⱼ − maxⱼ) − log sⱼ)
         T total = 0;
         if (labels) {
             for (std::size_t j = 0; j < m; ++j) {
                 const std::size_t k = static_cast<std::size_t>(t.data()[j]);
-                total += z(k, j) - lse[j];
+                total += (z(k, j) - mx[j]) - logs[j];
             }
         } else {
             for (std::size_t i = 0; i < c; ++i) {
                 for (std::size_t j = 0; j < m; ++j) {
                     const T ti = t(i, j);
-                    if (ti != T(0)) total += ti * (z(i, j) - lse[j]);
+                    if (ti != T(0)) total += ti * ((z(i, j) - mx[j]) - logs[j]);
                 }
             }
         }
@@ -86,7 +104,6 @@ struct softmax_cross_entropy_op final : op<T> {
         const std::size_t m = y.shape()[1];
         const T k = g / static_cast<T>(m);
         if (ctx.needs_grad(0)) {
-            // dZ = (Y − T)/m · dC : [c×m]
             const gradient_target<T> d = ctx.target(0);
             const T* py = y.data();
             if (labels) {  // T is one-hot: subtract k at each column's label row
@@ -100,18 +117,28 @@ struct softmax_cross_entropy_op final : op<T> {
         }
         if (ctx.needs_grad(1)) {
             if (labels) ctx.fail("integer labels cannot receive a gradient (make the label row a constant)");
-            // dT = −log Y/m · dC = −(Z − lse)/m · dC : [c×m]
+            // dT = −log Y/m · dC = −((Z − max) − log s)/m · dC : [c×m]
             const matrix<T>& z = ctx.input(0);
-            const T* lse = ctx.saved(1).data();
-            write_gradient(ctx.target(1), [&](std::size_t n) { return -k * (z.data()[n] - lse[n % m]); });
+            const T* mx = ctx.saved(1).data();
+            const T* logs = mx + m;
+            write_gradient(ctx.target(1),
+                           [&](std::size_t n) { return -k * ((z.data()[n] - mx[n % m]) - logs[n % m]); });
         }
     }
 };
 
 template <class T>
 struct bce_with_logits_op final : op<T> {
-    std::string_view name() const override { return "bce_with_logits"; }
-    std::string_view rule() const override { return "d{x0} = (σ({x0}) − {x1})/m"; }
+    static constexpr op_rule rule{.name = "bce_with_logits",
+                                  .gradients = {{0, "(σ({x0:any}) − {x1:product})/m"}, {1, "−{x0}/m"}}};
+    static constexpr op_doc doc{
+        .inputs = {"Z", "Y"},
+        .output = "C",
+        .definition = "= (1/m) Σ max(Z, 0) − Z ⊙ Y + log(1 + e^(−|Z|)), stable for any Z"};
+    static var<double> example(example_inputs& in) {
+        return bce_with_logits(in.variable(2, 5, -3.0, 3.0), in.variable(2, 5, 0.0, 1.0));
+    }
+    const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
         check_targets(ctx, false);
         const matrix<T>& z = ctx.input(0);
@@ -130,7 +157,6 @@ struct bce_with_logits_op final : op<T> {
         const matrix<T>& y = ctx.input(1);
         const T k = ctx.grad_output()(0, 0) / static_cast<T>(z.shape()[1]);
         if (ctx.needs_grad(0)) {
-            // dZ = (σ(Z) − Y)/m · dC
             write_gradient(ctx.target(0), [&](std::size_t n) {
                 const T zi = z.data()[n];
                 const T e = std::exp(-std::abs(zi)), r = T(1) / (T(1) + e);
@@ -140,7 +166,6 @@ struct bce_with_logits_op final : op<T> {
             });
         }
         if (ctx.needs_grad(1)) {
-            // dY = −Z/m · dC
             write_gradient(ctx.target(1), [&](std::size_t n) { return -k * z.data()[n]; });
         }
     }
@@ -149,8 +174,20 @@ struct bce_with_logits_op final : op<T> {
 template <class T>
 struct binary_cross_entropy_op final : op<T> {
     static T clamped_log(T x) { return std::max(std::log(x), T(-100)); }
-    std::string_view name() const override { return "binary_cross_entropy"; }
-    std::string_view rule() const override { return "d{x0} = ({x0} − {x1}) / (m·{x0}(1 − {x0}))"; }
+    static constexpr op_rule rule{
+        .name = "binary_cross_entropy",
+        .gradients = {{0, "({x0:sum} − {x1:product})/(m·max({x0}(1 − {x0}), 10⁻¹²))"},
+                      {1, "(log(1 − {x0:any}) − log {x0})/m"}}};
+    static constexpr op_doc doc{.inputs = {"P", "Y"},
+                                .output = "C",
+                                .definition = "= −(1/m) Σ Y ⊙ log P + (1 − Y) ⊙ log(1 − P)",
+                                .note =
+                                    "each log is clamped at −100, as PyTorch does: P = 0 or 1 gives a large "
+                                    "finite loss"};
+    static var<double> example(example_inputs& in) {
+        return binary_cross_entropy(in.variable(2, 5, 0.1, 0.9), in.variable(2, 5, 0.0, 1.0));
+    }
+    const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
         check_targets(ctx, false);
         const matrix<T>& p = ctx.input(0);
@@ -174,14 +211,12 @@ struct binary_cross_entropy_op final : op<T> {
         const matrix<T>& y = ctx.input(1);
         const T k = ctx.grad_output()(0, 0) / static_cast<T>(p.shape()[1]);
         if (ctx.needs_grad(0)) {
-            // dP = (P − Y) / (m · max(P(1 − P), 1e-12)) · dC
             write_gradient(ctx.target(0), [&](std::size_t n) {
                 const T pi = p.data()[n];
                 return k * (pi - y.data()[n]) / std::max(pi * (T(1) - pi), T(1e-12));
             });
         }
         if (ctx.needs_grad(1)) {
-            // dY = −(log P − log(1 − P))/m · dC
             write_gradient(ctx.target(1), [&](std::size_t n) {
                 const T pi = p.data()[n];
                 return -k * (clamped_log(pi) - clamped_log(T(1) - pi));
@@ -192,8 +227,15 @@ struct binary_cross_entropy_op final : op<T> {
 
 template <class T>
 struct mse_op final : op<T> {
-    std::string_view name() const override { return "mse"; }
-    std::string_view rule() const override { return "d{x0} = ({x0} − {x1})/m"; }
+    static constexpr op_rule rule{
+        .name = "mse", .gradients = {{0, "({x0:sum} − {x1:product})/m"}, {1, "({x1:sum} − {x0:product})/m"}}};
+    static constexpr op_doc doc{.inputs = {"H", "Y"},
+                                .output = "C",
+                                .definition =
+                                    "= (1/(2m)) Σ (H − Y)², the lecture's scaling (PyTorch's MSELoss has "
+                                    "no ½ and divides by every element)"};
+    static var<double> example(example_inputs& in) { return mse(in.variable(2, 5), in.variable(2, 5)); }
+    const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
         check_targets(ctx, false);
         const matrix<T>& h = ctx.input(0);
@@ -212,7 +254,6 @@ struct mse_op final : op<T> {
         const T k = ctx.grad_output()(0, 0) / static_cast<T>(h.shape()[1]);
         for (std::size_t which = 0; which < 2; ++which) {
             if (!ctx.needs_grad(which)) continue;
-            // dH = (H − Y)/m · dC,  dY = −(H − Y)/m · dC
             const T s = which == 0 ? k : -k;
             write_gradient(ctx.target(which), [&](std::size_t n) { return s * (h.data()[n] - y.data()[n]); });
         }
@@ -221,54 +262,58 @@ struct mse_op final : op<T> {
 
 }  // namespace
 
-template <class T>
-var<T> softmax_cross_entropy(const var<T>& logits, const var<T>& targets, std::source_location loc) {
-    return apply<softmax_cross_entropy_op<T>>({logits, targets}, loc);
-}
+XGRAD_OP_FUNCTION(softmax_cross_entropy, (const var<T>& logits, const var<T>& targets),
+                  apply<softmax_cross_entropy_op<T>>({logits, targets}, loc))
+XGRAD_OP_FUNCTION(bce_with_logits, (const var<T>& logits, const var<T>& targets),
+                  apply<bce_with_logits_op<T>>({logits, targets}, loc))
+XGRAD_OP_FUNCTION(binary_cross_entropy, (const var<T>& probs, const var<T>& targets),
+                  apply<binary_cross_entropy_op<T>>({probs, targets}, loc))
+XGRAD_OP_FUNCTION(mse, (const var<T>& pred, const var<T>& targets), apply<mse_op<T>>({pred, targets}, loc))
 
 template <class T>
 var<T> cross_entropy(const var<T>& probs, const var<T>& targets, std::source_location loc) {
     // Composed from ops, so it needs no backward of its own: C = −(1/m)·Σ T ⊙ log P.
     const shape2 p = probs.shape(), t = targets.shape();
-    var<T> onehot = targets;
-    if (t != p) {
-        if (p[0] != 1 && t[0] == 1 && t[1] == p[1]) {
-            if (targets.requires_grad()) {
-                throw shape_error(
-                    detail::op_message("cross_entropy", "integer labels cannot require a gradient", loc));
-            }
-            try {
-                onehot = probs.owner().constant(one_hot(targets.value(), p[0]), "one_hot");
-            } catch (const graph_error& e) {
-                throw shape_error(detail::op_message("cross_entropy", e.what(), loc));
-            }
-        } else {
-            throw shape_error(
-                detail::op_message("cross_entropy",
-                                   fmt::format("the targets are {} but the probabilities are {} (targets "
-                                               "must be {} or a [1×{}] row of labels)",
-                                               to_string(t), to_string(p), to_string(p), p[1]),
-                                   loc));
-        }
+    const bool labels = t != p && p[0] != 1 && t[0] == 1 && t[1] == p[1];
+    if (t != p && !labels) {
+        throw shape_error(detail::op_message("cross_entropy",
+                                             fmt::format("the targets are {} but the probabilities are {} "
+                                                         "(targets must be {} or a [1×{}] row of labels)",
+                                                         to_string(t), to_string(p), to_string(p), p[1]),
+                                             loc));
+    }
+    if (labels && targets.requires_grad()) {
+        throw shape_error(
+            detail::op_message("cross_entropy", "integer labels cannot require a gradient", loc));
     }
     if (p[1] == 0)
         throw shape_error(detail::op_message("cross_entropy", "empty batch: no columns (examples)", loc));
+    // Probabilities only, as binary_cross_entropy: logits here would give NaN (log of a negative number) or a
+    // made-up loss (values above 1), silently.
+    const matrix<T>& pv = probs.value();
+    for (std::size_t n = 0; n < pv.size(); ++n) {
+        const T v = pv.data()[n];
+        if (!(v >= T(0) && v <= T(1))) {
+            throw shape_error(detail::op_message(
+                "cross_entropy",
+                fmt::format("probability {} at ({}, {}){} is outside [0, 1] (pass logits to "
+                            "softmax_cross_entropy, or apply softmax first)",
+                            v, n / p[1], n % p[1],
+                            probs.name().empty() ? std::string() : fmt::format(" of '{}'", probs.name())),
+                loc));
+        }
+    }
+    var<T> onehot = targets;
+    if (labels) {
+        try {
+            onehot = probs.owner().constant(one_hot(targets.value(), p[0]), "one_hot");
+        } catch (const graph_error& e) {
+            throw shape_error(detail::op_message("cross_entropy", e.what(), loc));
+        }
+    }
     // xlogy: 0·log 0 = 0, so a probability of exactly 0 where the target is 0 costs nothing (value and
     // gradient); where the target is positive it is +∞, the true cross-entropy.
     return mul_scalar(sum(xlogy(onehot, probs, loc), loc), T(-1) / static_cast<T>(p[1]), loc);
-}
-
-template <class T>
-var<T> bce_with_logits(const var<T>& logits, const var<T>& targets, std::source_location loc) {
-    return apply<bce_with_logits_op<T>>({logits, targets}, loc);
-}
-template <class T>
-var<T> binary_cross_entropy(const var<T>& probs, const var<T>& targets, std::source_location loc) {
-    return apply<binary_cross_entropy_op<T>>({probs, targets}, loc);
-}
-template <class T>
-var<T> mse(const var<T>& pred, const var<T>& targets, std::source_location loc) {
-    return apply<mse_op<T>>({pred, targets}, loc);
 }
 
 template <class T>
@@ -278,6 +323,10 @@ matrix<T> one_hot(const matrix<T>& labels, std::size_t classes) {
             fmt::format("one_hot: labels must be a [1×m] row, not {}", to_string(shape_of(labels))));
     }
     const std::size_t m = labels.shape()[1];
+    if (!detail::element_count({classes, m}, sizeof(T))) {
+        throw argument_error(fmt::format("one_hot: {} classes for {} labels: the one-hot matrix {}", classes,
+                                         m, detail::too_large({classes, m}, sizeof(T))));
+    }
     matrix<T> out({classes, m}, T(0));
     for (std::size_t j = 0; j < m; ++j) {
         const T v = labels.data()[j];
@@ -290,15 +339,45 @@ matrix<T> one_hot(const matrix<T>& labels, std::size_t classes) {
     return out;
 }
 
-#define XGRAD_INSTANTIATE(T)                                                                   \
-    template var<T> softmax_cross_entropy(const var<T>&, const var<T>&, std::source_location); \
-    template var<T> cross_entropy(const var<T>&, const var<T>&, std::source_location);         \
-    template var<T> bce_with_logits(const var<T>&, const var<T>&, std::source_location);       \
-    template var<T> binary_cross_entropy(const var<T>&, const var<T>&, std::source_location);  \
-    template var<T> mse(const var<T>&, const var<T>&, std::source_location);                   \
-    template matrix<T> one_hot(const matrix<T>&, std::size_t);
+#define XGRAD_INSTANTIATE(T)                                                           \
+    template var<T> cross_entropy(const var<T>&, const var<T>&, std::source_location); \
+    template matrix<T> one_hot(const matrix<T>&, std::size_t);                         \
+    template void detail::check_scores_and_labels(forward_context<T>&);
+
+template <class T>
+void detail::check_scores_and_labels(forward_context<T>& ctx) {
+    const shape2 z = ctx.input_shape(0), y = ctx.input_shape(1);
+    if (z[0] == 0 || z[1] == 0)
+        ctx.fail(fmt::format("the scores {} are {}: empty", ctx.input_name(0), to_string(z)));
+    if (y[0] != 1 || y[1] != z[1]) {
+        ctx.fail(
+            fmt::format("the labels {} are {} but must be a [1×{}] row, one class index per example of {} {}",
+                        ctx.input_name(1), to_string(y), z[1], ctx.input_name(0), to_string(z)));
+    }
+    if (ctx.needs_grad(1))
+        ctx.fail("integer labels cannot require a gradient (make the label row a constant)");
+    for (std::size_t j = 0; j < z[1]; ++j) label_at(ctx, ctx.input(1), j, z[0]);
+}
 
 XGRAD_INSTANTIATE(float)
 XGRAD_INSTANTIATE(double)
+
+namespace detail {
+void register_loss_ops(op_registry& r) {
+    r.add_ops<softmax_cross_entropy_op>("loss");
+    r.add({.name = "cross_entropy",
+           .family = "loss",
+           .doc = {.calls = "`cross_entropy(P, T)`",
+                   .inputs = {"P", "T"},
+                   .output = "C",
+                   .definition =
+                       "= −(1/m) Σ T ⊙ log P, composed: xlogy, sum, mul_scalar (0·log 0 = 0); T as for "
+                       "softmax_cross_entropy"},
+           .example = [](example_inputs& in) {
+               return cross_entropy(in.variable(3, 4, 0.1, 1.0), in.variable(3, 4, 0.0, 1.0));
+           }});
+    r.add_ops<bce_with_logits_op, binary_cross_entropy_op, mse_op>("loss");
+}
+}  // namespace detail
 
 }  // namespace xgrad

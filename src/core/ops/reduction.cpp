@@ -1,28 +1,34 @@
-// Reductions: forward and backward side by side. Plain loops (xt::sum over an axis runs at scalar speed).
+// Reductions: the rules beside forward and backward. Plain loops (xt::sum over an axis runs at scalar speed).
 #include "xgrad/ops/reduction.hpp"
 
 #include <fmt/format.h>
 
 #include "xgrad/broadcast.hpp"
 #include "xgrad/op.hpp"
+#include "xgrad/op_registry.hpp"
 
 namespace xgrad {
 
 namespace {
 
 /// axis −1: everything → [1×1]; axis 0: over rows → [1×c]; axis 1: over columns → [r×1].
-/// Y = scale · Σ_axis A,  dA = scale · dY broadcast back.  (scale is 1 for sum, 1/n for mean.)
-template <class T>
+/// Y = scale · Σ_axis A with scale 1 for sum, 1/n for mean (n the number of elements reduced).
+template <class T, bool is_mean>
 struct reduce_op final : op<T> {
     int axis;  // −1 after construction means "everything"
-    bool is_mean;
     int user_axis;
-    reduce_op(bool all, int axis_, bool mean_)
-        : axis(all ? -1 : (axis_ == -1 ? -2 : axis_)), is_mean(mean_), user_axis(axis_) {}
-    std::string_view name() const override { return is_mean ? "mean" : "sum"; }
-    std::string_view rule() const override {
-        return is_mean ? "d{x0} = d{y}/n broadcast back" : "d{x0} = d{y} broadcast back";
+    reduce_op(bool all, int axis_) : axis(all ? -1 : (axis_ == -1 ? -2 : axis_)), user_axis(axis_) {}
+    static constexpr op_rule sum_rule{.name = "sum", .gradients = {{0, "{dy} broadcast back"}}};
+    static constexpr op_rule mean_rule{.name = "mean", .gradients = {{0, "{dy}/n broadcast back"}}};
+    static constexpr const op_rule& rule = is_mean ? mean_rule : sum_rule;
+    static constexpr op_doc doc{
+        .calls = is_mean ? "`mean(A)`, `mean(A, axis)`" : "`sum(A)`, `sum(A, axis)`",
+        .definition = is_mean ? "= the sum ÷ n, the number of elements reduced"
+                              : "= Σ A → [1×1]; axis 0: Σ over rows → [1×c]; axis 1: Σ over columns → [r×1]"};
+    static var<double> example(example_inputs& in) {
+        return is_mean ? mean(in.variable(3, 4), 0) : sum(in.variable(3, 4), 1);
     }
+    const op_rule* describe() const override { return &rule; }
     T scale(const shape2& s) const {
         if (!is_mean) return T(1);
         const std::size_t n = axis < 0 ? s[0] * s[1] : s[static_cast<std::size_t>(axis)];
@@ -38,7 +44,7 @@ struct reduce_op final : op<T> {
             ctx.fail(fmt::format("mean of an empty extent ({} along axis {})", to_string(s), axis));
         }
         const shape2 out = axis < 0 ? shape2{1, 1} : axis == 0 ? shape2{1, s[1]} : shape2{s[0], 1};
-        // Y = scale · Σ_axis A  (sum_to is exactly this reduction)
+        // sum_to is exactly this reduction
         matrix<T>& y = ctx.output(out);
         const T k = scale(s);
         const std::size_t c = s[1];
@@ -49,7 +55,6 @@ struct reduce_op final : op<T> {
         }
     }
     void backward(backward_context<T>& ctx) override {
-        // dA = scale · dY broadcast back along the reduced axis
         const matrix<T>& dy = ctx.grad_output();
         const T k = scale(shape_of(ctx.input(0)));
         gradient_target<T> t = ctx.target(0);
@@ -70,29 +75,19 @@ struct reduce_op final : op<T> {
 }  // namespace
 
 template <class T>
-var<T> sum(const var<T>& a, std::source_location loc) {
-    return apply<reduce_op<T>>({a}, loc, true, 0, false);
-}
+using sum_op = reduce_op<T, false>;
 template <class T>
-var<T> sum(const var<T>& a, int axis, std::source_location loc) {
-    return apply<reduce_op<T>>({a}, loc, false, axis, false);
-}
-template <class T>
-var<T> mean(const var<T>& a, std::source_location loc) {
-    return apply<reduce_op<T>>({a}, loc, true, 0, true);
-}
-template <class T>
-var<T> mean(const var<T>& a, int axis, std::source_location loc) {
-    return apply<reduce_op<T>>({a}, loc, false, axis, true);
-}
+using mean_op = reduce_op<T, true>;
 
-#define XGRAD_INSTANTIATE(T)                                       \
-    template var<T> sum(const var<T>&, std::source_location);      \
-    template var<T> sum(const var<T>&, int, std::source_location); \
-    template var<T> mean(const var<T>&, std::source_location);     \
-    template var<T> mean(const var<T>&, int, std::source_location);
+XGRAD_OP_FUNCTION(sum, (const var<T>& a), apply<sum_op<T>>({a}, loc, true, 0))
+XGRAD_OP_FUNCTION(sum, (const var<T>& a, int axis), apply<sum_op<T>>({a}, loc, false, axis))
+XGRAD_OP_FUNCTION(mean, (const var<T>& a), apply<mean_op<T>>({a}, loc, true, 0))
+XGRAD_OP_FUNCTION(mean, (const var<T>& a, int axis), apply<mean_op<T>>({a}, loc, false, axis))
 
-XGRAD_INSTANTIATE(float)
-XGRAD_INSTANTIATE(double)
+namespace detail {
+void register_reduction_ops(op_registry& r) {
+    r.add_ops<sum_op, mean_op>("reduction");
+}
+}  // namespace detail
 
 }  // namespace xgrad

@@ -8,6 +8,7 @@
 
 #include "softmax_kernels.hpp"
 #include "xgrad/op.hpp"
+#include "xgrad/op_registry.hpp"
 
 namespace xgrad {
 
@@ -15,18 +16,23 @@ namespace {
 
 template <class T>
 struct softmax_op final : op<T> {
-    std::string_view name() const override { return "softmax"; }
-    std::string_view rule() const override { return "d{x0} = {y} ⊙ (d{y} − Σ_classes d{y} ⊙ {y})"; }
+    static constexpr op_rule rule{.name = "softmax",
+                                  .gradients = {{0, "{y} ⊙ ({dy} − Σ_classes {dy} ⊙ {y})"}}};
+    static constexpr op_doc doc{.inputs = {"Z"},
+                                .definition = "= e^(Z − max)/Σ e^(Z − max) per column",
+                                .note = "the full Jacobian-vector product",
+                                .saves = "column max/sum scratch"};
+    static var<double> example(example_inputs& in) { return softmax(in.variable(3, 4, -3.0, 3.0)); }
+    const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
         const matrix<T>& z = ctx.input(0);
         const shape2 s = shape_of(z);
         if (s[0] == 0) ctx.fail("softmax over 0 classes (the input has no rows)");
         // Y = e^(Z − max) / Σ e^(Z − max), per column
-        matrix<T>& col = ctx.save(0, {2, s[1]});
+        matrix<T>& col = ctx.save(0, {detail::softmax_scratch_rows, s[1]});
         detail::log_softmax_columns(z, ctx.output(s), col, /*want_log=*/false);
     }
     void backward(backward_context<T>& ctx) override {
-        // dZ = Y ⊙ (dY − Σ_classes dY ⊙ Y)    : [c×m]
         const matrix<T>& y = ctx.output();
         const matrix<T>& dy = ctx.grad_output();
         const std::size_t c = y.shape()[0], m = y.shape()[1];
@@ -46,18 +52,22 @@ struct softmax_op final : op<T> {
 
 template <class T>
 struct log_softmax_op final : op<T> {
-    std::string_view name() const override { return "log_softmax"; }
-    std::string_view rule() const override { return "d{x0} = d{y} − softmax({x0}) ⊙ Σ_classes d{y}"; }
+    static constexpr op_rule rule{.name = "log_softmax",
+                                  .gradients = {{0, "{dy} − softmax({x0:any}) ⊙ Σ_classes {dy}"}}};
+    static constexpr op_doc doc{
+        .inputs = {"Z"}, .definition = "= Z − max − log Σ e^(Z − max) per column", .saves = "column scratch"};
+    static var<double> example(example_inputs& in) { return log_softmax(in.variable(3, 4, -3.0, 3.0)); }
+    const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
         const matrix<T>& z = ctx.input(0);
         const shape2 s = shape_of(z);
         if (s[0] == 0) ctx.fail("log_softmax over 0 classes (the input has no rows)");
-        // Y = Z − max − log Σ e^(Z − max), per column
-        matrix<T>& col = ctx.save(0, {2, s[1]});
+        // Y = (Z − max) − log Σ e^(Z − max), per column (in this order: see softmax_kernels.hpp)
+        matrix<T>& col = ctx.save(0, {detail::softmax_scratch_rows, s[1]});
         detail::log_softmax_columns(z, ctx.output(s), col, /*want_log=*/true);
     }
     void backward(backward_context<T>& ctx) override {
-        // dZ = dY − e^Y ⊙ Σ_classes dY    : [c×m]   (e^Y is the softmax)
+        // softmax(Z) = e^Y
         const matrix<T>& y = ctx.output();
         const matrix<T>& dy = ctx.grad_output();
         const std::size_t c = y.shape()[0], m = y.shape()[1];
@@ -76,18 +86,13 @@ struct log_softmax_op final : op<T> {
 
 }  // namespace
 
-template <class T>
-var<T> softmax(const var<T>& z, std::source_location loc) {
-    return apply<softmax_op<T>>({z}, loc);
-}
-template <class T>
-var<T> log_softmax(const var<T>& z, std::source_location loc) {
-    return apply<log_softmax_op<T>>({z}, loc);
-}
+XGRAD_OP_FUNCTION(softmax, (const var<T>& z), apply<softmax_op<T>>({z}, loc))
+XGRAD_OP_FUNCTION(log_softmax, (const var<T>& z), apply<log_softmax_op<T>>({z}, loc))
 
-template var<float> softmax(const var<float>&, std::source_location);
-template var<double> softmax(const var<double>&, std::source_location);
-template var<float> log_softmax(const var<float>&, std::source_location);
-template var<double> log_softmax(const var<double>&, std::source_location);
+namespace detail {
+void register_softmax_ops(op_registry& r) {
+    r.add_ops<softmax_op, log_softmax_op>("softmax");
+}
+}  // namespace detail
 
 }  // namespace xgrad
