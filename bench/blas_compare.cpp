@@ -2,7 +2,8 @@
 // process and one run: OpenBLAS with the core it picks by itself, OpenBLAS with the generic Prescott (SSE3)
 // core it falls back to on CPUs it does not know, with the Haswell (AVX2) and SkylakeX (AVX-512) cores, and
 // BLIS (which picks its kernels from the CPU's features at run time). Float and double, 1 and 2 threads;
-// samples of the contenders interleave in a rotating order, so drift of the shared machine hits all alike.
+// samples of the contenders interleave in a random order (with a pause before each sample when
+// there are several threads), so drift of the shared machine hits all alike.
 // The table is the one in docs/performance.md ("Which BLAS").
 //
 //   blas_compare [--groups a,b,c,d,train,conv1,conv2] [--dtypes f32,f64] [--threads 1,2] [--samples 15]
@@ -23,8 +24,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -317,11 +320,19 @@ std::vector<timing> measure(std::vector<contender>& cs, const group& g, int thre
         while (clock_type::now() < until) t = time_reps(cs[i], g, o, 3);
         reps[i] = std::max(1, static_cast<int>(opt.sample_ms * 1e-3 / t));
     }
+    // A new random order every round, so no contender always follows the same one; with several threads, a
+    // pause before each sample, so the previous contender's idle threads have stopped spinning (OpenBLAS's
+    // spin ~0.1 s after a call before they sleep, OpenMP's — BLIS's — a shorter while) and do not take a core
+    // from the one being measured.
+    std::vector<std::size_t> order(cs.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::mt19937 shuffle_rng(static_cast<unsigned>(threads) * 7919u + static_cast<unsigned>(g.shapes.size()));
     for (int k = 0; k < opt.samples; ++k) {
-        for (std::size_t r = 0; r < cs.size(); ++r) {
-            const std::size_t i = (r + static_cast<std::size_t>(k)) % cs.size();
+        std::shuffle(order.begin(), order.end(), shuffle_rng);
+        for (const std::size_t i : order) {
             cs[i].use();
             cs[i].threads(threads);
+            if (threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(150));
             samples[i].push_back(time_reps(cs[i], g, o, reps[i]));
         }
     }

@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -46,6 +47,24 @@ using bli_dgemm_fn = void (*)(int, int, std::int64_t, std::int64_t, std::int64_t
                               std::int64_t, std::int64_t, double*, std::int64_t, std::int64_t, double*,
                               double*, std::int64_t, std::int64_t);
 constexpr int bli_no_transpose = 0, bli_transpose = 8;
+
+// BLIS behind the CBLAS signature (row-major only, which is all xgrad asks for), so gemm has one call path.
+bli_sgemm_fn g_bli_sgemm = nullptr;
+bli_dgemm_fn g_bli_dgemm = nullptr;
+
+void blis_sgemm_as_cblas(int /*row major*/, int ta, int tb, int m, int n, int k, float alpha, const float* a,
+                         int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+    g_bli_sgemm(ta == cblas_trans ? bli_transpose : bli_no_transpose,
+                tb == cblas_trans ? bli_transpose : bli_no_transpose, m, n, k, &alpha, const_cast<float*>(a),
+                lda, 1, const_cast<float*>(b), ldb, 1, &beta, c, ldc, 1);
+}
+void blis_dgemm_as_cblas(int /*row major*/, int ta, int tb, int m, int n, int k, double alpha,
+                         const double* a, int lda, const double* b, int ldb, double beta, double* c,
+                         int ldc) {
+    g_bli_dgemm(ta == cblas_trans ? bli_transpose : bli_no_transpose,
+                tb == cblas_trans ? bli_transpose : bli_no_transpose, m, n, k, &alpha, const_cast<double*>(a),
+                lda, 1, const_cast<double*>(b), ldb, 1, &beta, c, ldc, 1);
+}
 
 enum class family { openblas, blis, cblas };
 
@@ -115,8 +134,8 @@ bool bind(backend& b, void* handle) {
         b.dynamic_quit = sym<void (*)()>(handle, "gotoblas_dynamic_quit");
         std::string version = "OpenBLAS";
         if (auto config = sym<char* (*)()>(handle, "openblas_get_config")) {
-            const std::string c =
-                config();  // "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64"
+            // "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64"
+            const std::string c = config();
             const auto space = c.find(' ', c.find(' ') + 1);
             version = c.substr(0, space);
         }
@@ -126,6 +145,10 @@ bool bind(backend& b, void* handle) {
     }
     if (b.bli_arch_query_id != nullptr && b.bli_sgemm != nullptr && b.bli_dgemm != nullptr) {
         b.kind = family::blis;
+        g_bli_sgemm = b.bli_sgemm;  // set once, under the_backend()'s call_once
+        g_bli_dgemm = b.bli_dgemm;
+        b.cblas_sgemm = &blis_sgemm_as_cblas;
+        b.cblas_dgemm = &blis_dgemm_as_cblas;
         b.bli_thread_set_num_threads = sym<void (*)(std::int64_t)>(handle, "bli_thread_set_num_threads");
         b.bli_thread_get_num_threads = sym<std::int64_t (*)()>(handle, "bli_thread_get_num_threads");
         b.bli_arch_string = sym<const char* (*)(int)>(handle, "bli_arch_string");
@@ -324,11 +347,14 @@ blas_backend describe(const backend& b) {
     return info;
 }
 
+std::atomic<const backend*> g_loaded{nullptr};  // the_backend(), once it is loaded: gemm's fast path
+
 backend& the_backend() {
     static std::once_flag once;
     static backend b;
     std::call_once(once, [] {
         b = load();  // throws (and is retried on the next call) when no BLAS can be loaded
+        g_loaded.store(&b, std::memory_order_release);
         if (const char* v = std::getenv("XGRAD_BLAS_VERBOSE"); v != nullptr && std::string_view(v) != "0") {
             std::fprintf(stderr, "xgrad: BLAS %s\n", describe(b).to_string().c_str());
         }
@@ -337,8 +363,23 @@ backend& the_backend() {
 }
 
 template <class T>
+void gemm_impl(bool ta, bool tb, T alpha, const matrix<T>& a, const matrix<T>& b, T beta, matrix<T>& c);
+
+// The first gemm loads the BLAS; kept out of gemm_impl so that its fast path saves no registers for it.
+template <class T>
+[[gnu::noinline]] void gemm_first(bool ta, bool tb, T alpha, const matrix<T>& a, const matrix<T>& b, T beta,
+                                  matrix<T>& c) {
+    the_backend();
+    gemm_impl(ta, tb, alpha, a, b, beta, c);
+}
+
+template <class T>
 void gemm_impl(bool ta, bool tb, T alpha, const matrix<T>& a, const matrix<T>& b, T beta, matrix<T>& c) {
-    static backend& be = the_backend();
+    const backend* loaded = g_loaded.load(std::memory_order_acquire);
+    if (loaded == nullptr) [[unlikely]] {
+        return gemm_first(ta, tb, alpha, a, b, beta, c);
+    }
+    const backend& be = *loaded;
     const auto m = c.shape()[0];
     const auto n = c.shape()[1];
     const auto k = ta ? a.shape()[0] : a.shape()[1];
@@ -352,21 +393,6 @@ void gemm_impl(bool ta, bool tb, T alpha, const matrix<T>& a, const matrix<T>& b
         return;
     }
     const auto lda = a.shape()[1], ldb = b.shape()[1];
-    if (be.kind == family::blis) {  // row-major storage: row stride = leading dimension, column stride 1
-        const int fa = ta ? bli_transpose : bli_no_transpose, fb = tb ? bli_transpose : bli_no_transpose;
-        const auto sm = static_cast<std::int64_t>(m), sn = static_cast<std::int64_t>(n),
-                   sk = static_cast<std::int64_t>(k);
-        auto* pa = const_cast<T*>(a.data());
-        auto* pb = const_cast<T*>(b.data());
-        if constexpr (std::is_same_v<T, float>) {
-            be.bli_sgemm(fa, fb, sm, sn, sk, &alpha, pa, static_cast<std::int64_t>(lda), 1, pb,
-                         static_cast<std::int64_t>(ldb), 1, &beta, c.data(), sn, 1);
-        } else {
-            be.bli_dgemm(fa, fb, sm, sn, sk, &alpha, pa, static_cast<std::int64_t>(lda), 1, pb,
-                         static_cast<std::int64_t>(ldb), 1, &beta, c.data(), sn, 1);
-        }
-        return;
-    }
     const int fa = ta ? cblas_trans : cblas_no_trans, fb = tb ? cblas_trans : cblas_no_trans;
     if constexpr (std::is_same_v<T, float>) {
         be.cblas_sgemm(cblas_row_major, fa, fb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
