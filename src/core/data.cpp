@@ -71,6 +71,45 @@ void gather_columns(const matrix<T>& src, std::span<const std::size_t> cols, mat
     }
 }
 
+/// dst [cols × rows] = srcᵀ for a row-major src [rows × cols], in square tiles (both sides stay in cache).
+template <class T>
+void transpose_into(const T* src, std::size_t rows, std::size_t cols, T* dst) {
+    constexpr std::size_t tile = 32;
+    for (std::size_t r0 = 0; r0 < rows; r0 += tile) {
+        const std::size_t r1 = std::min(rows, r0 + tile);
+        for (std::size_t c0 = 0; c0 < cols; c0 += tile) {
+            const std::size_t c1 = std::min(cols, c0 + tile);
+            for (std::size_t r = r0; r < r1; ++r) {
+                const T* s = src + r * cols;
+                for (std::size_t c = c0; c < c1; ++c) dst[c * rows + r] = s[c];
+            }
+        }
+    }
+}
+
+/// dst [features × m] ← the examples idx[0 … m−1] of an example-major store [n × features], i.e. the
+/// columns idx of the features × n matrix it was transposed from. Tiles of one cache line's worth of
+/// examples (16 floats, 8 doubles) × 64 features: each example's slice is one contiguous read, and the 64
+/// lines of dst the tile writes stay in L1 until they are full.
+template <class T>
+void gather_examples(const T* rows, std::size_t features, std::span<const std::size_t> idx, matrix<T>& dst) {
+    const std::size_t m = idx.size();
+    detail::ensure_shape(dst, {features, m});
+    T* d = dst.data();
+    constexpr std::size_t block = 64 / sizeof(T), tile = 64;
+    for (std::size_t k0 = 0; k0 < m; k0 += block) {
+        const std::size_t k1 = std::min(m, k0 + block);
+        for (std::size_t r0 = 0; r0 < features; r0 += tile) {
+            const std::size_t r1 = std::min(features, r0 + tile);
+            for (std::size_t k = k0; k < k1; ++k) {
+                const T* s = rows + idx[k] * features;
+                T* out = d + k;
+                for (std::size_t r = r0; r < r1; ++r) out[r * m] = s[r];
+            }
+        }
+    }
+}
+
 /// Rows of the label matrix a batch or subset carries: 0 for an unlabelled set.
 template <class T>
 std::size_t label_rows(const dataset<T>& ds, std::string_view fn) {
@@ -347,7 +386,18 @@ bool batcher<T>::next() {
     m_batch_full = count == m_batch;
     matrix<T>& bx = m_batch_full ? m_x_full : m_x_tail;
     matrix<T>& by = m_batch_full ? m_y_full : m_y_tail;
-    gather_columns(m_ds->x, cols, bx);
+    const std::size_t features = m_ds->features();
+    if (m_shuffle && features > 1) {
+        // Random columns of the features × n store would cost a cache miss per value; the example-major
+        // copy (made once) gives each example as one contiguous row.
+        if (m_rows.size() != n * features) {
+            m_rows.resize(n * features);
+            transpose_into(m_ds->x.data(), features, n, m_rows.data());
+        }
+        gather_examples(m_rows.data(), features, cols, bx);
+    } else {
+        gather_columns(m_ds->x, cols, bx);
+    }
     if (label_rows(*m_ds, "batcher::next")) {
         gather_columns(m_ds->y, cols, by);
     } else {
