@@ -88,25 +88,27 @@ void transpose_into(const T* src, std::size_t rows, std::size_t cols, T* dst) {
 }
 
 /// dst [features × m] ← the examples idx[0 … m−1] of an example-major store [n × features], i.e. the
-/// columns idx of the features × n matrix it was transposed from. Tiles of one cache line's worth of
-/// examples (16 floats, 8 doubles) × 64 features: each example's slice is one contiguous read, and the 64
-/// lines of dst the tile writes stay in L1 until they are full.
+/// columns idx of the features × n matrix it was transposed from. Examples go in blocks of one cache line's
+/// worth (16 floats, 8 doubles): each block reads that many contiguous example rows side by side (many
+/// memory streams in flight) and writes whole cache lines of dst.
 template <class T>
 void gather_examples(const T* rows, std::size_t features, std::span<const std::size_t> idx, matrix<T>& dst) {
     const std::size_t m = idx.size();
     detail::ensure_shape(dst, {features, m});
     T* d = dst.data();
-    constexpr std::size_t block = 64 / sizeof(T), tile = 64;
-    for (std::size_t k0 = 0; k0 < m; k0 += block) {
-        const std::size_t k1 = std::min(m, k0 + block);
-        for (std::size_t r0 = 0; r0 < features; r0 += tile) {
-            const std::size_t r1 = std::min(features, r0 + tile);
-            for (std::size_t k = k0; k < k1; ++k) {
-                const T* s = rows + idx[k] * features;
-                T* out = d + k;
-                for (std::size_t r = r0; r < r1; ++r) out[r * m] = s[r];
-            }
+    constexpr std::size_t block = 64 / sizeof(T);
+    std::size_t k0 = 0;
+    for (; k0 + block <= m; k0 += block) {
+        const T* s[block];
+        for (std::size_t k = 0; k < block; ++k) s[k] = rows + idx[k0 + k] * features;
+        for (std::size_t r = 0; r < features; ++r) {
+            T* out = d + r * m + k0;
+            for (std::size_t k = 0; k < block; ++k) out[k] = s[k][r];
         }
+    }
+    for (std::size_t k = k0; k < m; ++k) {
+        const T* s = rows + idx[k] * features;
+        for (std::size_t r = 0; r < features; ++r) d[r * m + k] = s[r];
     }
 }
 
