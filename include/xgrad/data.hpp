@@ -113,6 +113,7 @@ public:
 
 private:
     void check(const matrix<T>& x, const char* what) const;
+    void check_stats(std::size_t feature, T lo, T hi, double offset, double scale) const;
     template <class F>
     void map(matrix<T>& x, const char* what, F&& f) const;
     scaling m_method;

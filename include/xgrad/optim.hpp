@@ -33,8 +33,9 @@ public:
     std::size_t state_offset(std::size_t k) const noexcept { return m_offsets[k]; }
 
 protected:
-    /// The size of params()[k], checked against the size it had when the optimizer was made.
-    std::size_t checked_size(std::size_t k) const;
+    /// Throws argument_error naming a parameter whose size differs from the one it had when the optimizer
+    /// was made (the state buffers are laid out for those sizes).
+    void check_sizes() const;
 
     std::vector<parameter<T>*> m_params;
     std::vector<std::size_t> m_offsets;  // params().size() + 1 prefix sums of the parameters' sizes
