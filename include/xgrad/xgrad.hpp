@@ -19,6 +19,7 @@
 #include "xgrad/op.hpp"
 #include "xgrad/op_registry.hpp"
 #include "xgrad/ops/activation.hpp"
+#include "xgrad/ops/conv.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/linalg.hpp"
 #include "xgrad/ops/loss.hpp"
