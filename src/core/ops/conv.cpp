@@ -209,6 +209,26 @@ void col2im_add(const geometry& g, const T* dcols, T* dx) {
     }
 }
 
+/// Σ p[0 … n): blocks of 512 summed in T over 8 independent lanes (they vectorize), the block sums in double.
+template <class T>
+double row_sum(const T* __restrict p, std::size_t n) {
+    constexpr std::size_t lanes = 8, block = 512;
+    double total = 0;
+    for (std::size_t b = 0; b < n; b += block) {
+        const std::size_t e = std::min(n, b + block);
+        T acc[lanes] = {};
+        std::size_t k = b;
+        for (; k + lanes <= e; k += lanes) {
+            for (std::size_t l = 0; l < lanes; ++l) acc[l] += p[k + l];
+        }
+        T s = T(0);
+        for (std::size_t l = 0; l < lanes; ++l) s += acc[l];
+        for (; k < e; ++k) s += p[k];
+        total += static_cast<double>(s);
+    }
+    return total;
+}
+
 /// Gradient buffer ready for scatter-adds: zeroed on the first contribution.
 template <class T>
 T* scatter_target(const gradient_target<T>& t) {
@@ -324,12 +344,7 @@ struct conv2d_op final : op<T> {
         }
         if (ctx.needs_grad(2)) {  // db[k] = Σ over the positions and examples of channel k
             gradient_target<T> t = ctx.target(2);
-            write_gradient(t, [&](std::size_t k) {
-                const T* row = dy + k * n;
-                double s = 0;
-                for (std::size_t q = 0; q < n; ++q) s += static_cast<double>(row[q]);
-                return static_cast<T>(s);
-            });
+            write_gradient(t, [&](std::size_t k) { return static_cast<T>(row_sum(dy + k * n, n)); });
         }
         if (ctx.needs_grad(1)) {  // dH = col2im(Wᵀ·dA) : (C·kh·kw × K)·(K × Ho·Wo·m), then scattered back
             gradient_target<T> t = ctx.target(1);
@@ -347,15 +362,16 @@ struct conv2d_op final : op<T> {
 
 // ---------------------------------------------------------------- pooling
 
-/// Calls f(out_row, in_row, tap) for every tap of every output pixel of channel-position rows: out_row is the
-/// output row (c·Ho + oy)·Wo + ox, in_row the input row the tap reads (taps outside the image are skipped),
-/// tap = i·kw + j. Taps come in scan order (i, then j) for each output pixel.
+/// Calls f(out_row, in_row, tap, first) for every tap of every output pixel: out_row is the output row
+/// (c·Ho + oy)·Wo + ox, in_row the input row the tap reads (taps outside the image are skipped), tap = i·kw +
+/// j, first whether it is the window's first tap inside the image. Taps come in scan order (i, then j).
 template <class F>
 void for_each_window_tap(const geometry& g, F&& f) {
     for (std::size_t c = 0; c < g.C; ++c) {
         for (std::size_t oy = 0; oy < g.Ho; ++oy) {
             for (std::size_t ox = 0; ox < g.Wo; ++ox) {
                 const std::size_t out_row = (c * g.Ho + oy) * g.Wo + ox;
+                bool first = true;
                 for (std::size_t i = 0; i < g.kh; ++i) {
                     const auto iy =
                         static_cast<std::ptrdiff_t>(oy * g.sh + i * g.dh) - static_cast<std::ptrdiff_t>(g.ph);
@@ -366,12 +382,42 @@ void for_each_window_tap(const geometry& g, F&& f) {
                         if (ix < 0 || ix >= static_cast<std::ptrdiff_t>(g.W)) continue;
                         f(out_row,
                           (c * g.H + static_cast<std::size_t>(iy)) * g.W + static_cast<std::size_t>(ix),
-                          i * g.kw + j);
+                          i * g.kw + j, first);
+                        first = false;
                     }
                 }
             }
         }
     }
+}
+
+// The inner loops over a row of m examples (restrict: rows never overlap, so the loops vectorize).
+
+/// y ← max(y, x) element-wise, recording `tap` where x wins: strictly greater keeps the first maximum; a NaN
+/// wins once and then stays.
+template <class T>
+void max_tap(T* __restrict y, T* __restrict arg, const T* __restrict x, T tap, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) {
+        const T v = x[n], best = y[n];
+        const bool take = v > best || (v != v && best == best);
+        y[n] = take ? v : best;
+        arg[n] = take ? tap : arg[n];
+    }
+}
+
+/// dx += dy where arg == tap.
+template <class T>
+void add_where_tap(T* __restrict dx, const T* __restrict dy, const T* __restrict arg, T tap, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) {  // a select of two loaded values: it vectorizes as a blend
+        const T sum = dx[n] + dy[n];
+        dx[n] = arg[n] == tap ? sum : dx[n];
+    }
+}
+
+/// y += s·x.
+template <class T>
+void add_scaled(T* __restrict y, const T* __restrict x, T s, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) y[n] += s * x[n];
 }
 
 template <class T>
@@ -389,7 +435,8 @@ struct max_pool2d_op final : op<T> {
         .definition =
             ": [C·H·W×m] → [C·Ho·Wo×m]; Y[c, oy, ox] = max over the window of H[c, ·, ·] (padding never "
             "wins)",
-        .note = "ties: the first maximum in scan order, row by row and left to right, gets dY; NaN propagates",
+        .note =
+            "ties: the first maximum in scan order, row by row and left to right, gets dY; NaN propagates",
         .saves = "the tap of each maximum [C·Ho·Wo×m]"};
     static var<double> example(example_inputs& in) {
         // 2 channels of 5×6 images, overlapping 3×2 windows with stride 2 and padding 1
@@ -406,22 +453,12 @@ struct max_pool2d_op final : op<T> {
         std::fill_n(arg.data(), arg.size(), T(-1));
         const T* x = ctx.input(0).data();
         const std::size_t m = g.m;
-        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap) {
-            T* yo = y.data() + o * m;
-            T* ao = arg.data() + o * m;
-            const T* xr = x + r * m;
-            const T t = static_cast<T>(tap);
-            if (ao[0] < T(0)) {  // the window's first pixel (every column starts at the same tap)
-                std::copy_n(xr, m, yo);
-                std::fill_n(ao, m, t);
-                return;
-            }
-            for (std::size_t n = 0; n < m; ++n) {
-                const T v = xr[n], best = yo[n];
-                // strictly greater keeps the first maximum; a NaN wins once and then stays
-                const bool take = v > best || (v != v && best == best);
-                yo[n] = take ? v : best;
-                ao[n] = take ? t : ao[n];
+        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool first) {
+            if (first) {
+                std::copy_n(x + r * m, m, y.data() + o * m);
+                std::fill_n(arg.data() + o * m, m, static_cast<T>(tap));
+            } else {
+                max_tap(y.data() + o * m, arg.data() + o * m, x + r * m, static_cast<T>(tap), m);
             }
         });
         for (std::size_t o = 0; o < out[0]; ++o) {  // windows entirely in the padding (none when pad ≤ k/2)
@@ -435,12 +472,8 @@ struct max_pool2d_op final : op<T> {
         const T* arg = ctx.saved(0).data();
         T* dx = scatter_target(ctx.target(0));
         const std::size_t m = g.m;
-        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap) {
-            const T* a = arg + o * m;
-            const T* d = dy + o * m;
-            T* dr = dx + r * m;
-            const T t = static_cast<T>(tap);
-            for (std::size_t n = 0; n < m; ++n) dr[n] += a[n] == t ? d[n] : T(0);
+        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool) {
+            add_where_tap(dx + r * m, dy + o * m, arg + o * m, static_cast<T>(tap), m);
         });
     }
 };
@@ -471,10 +504,8 @@ struct avg_pool2d_op final : op<T> {
         std::fill_n(y.data(), y.size(), T(0));
         const T* x = ctx.input(0).data();
         const std::size_t m = g.m;
-        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t) {
-            T* yo = y.data() + o * m;
-            const T* xr = x + r * m;
-            for (std::size_t n = 0; n < m; ++n) yo[n] += xr[n];
+        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t, bool) {
+            add_scaled(y.data() + o * m, x + r * m, T(1), m);
         });
         const T scale = T(1) / static_cast<T>(g.taps());
         for (auto& v : y) v *= scale;
@@ -486,10 +517,8 @@ struct avg_pool2d_op final : op<T> {
         T* dx = scatter_target(ctx.target(0));
         const T scale = T(1) / static_cast<T>(g.taps());
         const std::size_t m = g.m;
-        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t) {
-            const T* d = dy + o * m;
-            T* dr = dx + r * m;
-            for (std::size_t n = 0; n < m; ++n) dr[n] += scale * d[n];
+        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t, bool) {
+            add_scaled(dx + r * m, dy + o * m, scale, m);
         });
     }
 };
