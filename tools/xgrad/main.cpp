@@ -457,6 +457,10 @@ int run_train(const train_args& a) {
     const auto hidden = parse_layers(layers_text);
     const auto act = xgrad::nn::parse_activation(a.activation);  // CLI11 already checked the name
     const auto arch = model_flag(a.model, a.layers.has_value());
+    if (arch &&
+        (d.name == "fashion-mnist" || d.name == "mnist")) {  // their images are known: check before loading
+        model_input(*arch, d.name, 28 * 28, 10, "--model");
+    }
     const double lr = a.lr ? parse_lr(*a.lr) : default_lr(d, a.optimizer);
     const int epochs = a.epochs
                            ? static_cast<int>(xgrad::app::parse_integer("--epochs", *a.epochs, 1, INT_MAX))
