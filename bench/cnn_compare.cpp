@@ -15,6 +15,8 @@
 
 #include <xgrad/xgrad.hpp>
 
+#include "bench.hpp"  // bench::allocations (alloc_count.cpp)
+
 namespace {
 
 double cpu_seconds() {
@@ -118,6 +120,28 @@ int main(int argc, char** argv) {
         std::printf("| %d | %.0f | %.0f | %.0f | %.0f | %.2f | %.4f | %.4f |\n", e + 1, xw, xc, tw, tc,
                     tc > 0 ? xc / tc : 0.0, h.back().loss, loss_sum / static_cast<double>(n));
         std::fflush(stdout);
+    }
+
+    // Allocations per steady step: the step of fit (record, backward, Adam) on one batch, repeated.
+    {
+        xgrad::graph<float> tape;
+        xgrad::matrix<float> xb({784, batch}), yb({1, batch});
+        for (std::size_t j = 0; j < batch; ++j) {
+            for (std::size_t f = 0; f < 784; ++f) xb(f, j) = train.x(f, j);
+            yb(0, j) = train.y(0, j);
+        }
+        std::uint64_t a0 = 0;
+        const int warm = 3, steps = 20;
+        for (int i = 0; i < warm + steps; ++i) {
+            if (i == warm) a0 = bench::allocations();
+            tape.clear();
+            opt.zero_grad();
+            auto loss = xgrad::softmax_cross_entropy((*net)(tape.borrow(xb)), tape.borrow(yb));
+            tape.backward(loss);
+            opt.step();
+        }
+        std::printf("\nxgrad allocations per steady training step (batch %zu): %.2f\n", batch,
+                    static_cast<double>(bench::allocations() - a0) / steps);
     }
 
     // The conv GEMMs of one step at batch 64 (row-major M×N×K, as xgrad calls them), alone.

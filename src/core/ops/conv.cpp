@@ -322,14 +322,12 @@ struct conv2d_op final : op<T> {
             cols = c.data();
         }
         matrix<T>& y = ctx.output({K * g.positions(), g.m});
-        // A (K × Ho·Wo·m) = W (K × C·kh·kw) · cols (C·kh·kw × Ho·Wo·m): the same buffer as (K·Ho·Wo × m)
-        gemm<T>(false, false, K, n, ckk, T(1), ctx.input(0).data(), ckk, cols, n, T(0), y.data(), n);
+        // A = b·1ᵀ first, then A += W·cols with β = 1 (one pass over A fewer than adding b after a β = 0
+        // gemm, which clears A first): A (K × Ho·Wo·m) = W (K × C·kh·kw)·cols (C·kh·kw × Ho·Wo·m), the same
+        // buffer as (K·Ho·Wo × m).
         const T* pb = ctx.input(2).data();
-        for (std::size_t k = 0; k < K; ++k) {
-            T* row = y.data() + k * n;
-            const T bk = pb[k];
-            for (std::size_t q = 0; q < n; ++q) row[q] += bk;
-        }
+        for (std::size_t k = 0; k < K; ++k) std::fill_n(y.data() + k * n, n, pb[k]);
+        gemm<T>(false, false, K, n, ckk, T(1), ctx.input(0).data(), ckk, cols, n, T(1), y.data(), n);
     }
 
     void backward(backward_context<T>& ctx) override {
