@@ -49,7 +49,10 @@ conv2d<T>::conv2d(const image_shape& in, std::size_t out_channels, const window2
 template <class T>
 var<T> conv2d<T>::forward(const var<T>& h) {
     // A = W·im2col(H) + b : [K×C·kh·kw]·[C·kh·kw×Ho·Wo·m] → [K·Ho·Wo×m]
-    return xgrad::conv2d(this->use(h, *m_weight), h, this->use(h, *m_bias), m_in, m_window);
+    // W's leaf before b's (argument evaluation order is unspecified, so node ids would vary by compiler)
+    const var<T> w = this->use(h, *m_weight);
+    const var<T> b = this->use(h, *m_bias);
+    return xgrad::conv2d(w, h, b, m_in, m_window);
 }
 
 template <class T>
