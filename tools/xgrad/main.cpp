@@ -199,22 +199,8 @@ struct splits {
     bool test_from_file = false;  // the image sets' test split is its own file
 };
 
-/// Standardizes every feature with the training set's mean and standard deviation — or, for a model with
-/// conv or pooling layers (`images`), every pixel with the mean and standard deviation of all the training
-/// set's pixels, which keeps the images' contrast from place to place (a filter sees the same scale
-/// everywhere).
-void standardize(splits& s, bool images = false) {
-    if (images) {
-        double sum = 0, sum2 = 0;
-        for (const real v : s.train.x) sum += v, sum2 += static_cast<double>(v) * v;
-        const double n = static_cast<double>(s.train.x.size());
-        const double mean = n > 0 ? sum / n : 0, var = n > 0 ? sum2 / n - mean * mean : 1;
-        const double sd = var > 0 ? std::sqrt(var) : 1;
-        for (dataset* d : {&s.train, &s.validation, &s.test}) {
-            for (real& v : d->x) v = static_cast<real>((v - mean) / sd);
-        }
-        return;
-    }
+/// Standardizes every feature with the training set's mean and standard deviation.
+void standardize(splits& s) {
     xgrad::data::standardizer<real> z;
     z.fit(s.train.x);
     z.apply(s.train.x);
@@ -519,8 +505,7 @@ int run_train(const train_args& a) {
     const std::string model_text =
         arch ? xgrad::app::describe(*arch, in, s.train.classes) : layers_to_string(sizes);
     g_stage = "standardizing the features";
-    const bool image_model = arch && xgrad::nn::has_image_layers(*arch);
-    standardize(s, image_model);
+    standardize(s);
 
     fmt::print("xgrad train: {}\n", s.description);
     fmt::print("  examples: {} train, {} validation, {} test; {} features, {} classes\n", s.train.size(),
@@ -630,7 +615,6 @@ int run_train(const train_args& a) {
             meta.erase("activation");
             meta["model"] = arch->to_string();
             meta["image"] = {in.channels, in.height, in.width};
-            meta["standardize"] = image_model ? "pixels" : "features";
         }
         xgrad::io::write_atomically(
             out.file("model.json"),
@@ -816,7 +800,7 @@ int run_evaluate(const eval_args& a) {
                       : std::string()));
     }
     if (s.test.size() == 0) throw run_error(fmt::format("{}: the test split is empty", s.description));
-    standardize(s, m.arch && xgrad::nn::has_image_layers(*m.arch));
+    standardize(s);
 
     const std::string model_text =
         m.arch ? xgrad::app::describe(*m.arch, m.image, m.sizes.back()) : layers_to_string(m.sizes);
@@ -879,7 +863,7 @@ int run_graph(const graph_args& a) {
         const std::optional<fs::path> dir = a.data_dir ? std::optional<fs::path>(*a.data_dir) : std::nullopt;
         s = load_data(d, dir, seed, "--dataset");
         check_classes_and_splits(*s);
-        standardize(*s, arch && xgrad::nn::has_image_layers(*arch));
+        standardize(*s);
         features = s->train.features();
         classes = s->train.classes;
     }
