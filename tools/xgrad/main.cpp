@@ -584,8 +584,8 @@ int run_train(const train_args& a) {
         if (plane) {
             xgrad::app::write_boundary_svg(
                 out.file("boundary.svg"), *net, {s.train, s.validation, s.test, s.class_names},
-                fmt::format("{} — {} {} — decision regions after {} epochs", a.dataset, model_text,
-                            arch ? std::string() : a.activation, epochs),
+                fmt::format("{} — {}{} — decision regions after {} epochs", a.dataset, model_text,
+                            arch ? std::string() : " " + a.activation, epochs),
                 test.accuracy);
         }
         // model.json, written last, describes the run and names every other file of the set with its
@@ -921,9 +921,9 @@ int run_graph(const graph_args& a) {
 
     xgrad::dot_options o;
     o.title = fmt::format(
-        "xgrad train's model for {}: {} {}, one mini-batch of m = {}\n(W1, b1, W2, … are 0.weight, "
+        "xgrad train's model for {}: {}{}, one mini-batch of m = {}\n(W1, b1, W2, … are 0.weight, "
         "0.bias, 2.weight, … in model.npz)",
-        a.dataset, model_text, arch ? std::string() : a.activation, m);
+        a.dataset, model_text, arch ? std::string() : " " + a.activation, m);
     o.values = a.values;
     o.gradients = a.values;
     g_stage = "writing the outputs";
@@ -939,8 +939,8 @@ int run_graph(const graph_args& a) {
                                     printable(out.given().string()), printable(e.what(), 1000)));
     }
     const fs::path dot_path = out.given() / "model.dot", picture = out.given() / ("model." + a.format);
-    fmt::print("xgrad graph: {} {} on {}: {} nodes on the tape{}\n", model_text,
-               arch ? std::string() : a.activation, a.dataset, tape.size(),
+    fmt::print("xgrad graph: {}{} on {}: {} nodes on the tape{}\n", model_text,
+               arch ? std::string() : " " + a.activation, a.dataset, tape.size(),
                a.values ? ", with the values and gradients of one step" : "");
     if (a.format == "dot") {
         fmt::print("wrote {}\n", printable(dot_path.string()));
