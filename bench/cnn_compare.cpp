@@ -3,8 +3,8 @@
 // thread, alternating epochs so both see the same machine state; then the conv GEMMs alone (GFLOP/s) and
 // CPU seconds per step (process CPU time, which a busy machine's other processes do not inflate).
 //
-//   cnn_compare [DATA_DIR] [EXAMPLES] [ROUNDS] [--xgrad-only]
-//       DATA_DIR defaults to /usr/share/datasets/fashion-mnist; EXAMPLES (default: all 60000) per epoch.
+//   cnn_compare [DATA_DIR] [EXAMPLES] [ROUNDS] [--xgrad-only|--both] [BATCH]
+//       DATA_DIR defaults to /usr/share/datasets/fashion-mnist; EXAMPLES (0: all 60000) per epoch; BATCH 64.
 #include <torch/torch.h>
 
 #include <chrono>
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     std::size_t limit = argc > 2 ? static_cast<std::size_t>(std::atol(argv[2])) : 0;
     const int rounds = argc > 3 ? std::atoi(argv[3]) : 1;
     const bool xgrad_only = argc > 4 && std::strcmp(argv[4], "--xgrad-only") == 0;
-    const std::size_t batch = 64;
+    const std::size_t batch = argc > 5 ? static_cast<std::size_t>(std::atol(argv[5])) : 64;
     xgrad::set_num_threads(1);
     torch::set_num_threads(1);
 
