@@ -2,6 +2,7 @@
 /// @brief Umbrella header: includes the whole public API (the core and the I/O layer) and nothing else.
 #pragma once
 
+#include "xgrad/architecture.hpp"
 #include "xgrad/blas.hpp"
 #include "xgrad/broadcast.hpp"
 #include "xgrad/config.hpp"
@@ -16,9 +17,11 @@
 #include "xgrad/io/loaders.hpp"
 #include "xgrad/loss_op.hpp"
 #include "xgrad/nn.hpp"
+#include "xgrad/nn_conv.hpp"
 #include "xgrad/op.hpp"
 #include "xgrad/op_registry.hpp"
 #include "xgrad/ops/activation.hpp"
+#include "xgrad/ops/conv.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/linalg.hpp"
 #include "xgrad/ops/loss.hpp"

@@ -18,6 +18,7 @@ void register_reduction_ops(op_registry& r);
 void register_activation_ops(op_registry& r);
 void register_softmax_ops(op_registry& r);
 void register_loss_ops(op_registry& r);
+void register_conv_ops(op_registry& r);
 }  // namespace detail
 
 namespace {
@@ -228,6 +229,7 @@ op_registry& make_global() {
     detail::register_activation_ops(r);
     detail::register_softmax_ops(r);
     detail::register_loss_ops(r);
+    detail::register_conv_ops(r);
     return r;
 }
 }  // namespace
