@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "xgrad/graph.hpp"
@@ -25,6 +27,14 @@ public:
     T learning_rate() const noexcept { return m_lr; }
     void set_learning_rate(T lr);
     const std::vector<parameter<T>*>& params() const noexcept { return m_params; }
+    /// The optimizer's own state, for saving a run and resuming it bit for bit: its buffers by name
+    /// (momentum: "velocity.<k>"; Adam: "m.<k>", "v.<k>"; k the parameter's position), allocated as zeros
+    /// when no step has run yet. Plain SGD has none.
+    virtual std::vector<std::pair<std::string, matrix<T>*>> state() { return {}; }
+    /// The number of steps taken, where the update depends on it (Adam's bias correction 1 − βᵗ); else 0.
+    virtual std::size_t step_count() const noexcept { return 0; }
+    /// Restores step_count() (with state(), the optimizer continues exactly where it was saved).
+    virtual void set_step_count(std::size_t) {}
 
 protected:
     std::vector<parameter<T>*> m_params;
@@ -42,6 +52,7 @@ public:
         T weight_decay = T(0));
     void step() override;
     std::string_view name() const override;
+    std::vector<std::pair<std::string, matrix<T>*>> state() override;
 
 private:
     T m_momentum, m_weight_decay;
@@ -60,6 +71,9 @@ public:
     void step() override;
     std::string_view name() const override { return m_decoupled ? "adamw" : "adam"; }
     std::size_t steps() const noexcept { return m_t; }
+    std::vector<std::pair<std::string, matrix<T>*>> state() override;
+    std::size_t step_count() const noexcept override { return m_t; }
+    void set_step_count(std::size_t t) override { m_t = t; }
 
 private:
     T m_beta1, m_beta2, m_eps, m_weight_decay;

@@ -123,6 +123,26 @@ void adam<T>::step() {
     }
 }
 
+template <class T>
+std::vector<std::pair<std::string, matrix<T>*>> sgd<T>::state() {
+    std::vector<std::pair<std::string, matrix<T>*>> out;
+    if (m_momentum == T(0)) return out;
+    ensure_state(m_velocity, this->m_params);
+    for (std::size_t k = 0; k < m_velocity.size(); ++k)
+        out.emplace_back(fmt::format("velocity.{}", k), &m_velocity[k]);
+    return out;
+}
+
+template <class T>
+std::vector<std::pair<std::string, matrix<T>*>> adam<T>::state() {
+    ensure_state(m_m, this->m_params);
+    ensure_state(m_v, this->m_params);
+    std::vector<std::pair<std::string, matrix<T>*>> out;
+    for (std::size_t k = 0; k < m_m.size(); ++k) out.emplace_back(fmt::format("m.{}", k), &m_m[k]);
+    for (std::size_t k = 0; k < m_v.size(); ++k) out.emplace_back(fmt::format("v.{}", k), &m_v[k]);
+    return out;
+}
+
 double step_schedule::operator()(int epoch) const {
     return base * std::pow(gamma, epoch / (every > 0 ? every : 1));
 }

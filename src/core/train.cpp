@@ -86,7 +86,11 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
     const std::size_t per_epoch = batches.batches_per_epoch();
     graph<T> g;
     std::vector<epoch_stats> history;
-    for (int e = 0; e < o.epochs; ++e) {
+    if (o.first_epoch < 0 || o.first_epoch > o.epochs)
+        throw argument_error(
+            fmt::format("fit: first_epoch must be in [0, epochs = {}], not {}", o.epochs, o.first_epoch));
+    for (int e = 0; e < o.first_epoch; ++e) batches.start_epoch();  // the same shuffling orders as the run
+    for (int e = o.first_epoch; e < o.epochs; ++e) {
         if (o.schedule) opt.set_learning_rate(static_cast<T>(o.schedule(e)));
         const auto t0 = clock_type::now();
         double loss_sum = 0, correct = 0;
