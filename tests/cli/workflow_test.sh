@@ -231,6 +231,44 @@ PY
     expect_error resume_other_settings 2 '--resume continues a run with its own settings, so --lr cannot be given' train --resume part-adam --lr 0.5
     expect_error resume_missing 2 '--resume none: no such directory' train --resume none
     ;;
+  chart_xml)
+    # Names with the characters XML reserves, in the file name, the columns and the labels.
+    name='a<&>"'"'"'b'
+    { echo "x<1,y&2,kind\"'"; for i in $(seq 1 60); do echo "$((i % 7)).$((i % 3)),$((i % 5)).$((i % 4)),c<$((i % 2))>&\"'"; done; } >"$name.csv"
+    run train --train "$name.csv" --test "$name.csv" --layers 4 --epochs 3 --out x
+    check "a run on $name.csv exits 0" test $? -eq 0
+    check "training.svg and boundary.svg are XML that python3's parser reads, with the names intact" \
+      /usr/bin/python3 - x/training.svg x/boundary.svg "$name" <<'PY'
+import sys, xml.etree.ElementTree as ET
+texts = []
+for f in sys.argv[1:3]:
+    texts += ["".join(t.itertext()) for t in ET.parse(f).getroot().iter("{http://www.w3.org/2000/svg}text")]
+assert any(sys.argv[3] in t for t in texts), texts
+assert any("c<1>&\"'" in t for t in texts), texts
+assert any("y&2" in t for t in texts), texts
+PY
+    # Any epoch count: x tick labels never overlap, markers only for few epochs.
+    { echo 'a,b,label'; for i in $(seq 1 24); do echo "$((i % 7)),$((i % 5)),$((i % 2))"; done; } >small.csv
+    for n in 1 5 26 50 101 500 1234; do
+      run train --train small.csv --test small.csv --layers 2 --epochs $n --batch 32 --out e$n
+      check "$n epochs: tick labels at least one label width apart, ending at most at epoch $n; markers only up to 25 epochs" \
+        /usr/bin/python3 - e$n/training.svg $n <<'PY'
+import sys, xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()
+n = int(sys.argv[2])
+texts = [t for t in root.iter(ns + "text") if t.get("text-anchor") == "middle" and (t.text or "").isdigit()]
+axis_y = max(float(t.get("y")) for t in texts)
+ticks = sorted((float(t.get("x")), int(t.text)) for t in texts if float(t.get("y")) == axis_y)
+assert ticks and ticks[0][1] == 1 and ticks[-1][1] <= n, ticks
+width = 7 * len(str(n))
+for (x0, _), (x1, _) in zip(ticks, ticks[1:]):
+    assert x1 - x0 >= width + 7, (ticks, width)
+circles = len(list(root.iter(ns + "circle")))
+assert (circles > 0) == (n <= 25), (n, circles)
+PY
+    done
+    ;;
   *)
     echo "unknown case $case_name"
     exit 2
