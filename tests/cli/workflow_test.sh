@@ -7,12 +7,14 @@
 #   predict  xgrad predict's CSV parsed back and checked against evaluate's counts and against the same rows
 #            predicted alone
 #   resume   train 4 epochs ≡ train 2 (of 4) + --resume: model.npz byte for byte
-#   numpy    model.npz + model.json applied with numpy alone give predict's probabilities
+#   numpy    model.npz + model.json applied with numpy alone (the block of docs/workflow.md) give predict's
+#            probabilities
 #   chart_xml  a run whose names hold < & > " ' writes SVG that python3's XML parser reads
 set -uo pipefail
 xgrad=$1
 [[ $xgrad == /* ]] || xgrad=$PWD/$xgrad
 case_name=$2
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
@@ -266,6 +268,35 @@ for (x0, _), (x1, _) in zip(ticks, ticks[1:]):
     assert x1 - x0 >= width + 7, (ticks, width)
 circles = len(list(root.iter(ns + "circle")))
 assert (circles > 0) == (n <= 25), (n, circles)
+PY
+    done
+    ;;
+  numpy)
+    /usr/bin/python3 -c 'import numpy' 2>/dev/null || { echo "skipped: python3-numpy is not installed"; exit 0; }
+    doc=$here/../../docs/workflow.md
+    # The block of docs/workflow.md after <!-- numpy-predict -->, as it is.
+    awk '/<!-- numpy-predict -->/ { on = 1; next } on && /^```python/ { inside = 1; next } inside && /^```/ { exit } inside' "$doc" >apply.py
+    check "docs/workflow.md has the numpy block" test -s apply.py
+    iris_like train.csv 120 1
+    iris_like test.csv 45 3
+    for act in relu tanh elu; do
+      run train --train train.csv --test test.csv --layers 8,6 --activation $act --epochs 5 --lr 0.01 --out m-$act
+      "$xgrad" predict --model m-$act --input test.csv --output p-$act.csv >/dev/null 2>&1
+      /usr/bin/python3 apply.py m-$act test.csv >np-$act.txt 2>"$tmp/log"
+      check "$act: the numpy block runs on model.npz + model.json" test -s np-$act.txt
+      check "$act: numpy alone gives predict's probabilities (to 1e-5) and classes" \
+        /usr/bin/python3 - p-$act.csv np-$act.txt <<'PY'
+import csv, sys
+pred = list(csv.DictReader(open(sys.argv[1])))
+mine = [line.split() for line in open(sys.argv[2])]
+assert len(pred) == len(mine) == 45, (len(pred), len(mine))
+names = [k[2:] for k in pred[0] if k.startswith("p_")]
+for p, m in zip(pred, mine):
+    probs = [float(v) for v in m[2:]]
+    assert int(m[0]) == int(p["row"]), (p, m)
+    assert all(abs(a - float(p["p_" + c])) <= 1e-5 for a, c in zip(probs, names)), (p, m)
+    top = sorted(probs)[-2:]
+    assert m[1] == p["predicted"] or top[1] - top[0] < 1e-5, (p, m)
 PY
     done
     ;;
