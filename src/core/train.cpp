@@ -64,11 +64,23 @@ bool all_finite(const matrix<T>& m) {
 }
 
 template <class T>
-void check_classification(const nn::module<T>&, const data::dataset<T>& ds, const char* what) {
+void check_classification(const nn::module<T>&, const data::dataset<T>& ds, const char* what,
+                          const char* which = "the data set") {
     if (ds.size() == 0) throw data_error(fmt::format("{}: the data set is empty", what));
     if (ds.classes < 2 || ds.y.shape()[0] != 1) {
         throw data_error(fmt::format("{}: needs a labelled data set with at least 2 classes (has {} classes)",
                                      what, ds.classes));
+    }
+    // Every label before any batch: a bad one is named by its example (column) in the data set, not by its
+    // place in a shuffled mini-batch.
+    const T* y = ds.y.data();
+    for (std::size_t j = 0, n = ds.size(); j < n; ++j) {
+        if (!(y[j] >= T(0) && y[j] < static_cast<T>(ds.classes)) || y[j] != std::floor(y[j])) {
+            throw data_error(
+                fmt::format("{}: label {} of example {} of {} (column {} of y) is not a class index "
+                            "in [0, {})",
+                            what, static_cast<double>(y[j]), j, which, j, ds.classes));
+        }
     }
 }
 
@@ -77,7 +89,9 @@ void check_classification(const nn::module<T>&, const data::dataset<T>& ds, cons
 template <class T>
 std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, const data::dataset<T>& train,
                              const fit_options<T>& o) {
-    check_classification(model, train, "fit");
+    check_classification(model, train, "fit", "the training set");
+    if (o.validation != nullptr && o.validation->size() > 0)
+        check_classification(model, *o.validation, "fit", "the validation set");
     if (o.epochs < 0) throw argument_error(fmt::format("fit: epochs must be ≥ 0, not {}", o.epochs));
     if (o.batch == 0) throw argument_error("fit: the batch size must be at least 1");
 

@@ -260,7 +260,7 @@ assert d['0.weight'].shape == (64, 2) and d['4.bias'].shape == (2, 1) and d['0.w
     # A diverging run stops with the reason, and writes no checkpoint, chart or history.
     expect_run_error diverging_run 'training loss became' train --dataset xor --optimizer sgd --lr 1e30 --epochs 3
     expect_error evaluate_missing 2 'missing.npz: no such checkpoint' evaluate "$tmp/missing.npz"
-    expect_error evaluate_without_checkpoint 2 'which model\? name its directory with --model DIR' evaluate
+    expect_error evaluate_without_checkpoint 2 'which model\? xgrad train.s default output xgrad-out does not exist' evaluate
     expect_error evaluate_unknown_flag 2 'not expected: --bogus' evaluate "$tmp/missing.npz" --bogus
     expect_error evaluate_bad_seed 2 "--seed: 'abc' is not a whole number" evaluate "$tmp/missing.npz" --seed abc
     # Damaged and mismatched checkpoints of a real run.

@@ -203,7 +203,7 @@ PY
     expect_error predict_other_columns 1 "other.csv:1: column 2 \('width'\) should be 'petal'" predict --model m --input other.csv --output x.csv
     check "  … nothing written" test ! -e x.csv
     expect_error predict_missing_input 2 '--input none.csv: no such file' predict --model m --input none.csv --output x.csv
-    expect_error predict_no_model 2 'which model' predict --input test.csv
+    expect_error predict_no_model 2 'which model\? xgrad train.s default output xgrad-out does not exist' predict --input test.csv
     ;;
   resume)
     iris_like train.csv 90 1

@@ -719,14 +719,21 @@ struct eval_args {
     std::optional<std::string> model, dataset, data_dir, seed;
 };
 
-/// The checkpoint a command names (positional or --model): model.npz, or the directory holding it.
+/// The checkpoint a command names (positional or --model): model.npz, or the directory holding it; by default
+/// xgrad train's default output, xgrad-out/model.npz. Throws usage_error when it does not exist.
 fs::path checkpoint_of(const std::string& positional, const std::optional<std::string>& model) {
     if (!positional.empty() && model)
         throw usage_error("the checkpoint is named twice (as an argument and by --model): give one");
-    if (positional.empty() && !model)
-        throw usage_error("which model? name its directory with --model DIR (or its model.npz)");
-    fs::path p(model ? *model : positional);
+    const bool named = !positional.empty() || model;
+    fs::path p(model ? *model : named ? positional : std::string("xgrad-out"));
     if (fs::is_directory(p)) p /= "model.npz";
+    if (!fs::is_regular_file(p)) {
+        throw usage_error(
+            named ? fmt::format("{}: no such checkpoint", printable(p.string()))
+                  : fmt::format("which model? xgrad train's default output {} does not exist: name "
+                                "the model with --model DIR (or its model.npz)",
+                                printable(p.string())));
+    }
     return p;
 }
 
@@ -1275,7 +1282,8 @@ int main(int argc, char** argv) {
                                         "confusions instead of the whole matrix)");
     eval->footer(exit_status_help);
     eval->add_option("checkpoint", ea.checkpoint, "model.npz written by xgrad train (or its directory)");
-    eval->add_option("--model", ea.model, "the directory xgrad train wrote (or its model.npz)")
+    eval->add_option("--model", ea.model,
+                     "the directory xgrad train wrote (or its model.npz) [default: xgrad-out]")
         ->type_name("DIR");
     eval->add_option("--dataset", ea.dataset, "data set (default: the one it was trained on)");
     eval->add_option(
@@ -1295,7 +1303,9 @@ int main(int argc, char** argv) {
                                        "input order");
     predict->footer(exit_status_help);
     predict->add_option("checkpoint", pa.checkpoint, "model.npz written by xgrad train (or its directory)");
-    predict->add_option("--model", pa.model, "the directory xgrad train wrote (or its model.npz)")
+    predict
+        ->add_option("--model", pa.model,
+                     "the directory xgrad train wrote (or its model.npz) [default: xgrad-out]")
         ->type_name("DIR");
     predict
         ->add_option(
