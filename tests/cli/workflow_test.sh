@@ -188,6 +188,8 @@ PY
     cut -d, -f1,2 test.csv >unlabelled.csv
     "$xgrad" predict m --input unlabelled.csv >u.csv 2>"$tmp/log"
     check "predict without --output writes to standard output (the message to stderr)" grep -q 'standard output' "$tmp/log"
+    "$xgrad" predict m/model.npz test.csv >positional.csv 2>/dev/null
+    check "xgrad predict CHECKPOINT FILE (positional) writes the same table" cmp p.csv positional.csv
     { head -n 1 test.csv; tail -n 4 test.csv; } >few.csv
     "$xgrad" predict --model m/model.npz --input few.csv --output few_p.csv >/dev/null 2>&1
     check "the rows without labels, and 4 rows alone, get exactly the same predictions and probabilities" \

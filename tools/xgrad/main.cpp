@@ -1009,16 +1009,19 @@ int run_resume(const train_args& a) {
 
 struct predict_args {
     std::string checkpoint;
-    std::optional<std::string> model;
-    std::string input, output = "-";
+    std::optional<std::string> model, input, input_positional;
+    std::string output = "-";
 };
 
 /// One CSV row of predictions per row of --input, in order: row, (label,) predicted class, probabilities.
 int run_predict(const predict_args& a) {
     g_stage = "checking the options";
+    // xgrad predict CHECKPOINT FILE, or with --model and --input.
+    if (a.input && a.input_positional)
+        throw usage_error("the input is named twice (as an argument and by --input): give one");
+    if (!a.input && !a.input_positional) throw usage_error("which rows? name them with --input FILE");
+    const std::string input = a.input ? *a.input : *a.input_positional;
     const fs::path ckpt = checkpoint_of(a.checkpoint, a.model);
-    if (!fs::is_regular_file(ckpt))
-        throw usage_error(fmt::format("{}: no such checkpoint", printable(ckpt.string())));
     fs::path meta_path = ckpt;
     meta_path.replace_extension(".json");
     if (!fs::is_regular_file(meta_path))
@@ -1039,17 +1042,16 @@ int run_predict(const predict_args& a) {
             throw usage_error(fmt::format("--output {}: the directory {} does not exist", printable(a.output),
                                           printable(parent.string())));
     }
-    g_stage = "loading " + printable(a.input);
-    dataset ds =
-        xgrad::cli::load_table(a.input, "--input", inputs->format, &*inputs, /*labels_optional=*/true);
-    check_fits_model(ckpt, m, json_name, ds, a.input);
-    xgrad::cli::apply_standardization(*inputs, ds.x, printable(a.input));
+    g_stage = "loading " + printable(input);
+    dataset ds = xgrad::cli::load_table(input, "--input", inputs->format, &*inputs, /*labels_optional=*/true);
+    check_fits_model(ckpt, m, json_name, ds, input);
+    xgrad::cli::apply_standardization(*inputs, ds.x, printable(input));
     auto net = load_network(ckpt, m);
     g_stage = "predicting";
     const std::size_t rows = xgrad::cli::write_predictions(a.output, *net, ds, inputs->class_names);
     fmt::print(a.output == "-" ? stderr : stdout,
                "xgrad predict: {} rows of {} → {} (row, {}predicted, p_<class> for {} classes)\n", rows,
-               printable(a.input), a.output == "-" ? std::string("standard output") : printable(a.output),
+               printable(input), a.output == "-" ? std::string("standard output") : printable(a.output),
                ds.y.shape()[0] == 1 ? "label, " : "", inputs->class_names.size());
     return xgrad::app::exit_ok;
 }
@@ -1312,8 +1314,8 @@ int main(int argc, char** argv) {
             "--input", pa.input,
             "the rows to classify, with the training file's feature columns (the label column may be "
             "there or not)")
-        ->type_name("FILE")
-        ->required();
+        ->type_name("FILE");
+    predict->add_option("input", pa.input_positional, "the rows to classify (or --input FILE)");
     predict->add_option("--output", pa.output, "the CSV to write (- : standard output)")
         ->type_name("FILE")
         ->capture_default_str();

@@ -59,7 +59,6 @@ data::dataset<real> load_table(const fs::path& file, std::string_view flag, cons
     std::error_code ec;
     if (!fs::exists(file, ec))
         throw usage_error(fmt::format("{} {}: no such file", flag, printable(file.string())));
-    const std::string train_file = like ? "the training file" : std::string("this file");
     const fs::path labels = idx_labels_for(file);
     if (!labels.empty()) {
         if (!fs::exists(labels, ec)) {
@@ -68,9 +67,9 @@ data::dataset<real> load_table(const fs::path& file, std::string_view flag, cons
         }
         auto ds = data::load_idx<real>(file, labels, 10);
         ds.class_names = data::mnist_class_names();
-        if (like && (ds.features() != like->feature_names.size() && !like->feature_names.empty())) {
+        if (like && !like->mean.empty() && ds.features() != like->mean.size()) {
             throw data::data_error(fmt::format("{}: images of {} pixels, but the model was trained on {}",
-                                               file.string(), ds.features(), like->feature_names.size()));
+                                               file.string(), ds.features(), like->mean.size()));
         }
         if (like && like->kind != "idx") {
             throw data::data_error(
@@ -114,7 +113,6 @@ data::dataset<real> load_table(const fs::path& file, std::string_view flag, cons
     if (ds.class_names.empty() && ds.classes > 0) {
         for (std::size_t k = 0; k < ds.classes; ++k) ds.class_names.push_back(std::to_string(k));
     }
-    (void)train_file;
     return ds;
 }
 
