@@ -149,6 +149,13 @@ PY
       grep -q 'examples: 175 train, 25 validation, 50 test; 16 features, 10 classes' "$tmp/log"
     "$xgrad" evaluate --model i >"$tmp/eval" 2>&1
     check "  … evaluate scores the IDX test file whole" grep -q 't10k-images-idx3-ubyte.gz (the whole file, 50 examples)' "$tmp/eval"
+    # The same files as an MNIST directory (--dataset mnist --data DIR, as the main job reads Fashion-MNIST):
+    # evaluate --data and predict --input take its IDX files.
+    run train --dataset mnist --data . --layers 16 --epochs 2 --out d
+    "$xgrad" evaluate --model d --data t10k-images-idx3-ubyte.gz >"$tmp/eval" 2>&1
+    check "--dataset mnist: evaluate --data takes the IDX test file" grep -q '(the whole file, 50 examples)' "$tmp/eval"
+    "$xgrad" predict --model d --input t10k-images-idx3-ubyte.gz --output d.csv >/dev/null 2>&1
+    check "  … and predict --input: 50 rows" test "$(wc -l <d.csv)" -eq 51
     ;;
   predict)
     iris_like train.csv 120 1

@@ -280,6 +280,7 @@ splits load_data(const data_choice& d, const std::optional<fs::path>& data_dir, 
         dataset full = xgrad::data::load_mnist<real>(dir, "train");
         s.test = xgrad::data::load_mnist<real>(dir, "test");
         s.test_from_file = true;
+        s.inputs.kind = "idx";  // evaluate --data and predict --input then take IDX files
         s.class_names = d.name == "fashion-mnist" ? xgrad::data::fashion_mnist_class_names()
                                                   : xgrad::data::mnist_class_names();
         auto [train, val] = xgrad::data::split(full, 1.0 / 12.0, seed);  // 55000 / 5000
@@ -574,6 +575,10 @@ int run_train(const train_args& a, const resume_input* resumed) {
         epochs, batch, seed, threads,
         xgrad::blas_core() +
             (std::getenv("XGRAD_BLAS_REEXEC") ? " (chosen for this CPU; OPENBLAS_CORETYPE overrides)" : ""));
+    if (resumed) {
+        fmt::print("  resuming {} after epoch {} of {}{}\n", printable(resumed->dir.string()), first_epoch,
+                   epochs, last_epoch < epochs ? fmt::format(", stopping after epoch {}", last_epoch) : "");
+    }
     if (a.dry_run) {
         fmt::print("dry run: the options and the data are valid; nothing was trained or written\n");
         return xgrad::app::exit_ok;
@@ -597,8 +602,6 @@ int run_train(const train_args& a, const resume_input* resumed) {
         xgrad::cli::load_optimizer_state(resumed->dir / "resume.npz", *opt);
         opt->set_step_count(resumed->state.steps);
         full_history = resumed->state.history;
-        fmt::print("  resuming {} after epoch {} of {}\n", printable(resumed->dir.string()), first_epoch,
-                   epochs);
     }
 
     xgrad::train::fit_options<real> fo;
