@@ -197,6 +197,10 @@ PY
     check "predict without --output writes to standard output (the message to stderr)" grep -q 'standard output' "$tmp/log"
     "$xgrad" predict m/model.npz test.csv >positional.csv 2>/dev/null
     check "xgrad predict CHECKPOINT FILE (positional) writes the same table" cmp p.csv positional.csv
+    cp -r m xgrad-out
+    "$xgrad" predict test.csv >default.csv 2>/dev/null
+    check "xgrad predict FILE: the model of xgrad-out (train's default --out)" cmp p.csv default.csv
+    rm -r xgrad-out
     { head -n 1 test.csv; tail -n 4 test.csv; } >few.csv
     "$xgrad" predict --model m/model.npz --input few.csv --output few_p.csv >/dev/null 2>&1
     check "the rows without labels, and 4 rows alone, get exactly the same predictions and probabilities" \

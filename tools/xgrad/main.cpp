@@ -1019,12 +1019,20 @@ struct predict_args {
 /// One CSV row of predictions per row of --input, in order: row, (label,) predicted class, probabilities.
 int run_predict(const predict_args& a) {
     g_stage = "checking the options";
-    // xgrad predict CHECKPOINT FILE, or with --model and --input.
-    if (a.input && a.input_positional)
+    // xgrad predict CHECKPOINT FILE, or with --model and --input; `xgrad predict FILE` alone (not a model.npz
+    // nor a directory) is the input for xgrad-out's model.
+    std::string checkpoint = a.checkpoint;
+    std::optional<std::string> input_positional = a.input_positional;
+    if (!checkpoint.empty() && !input_positional && !a.input && !fs::is_directory(checkpoint) &&
+        fs::path(checkpoint).extension() != ".npz") {
+        input_positional = checkpoint;
+        checkpoint.clear();
+    }
+    if (a.input && input_positional)
         throw usage_error("the input is named twice (as an argument and by --input): give one");
-    if (!a.input && !a.input_positional) throw usage_error("which rows? name them with --input FILE");
-    const std::string input = a.input ? *a.input : *a.input_positional;
-    const fs::path ckpt = checkpoint_of(a.checkpoint, a.model);
+    if (!a.input && !input_positional) throw usage_error("which rows? name them with --input FILE");
+    const std::string input = a.input ? *a.input : *input_positional;
+    const fs::path ckpt = checkpoint_of(checkpoint, a.model);
     fs::path meta_path = ckpt;
     meta_path.replace_extension(".json");
     if (!fs::is_regular_file(meta_path))
