@@ -12,6 +12,7 @@
 #include <xgrad/io/checkpoint.hpp>
 #include <xgrad/io/file.hpp>
 #include <xgrad/io/loaders.hpp>
+#include <xgrad/predict.hpp>
 
 #include "app/arguments.hpp"
 
@@ -207,39 +208,24 @@ std::size_t write_predictions(const fs::path& output, nn::module<real>& net, con
     out += ",predicted";
     for (const auto& c : class_names) out += "," + csv_cell("p_" + c);
     out += "\n";
-    graph<real> g;
-    no_grad guard;
-    data::batcher<real> batches(ds, 1000, 0, /*shuffle=*/false);
-    std::size_t row = 0;
-    std::vector<double> p(k);
-    while (batches.next()) {
-        g.clear();
-        const auto z = net(g.borrow(batches.x()));
-        const auto& v = z.value();
-        if (v.shape()[0] != k) {
-            throw std::runtime_error(
-                fmt::format("the model has {} outputs but {} class names", v.shape()[0], k));
-        }
-        for (std::size_t j = 0; j < v.shape()[1]; ++j, ++row) {
-            std::size_t best = 0;
-            for (std::size_t i = 1; i < k; ++i)
-                if (v(i, j) > v(best, j)) best = i;  // as evaluate: the first largest output
-            const double top = static_cast<double>(v(best, j));
-            double sum = 0;
-            for (std::size_t i = 0; i < k; ++i) sum += p[i] = std::exp(static_cast<double>(v(i, j)) - top);
-            out += fmt::format("{}", row);
-            if (labelled) out += "," + csv_cell(class_names[static_cast<std::size_t>(batches.y()(0, j))]);
-            out += "," + csv_cell(class_names[best]);
-            for (std::size_t i = 0; i < k; ++i) out += fmt::format(",{:.9g}", p[i] / sum);
-            out += "\n";
-        }
+    const auto p = train::predict(net, ds.x);
+    if (p.probabilities.shape()[0] != k) {
+        throw std::runtime_error(
+            fmt::format("the model has {} outputs but {} class names", p.probabilities.shape()[0], k));
+    }
+    for (std::size_t j = 0; j < ds.size(); ++j) {
+        out += fmt::format("{}", j);
+        if (labelled) out += "," + csv_cell(class_names[static_cast<std::size_t>(ds.y(0, j))]);
+        out += "," + csv_cell(class_names[p.classes[j]]);
+        for (std::size_t i = 0; i < k; ++i) out += fmt::format(",{:.9g}", p.probabilities(i, j));
+        out += "\n";
     }
     if (output == "-") {
         std::fwrite(out.data(), 1, out.size(), stdout);
     } else {
         io::write_atomically(output, out);
     }
-    return row;
+    return ds.size();
 }
 
 nlohmann::json to_json(const resume_state& r) {
