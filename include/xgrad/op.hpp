@@ -245,7 +245,7 @@ var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_
     static_assert(std::is_base_of_v<op<T>, Op>, "apply<Op>: Op must derive from xgrad::op<T>");
     if (inputs.size() == 0) throw graph_error("apply: an op needs at least one input (it names the graph)");
     graph<T>& g = inputs.begin()->owner();
-    detail::node<T>& n = g.begin_op(inputs.begin(), inputs.size(), loc);
+    detail::node<T>& n = detail::engine<T>::begin_op(g, inputs.begin(), inputs.size(), loc);
     try {
         if constexpr (sizeof(Op) <= detail::inline_op_bytes && alignof(Op) <= alignof(std::max_align_t)) {
             n.fn = ::new (static_cast<void*>(n.fn_storage)) Op(std::forward<Args>(args)...);
@@ -255,10 +255,10 @@ var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_
             n.fn_on_heap = true;
         }
     } catch (...) {
-        g.abandon_op(n);
+        detail::engine<T>::abandon_op(g, n);
         throw;
     }
-    return g.finish_op(n);
+    return detail::engine<T>::finish_op(g, n);
 }
 
 }  // namespace xgrad

@@ -598,8 +598,7 @@ int run_train(const train_args& a, const resume_input* resumed) {
         std::vector<std::pair<std::string, xgrad::parameter<real>*>> params;
         for (auto& [name, p] : net->named_parameters()) params.emplace_back(name, p);
         xgrad::load_parameters<real>((resumed->dir / "model.npz").string(), params);
-        xgrad::cli::load_optimizer_state(resumed->dir / "resume.npz", *opt);
-        opt->set_step_count(resumed->state.steps);
+        xgrad::cli::load_optimizer_state(resumed->dir / "resume.npz", *opt, resumed->state.steps);
         full_history = resumed->state.history;
     }
 
@@ -681,8 +680,8 @@ int run_train(const train_args& a, const resume_input* resumed) {
                                {"xgrad_version", XGRAD_VERSION_STRING},
                                {"files", manifest}};
         meta["inputs"] = xgrad::cli::to_json(s.inputs);
-        meta["resume"] = xgrad::cli::to_json(xgrad::cli::resume_state{
-            last_epoch, static_cast<std::uint64_t>(opt->step_count()), full_history});
+        meta["resume"] = xgrad::cli::to_json(
+            xgrad::cli::resume_state{last_epoch, xgrad::cli::optimizer_steps(*opt), full_history});
         if (a.data_dir) meta["data_dir"] = fs::absolute(*a.data_dir).lexically_normal().string();
         if (files) {
             const auto absolute = [](const std::string& f) {

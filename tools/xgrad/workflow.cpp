@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <span>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -269,31 +270,75 @@ resume_state resume_from_json(const nlohmann::json& meta, const std::string& whe
     return r;
 }
 
+namespace {
+
+/// The optimizer's state buffers by name, one flat span each (see optimizer::state_offset): Adam's moments m
+/// and v, momentum's velocity; none for plain SGD.
+std::vector<std::pair<std::string, std::span<real>>> state_buffers(optim::optimizer<real>& opt) {
+    if (auto* a = dynamic_cast<optim::adam<real>*>(&opt))
+        return {{"m", a->first_moment()}, {"v", a->second_moment()}};
+    if (auto* s = dynamic_cast<optim::sgd<real>*>(&opt)) {
+        if (!s->velocity().empty()) return {{"velocity", s->velocity()}};
+    }
+    return {};
+}
+
+}  // namespace
+
+std::uint64_t optimizer_steps(optim::optimizer<real>& opt) {
+    if (auto* a = dynamic_cast<optim::adam<real>*>(&opt)) return a->steps();
+    return 0;
+}
+
 void save_optimizer_state(const fs::path& path, optim::optimizer<real>& opt) {
+    // One array per buffer and parameter, shaped like the parameter: "m.0", "m.1", …, "v.0", …
+    std::vector<matrix<real>> arrays;
+    std::vector<std::string> names;
+    const auto& params = opt.params();
+    for (auto& [kind, buffer] : state_buffers(opt)) {
+        for (std::size_t k = 0; k < params.size(); ++k) {
+            matrix<real> a(params[k]->shape());
+            std::copy_n(buffer.data() + opt.state_offset(k), a.size(), a.data());
+            arrays.push_back(std::move(a));
+            names.push_back(fmt::format("{}.{}", kind, k));
+        }
+    }
     std::vector<std::pair<std::string, const matrix<real>*>> tensors;
-    for (auto& [name, m] : opt.state()) tensors.emplace_back(name, m);
+    for (std::size_t i = 0; i < arrays.size(); ++i) tensors.emplace_back(names[i], &arrays[i]);
     save_npz<real>(path.string(), tensors);
 }
 
-void load_optimizer_state(const fs::path& path, optim::optimizer<real>& opt) {
+void load_optimizer_state(const fs::path& path, optim::optimizer<real>& opt, std::uint64_t steps) {
     auto saved = load_npz<real>(path.string());
-    auto state = opt.state();
+    const auto& params = opt.params();
+    const auto buffers = state_buffers(opt);
     std::vector<std::string> problems;
-    if (saved.size() != state.size())
-        problems.push_back(
-            fmt::format("{} arrays, but the {} optimizer has {}", saved.size(), opt.name(), state.size()));
-    for (std::size_t i = 0; i < std::min(saved.size(), state.size()); ++i) {
-        if (saved[i].first != state[i].first || saved[i].second.shape() != state[i].second->shape()) {
-            problems.push_back(fmt::format("'{}' [{}×{}] where the optimizer has '{}' [{}×{}]",
-                                           saved[i].first, saved[i].second.shape()[0],
-                                           saved[i].second.shape()[1], state[i].first,
-                                           state[i].second->shape()[0], state[i].second->shape()[1]));
+    if (saved.size() != buffers.size() * params.size()) {
+        problems.push_back(fmt::format("{} arrays, but the {} optimizer has {}", saved.size(), opt.name(),
+                                       buffers.size() * params.size()));
+    } else {
+        for (std::size_t b = 0, i = 0; b < buffers.size(); ++b) {
+            for (std::size_t k = 0; k < params.size(); ++k, ++i) {
+                const std::string want = fmt::format("{}.{}", buffers[b].first, k);
+                if (saved[i].first != want || saved[i].second.shape() != params[k]->shape()) {
+                    problems.push_back(fmt::format("'{}' [{}×{}] where the optimizer has '{}' [{}×{}]",
+                                                   saved[i].first, saved[i].second.shape()[0],
+                                                   saved[i].second.shape()[1], want, params[k]->shape()[0],
+                                                   params[k]->shape()[1]));
+                }
+            }
         }
     }
     if (!problems.empty())
         throw std::runtime_error(
             fmt::format("{}: does not fit the run: {}", path.string(), joined(problems)));
-    for (std::size_t i = 0; i < state.size(); ++i) *state[i].second = std::move(saved[i].second);
+    for (std::size_t b = 0, i = 0; b < buffers.size(); ++b) {
+        for (std::size_t k = 0; k < params.size(); ++k, ++i) {
+            std::copy_n(saved[i].second.data(), saved[i].second.size(),
+                        buffers[b].second.data() + opt.state_offset(k));
+        }
+    }
+    if (auto* a = dynamic_cast<optim::adam<real>*>(&opt)) a->set_steps(static_cast<std::size_t>(steps));
 }
 
 }  // namespace xgrad::cli

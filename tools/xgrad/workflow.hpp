@@ -77,9 +77,12 @@ struct resume_state {
 };
 nlohmann::json to_json(const resume_state& r);
 resume_state resume_from_json(const nlohmann::json& j, const std::string& where);
-/// Saves the optimizer's state buffers to `path` (npz, through io::write_atomically).
+/// Saves the optimizer's state buffers to `path` (npz, through io::write_atomically): Adam's moments "m.<k>"
+/// and "v.<k>", momentum's velocity "velocity.<k>", each shaped like parameter k; nothing for plain SGD.
 void save_optimizer_state(const fs::path& path, optim::optimizer<real>& opt);
-/// Loads them back (names and shapes must match: every problem is named).
-void load_optimizer_state(const fs::path& path, optim::optimizer<real>& opt);
+/// Loads them back (names and shapes must match: every problem is named) and sets the step count (Adam's t).
+void load_optimizer_state(const fs::path& path, optim::optimizer<real>& opt, std::uint64_t steps);
+/// The number of updates the optimizer has made where its update depends on it (Adam's t); else 0.
+std::uint64_t optimizer_steps(optim::optimizer<real>& opt);
 
 }  // namespace xgrad::cli
