@@ -72,6 +72,10 @@ struct fit_options {
     std::size_t batch = 64;
     std::uint64_t seed = 0;  ///< shuffling order of the mini-batches
     const data::dataset<T>* validation = nullptr;
+    /// Epochs already done, to resume a run: fit runs epochs first_epoch … epochs − 1 (numbered from
+    /// first_epoch + 1), after drawing the shuffling orders of the epochs before, so that with the parameters
+    /// and the optimizer's state (optimizer::state) restored it continues exactly as the run would have.
+    int first_epoch = 0;
     /// Learning rate for each epoch (0-based); empty keeps the optimizer's.
     std::function<double(int)> schedule;
     /// Check every gradient for NaN/Inf before each update (one pass over the parameters; a diverging run

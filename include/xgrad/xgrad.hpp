@@ -29,6 +29,7 @@
 #include "xgrad/ops/softmax.hpp"
 #include "xgrad/optim.hpp"
 #include "xgrad/trace.hpp"
+#include "xgrad/predict.hpp"
 #include "xgrad/train.hpp"
 #include "xgrad/unary_op.hpp"
 #include "xgrad/var.hpp"

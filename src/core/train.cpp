@@ -62,11 +62,23 @@ bool all_finite(const matrix<T>& m) {
 }
 
 template <class T>
-void check_classification(const nn::module<T>&, const data::dataset<T>& ds, const char* what) {
+void check_classification(const nn::module<T>&, const data::dataset<T>& ds, const char* what,
+                          const char* which = "the data set") {
     if (ds.size() == 0) throw data_error(fmt::format("{}: the data set is empty", what));
     if (ds.classes < 2 || ds.y.shape()[0] != 1) {
         throw data_error(fmt::format("{}: needs a labelled data set with at least 2 classes (has {} classes)",
                                      what, ds.classes));
+    }
+    // Every label before any batch: a bad one is named by its example (column) in the data set, not by its
+    // place in a shuffled mini-batch.
+    const T* y = ds.y.data();
+    for (std::size_t j = 0, n = ds.size(); j < n; ++j) {
+        if (!(y[j] >= T(0) && y[j] < static_cast<T>(ds.classes)) || y[j] != std::floor(y[j])) {
+            throw data_error(
+                fmt::format("{}: label {} of example {} of {} (column {} of y) is not a class index "
+                            "in [0, {})",
+                            what, static_cast<double>(y[j]), j, which, j, ds.classes));
+        }
     }
 }
 
@@ -76,7 +88,9 @@ template <class T>
 std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, const data::dataset<T>& train,
                              const fit_options<T>& o, std::source_location loc) {
     const detail::call_site_scope scope(loc);  // an op failing inside names the caller of fit
-    check_classification(model, train, "fit");
+    check_classification(model, train, "fit", "the training set");
+    if (o.validation != nullptr && o.validation->size() > 0)
+        check_classification(model, *o.validation, "fit", "the validation set");
     if (o.epochs < 0) throw argument_error(fmt::format("fit: epochs must be ≥ 0, not {}", o.epochs));
     if (o.batch == 0) throw argument_error("fit: the batch size must be at least 1");
 
@@ -85,7 +99,11 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
     const std::size_t per_epoch = batches.batches_per_epoch();
     graph<T> g;
     std::vector<epoch_stats> history;
-    for (int e = 0; e < o.epochs; ++e) {
+    if (o.first_epoch < 0 || o.first_epoch > o.epochs)
+        throw argument_error(
+            fmt::format("fit: first_epoch must be in [0, epochs = {}], not {}", o.epochs, o.first_epoch));
+    for (int e = 0; e < o.first_epoch; ++e) batches.start_epoch();  // the same shuffling orders as the run
+    for (int e = o.first_epoch; e < o.epochs; ++e) {
         if (o.schedule) opt.set_learning_rate(static_cast<T>(o.schedule(e)));
         const auto t0 = clock_type::now();
         double loss_sum = 0, correct = 0;

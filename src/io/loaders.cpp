@@ -23,6 +23,7 @@
 #include <limits>
 #include <memory>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
@@ -596,18 +597,40 @@ std::vector<std::string> fashion_mnist_class_names() {
 // ---------------------------------------------------------------------------------------------------
 // CSV
 
+/// "'a', 'b', 'c', …" (at most 8 names) for messages.
+std::string name_list(const std::vector<std::string>& names) {
+    std::string s;
+    for (std::size_t i = 0; i < names.size() && i < 8; ++i) s += (i ? ", " : "") + shown(names[i]);
+    if (names.size() > 8) s += fmt::format(", … ({} in all)", names.size());
+    return s;
+}
+
 template <class T>
 dataset<T> load_csv(const fs::path& path, const csv_options& options) {
-    const bool labelled = options.label_column.has_value();
-    if (options.classes) {
+    bool labelled = options.label_column.has_value() || options.label_name.has_value();
+    const bool by_name = !options.class_names.empty();
+    if (options.classes || by_name) {
         if (!labelled)
             throw data_error(
-                "load_csv: csv_options::classes is set but label_column is not (a table without "
-                "labels has no classes)");
+                "load_csv: csv_options::classes or class_names is set but label_column is not (a table "
+                "without labels has no classes)");
+    }
+    if (options.classes) {
         if (*options.classes == 0 || *options.classes > max_csv_classes)
             throw data_error(fmt::format("load_csv: csv_options::classes must be in [1, {}], not {}",
                                          max_csv_classes, *options.classes));
     }
+    if (by_name && options.class_names.size() > max_csv_classes)
+        throw data_error(fmt::format("load_csv: csv_options::class_names holds {} names, more than {}",
+                                     options.class_names.size(), max_csv_classes));
+    if (options.label_name && !options.header)
+        throw data_error("load_csv: csv_options::label_name needs a header (csv_options::header)");
+    std::unordered_map<std::string, std::uint32_t> wanted;  // class_names → class
+    for (std::size_t k = 0; k < options.class_names.size(); ++k)
+        wanted.emplace(options.class_names[k], static_cast<std::uint32_t>(k));
+    const std::size_t expected_features =
+        !options.feature_names.empty() ? options.feature_names.size() : options.features;
+
     line_reader in(path);
     const std::string& name = in.path();
     constexpr std::string_view type = std::is_same_v<T, float> ? "float" : "double";
@@ -615,11 +638,13 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
     std::string line;
     std::vector<std::string> header;
     value_store<T> values;              // n × features, row-major
-    std::vector<std::uint32_t> labels;  // n
-    std::vector<T> row;                 // the features of the current line
+    std::vector<std::uint32_t> labels;  // n: the class (by_name, classes) or the id of the label's text
+    std::unordered_map<std::string, std::uint32_t> ids;  // label text → id, in order of first appearance
+    std::vector<std::string> texts;                      // id → label text
+    std::vector<std::size_t> first_line_of;              // id → the first line it is on
+    bool any_text = false;                               // a label that is not a number
+    std::vector<T> row;                                  // the features of the current line
     std::size_t columns = 0, first_line = 0, label_col = 0;
-    std::uint32_t top = 0;  // the largest label so far, and where it is
-    std::size_t top_line = 0;
     bool have_columns = false;
     auto column_name = [&](std::size_t c) {
         return header.empty() ? fmt::format("column {}", c + 1)
@@ -629,7 +654,22 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
         columns = count;
         have_columns = true;
         first_line = in.line_number();
-        if (labelled) {
+        if (labelled && options.label_name) {
+            const auto it = std::find(header.begin(), header.end(), *options.label_name);
+            if (it == header.end() && options.labels_optional) {
+                labelled = false;
+            } else if (it == header.end()) {
+                throw data_error(fmt::format("{}:{}: no column named {} ({}); the columns are {}", name,
+                                             in.line_number(), shown(*options.label_name),
+                                             options.advice.label_name, name_list(header)));
+            } else {
+                label_col = static_cast<std::size_t>(it - header.begin());
+            }
+        } else if (labelled && options.labels_optional && expected_features > 0 &&
+                   count == expected_features) {
+            labelled = false;  // exactly the features: a table without labels
+        }
+        if (labelled && !options.label_name) {
             const int lc = *options.label_column;
             const long long idx = lc >= 0 ? lc : static_cast<long long>(count) + lc;
             if (idx < 0 || idx >= static_cast<long long>(count)) {
@@ -641,6 +681,32 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
         if (count - (labelled ? 1 : 0) == 0) {
             throw data_error(fmt::format("{}: no feature columns (the table has {} column{}{})", name, count,
                                          count == 1 ? "" : "s", labelled ? ", the labels" : ""));
+        }
+        const std::size_t f = count - (labelled ? 1 : 0);
+        if (expected_features > 0 && f != expected_features) {
+            throw data_error(fmt::format(
+                "{}:{}: {} feature column{}{}, but {} expects {}{}", name, in.line_number(), f,
+                f == 1 ? "" : "s",
+                labelled ? fmt::format(" besides the labels in {}", column_name(label_col)) : "",
+                options.feature_names.empty() ? std::string("csv_options::features")
+                                              : options.advice.feature_names,
+                expected_features,
+                options.feature_names.empty() ? std::string()
+                                              : fmt::format(" ({})", name_list(options.feature_names))));
+        }
+        if (!options.feature_names.empty() && !header.empty()) {
+            std::size_t k = 0;
+            for (std::size_t c = 0; c < count; ++c) {
+                if (labelled && c == label_col) continue;
+                if (header[c] != options.feature_names[k]) {
+                    throw data_error(fmt::format(
+                        "{}:{}: {} should be {}, feature {} of {} (the feature columns must be the same, "
+                        "in the same order)",
+                        name, in.line_number(), column_name(c), shown(options.feature_names[k]), k + 1,
+                        options.advice.feature_names));
+                }
+                ++k;
+            }
         }
     };
     // Every cell, header or data, is at most max_csv_cell_bytes long.
@@ -658,7 +724,6 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
         const std::size_t cells =
             static_cast<std::size_t>(std::count(line.begin(), line.end(), options.delimiter)) + 1;
         if (!have_columns && options.header) {
-            set_columns(cells);
             bool all_numbers = true;
             for_each_cell(line, options.delimiter, [&](std::size_t c, std::string_view raw) {
                 check_cell(c, raw);
@@ -668,12 +733,11 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
             if (all_numbers) {
                 throw data_error(
                     fmt::format("{}:{}: expected a header of column names, but the first line {} holds only "
-                                "numbers: if the "
-                                "file has no header, load it with header = false (csv_options::header); "
-                                "xgrad does not guess, "
-                                "and reading this line as a header would lose a row",
-                                name, in.line_number(), shown(trim(line))));
+                                "numbers: if the file has no header, {}; xgrad does not guess, and reading "
+                                "this line as a header would lose a row",
+                                name, in.line_number(), shown(trim(line)), options.advice.no_header));
             }
+            set_columns(cells);
             continue;
         }
         if (!have_columns) set_columns(cells);
@@ -686,28 +750,57 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
         for_each_cell(line, options.delimiter, [&](std::size_t c, std::string_view raw) {
             check_cell(c, raw);
             const std::string_view cell = trim(raw);
-            const auto v = parse_number(cell);
             if (labelled && c == label_col) {
-                if (!v || *v < 0 || *v != std::floor(*v) || *v >= static_cast<double>(max_csv_classes)) {
-                    throw data_error(fmt::format(
-                        "{}:{}: label {} in {} is not a class index (an integer in [0, {}]); use "
-                        "csv_options::label_column = std::nullopt for a table without labels",
-                        name, in.line_number(), shown(cell), column_name(c), max_csv_classes - 1));
+                if (cell.empty()) {
+                    throw data_error(fmt::format("{}:{}: the label in {} is empty", name, in.line_number(),
+                                                 column_name(c)));
                 }
-                const auto label = static_cast<std::uint32_t>(*v);
-                if (options.classes && label >= *options.classes) {
-                    throw data_error(
-                        fmt::format("{}:{}: label {} in {} is not below the {} classes of "
-                                    "csv_options::classes",
-                                    name, in.line_number(), shown(cell), column_name(c), *options.classes));
+                if (by_name) {
+                    const auto it = wanted.find(std::string(cell));
+                    if (it == wanted.end()) {
+                        throw data_error(fmt::format(
+                            "{}:{}: label {} in {} is not one of the {} classes of {} ({})", name,
+                            in.line_number(), shown(cell), column_name(c), options.class_names.size(),
+                            options.advice.class_names, name_list(options.class_names)));
+                    }
+                    labels.push_back(it->second);
+                    return;
                 }
-                if (labels.empty() || label > top) {
-                    top = label;
-                    top_line = in.line_number();
+                const auto v = parse_number(cell);
+                if (options.classes) {
+                    if (!v || *v < 0 || *v != std::floor(*v) || *v >= static_cast<double>(max_csv_classes)) {
+                        throw data_error(fmt::format(
+                            "{}:{}: label {} in {} is not a class index (an integer in [0, {}]); {}", name,
+                            in.line_number(), shown(cell), column_name(c), *options.classes - 1,
+                            options.advice.not_a_label));
+                    }
+                    const auto label = static_cast<std::uint32_t>(*v);
+                    if (label >= *options.classes) {
+                        throw data_error(fmt::format(
+                            "{}:{}: label {} in {} is not below the {} classes of csv_options::classes", name,
+                            in.line_number(), shown(cell), column_name(c), *options.classes));
+                    }
+                    labels.push_back(label);
+                    return;
                 }
-                labels.push_back(label);
+                any_text = any_text || !v;
+                auto [it, fresh] =
+                    ids.try_emplace(std::string(cell), static_cast<std::uint32_t>(texts.size()));
+                if (fresh) {
+                    if (texts.size() == max_csv_classes) {
+                        throw data_error(
+                            fmt::format("{}:{}: label {} in {} is the {}th distinct label; at most {} "
+                                        "classes are accepted (max_csv_classes)",
+                                        name, in.line_number(), shown(cell), column_name(c),
+                                        max_csv_classes + 1, max_csv_classes));
+                    }
+                    texts.emplace_back(cell);
+                    first_line_of.push_back(in.line_number());
+                }
+                labels.push_back(it->second);
                 return;
             }
+            const auto v = parse_number(cell);
             if (!v) {
                 throw data_error(fmt::format("{}:{}: {}: {} is not a number", name, in.line_number(),
                                              column_name(c),
@@ -730,11 +823,44 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
     if (n == 0) throw data_error(fmt::format("{}: no data rows after the header", name));
 
     std::size_t classes = 0;
-    if (labelled && options.classes) {
+    std::vector<std::string> class_names;
+    if (labelled && by_name) {
+        classes = options.class_names.size();
+        class_names = options.class_names;
+    } else if (labelled && options.classes) {
         classes = *options.classes;
+    } else if (labelled && any_text) {
+        // Class names: the distinct labels in byte order.
+        std::vector<std::uint32_t> order(texts.size());
+        for (std::uint32_t k = 0; k < order.size(); ++k) order[k] = k;
+        std::sort(order.begin(), order.end(), [&](auto a, auto b) { return texts[a] < texts[b]; });
+        std::vector<std::uint32_t> rank(texts.size());
+        for (std::uint32_t r = 0; r < order.size(); ++r) rank[order[r]] = r;
+        for (auto& l : labels) l = rank[l];
+        for (const auto k : order) class_names.push_back(texts[k]);
+        classes = class_names.size();
     } else if (labelled) {
-        // max label + 1, provided every class below it has an example: one stray label (65535 in a file of 0s
-        // and 1s) must not make a model of 65536 classes.
+        // Every label is a number: each must be a class index, and the class count is max label + 1,
+        // provided every class below it has an example: one stray label (65535 in a file of 0s and 1s) must
+        // not make a model of 65536 classes.
+        std::vector<std::uint32_t> value(texts.size());
+        std::uint32_t top = 0;
+        std::size_t top_line = 0;
+        for (std::size_t k = 0; k < texts.size(); ++k) {
+            const double v = *parse_number(texts[k]);
+            if (v < 0 || v != std::floor(v) || v >= static_cast<double>(max_csv_classes)) {
+                throw data_error(
+                    fmt::format("{}:{}: label {} in {} is not a class index (an integer in [0, {}]); {}",
+                                name, first_line_of[k], shown(texts[k]), column_name(label_col),
+                                max_csv_classes - 1, options.advice.not_a_label));
+            }
+            value[k] = static_cast<std::uint32_t>(v);
+            if (k == 0 || value[k] > top || (value[k] == top && first_line_of[k] < top_line)) {
+                top = value[k];
+                top_line = first_line_of[k];
+            }
+        }
+        for (auto& l : labels) l = value[l];
         classes = std::size_t(top) + 1;
         std::vector<bool> seen(classes, false);
         for (const std::uint32_t l : labels) seen[l] = true;
@@ -744,10 +870,9 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
             const auto absent = std::count(seen.begin(), seen.end(), false);
             throw data_error(fmt::format(
                 "{}:{}: label {} in {} makes {} classes, but {} of them {} no example (the first: {}); the "
-                "class count is max label + 1 only when every class 0…{} occurs; pass csv_options::classes "
-                "if classes without examples are intended",
+                "class count is max label + 1 only when every class 0…{} occurs; {}",
                 name, top_line, top, column_name(label_col), classes, absent, absent == 1 ? "has" : "have", k,
-                top));
+                top, options.advice.missing_classes));
         }
     }
 
@@ -758,6 +883,7 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
         ds.y = matrix<T>({1, n});
         for (std::size_t j = 0; j < n; ++j) ds.y(0, j) = static_cast<T>(labels[j]);
         ds.classes = classes;
+        ds.class_names = std::move(class_names);
     } else {
         ds.y = matrix<T>({0, n});
     }

@@ -93,7 +93,7 @@ m = json.load(open(os.path.join(d, "model.json")))
 for name, f in m["files"].items():
     data = open(os.path.join(d, name), "rb").read()
     assert len(data) == f["bytes"] and "%08x" % zlib.crc32(data) == f["crc32"], name
-ours = {"model.npz", "model.json", "history.csv", "training.svg", "boundary.svg"}
+ours = {"model.npz", "model.json", "history.csv", "training.svg", "boundary.svg", "resume.npz"}
 present = ours & set(os.listdir(d))
 assert present == set(m["files"]) | {"model.json"}, (present, list(m["files"]))
 PY
@@ -260,7 +260,7 @@ assert d['0.weight'].shape == (64, 2) and d['4.bias'].shape == (2, 1) and d['0.w
     # A diverging run stops with the reason, and writes no checkpoint, chart or history.
     expect_run_error diverging_run 'training loss became' train --dataset xor --optimizer sgd --lr 1e30 --epochs 3
     expect_error evaluate_missing 2 'missing.npz: no such checkpoint' evaluate "$tmp/missing.npz"
-    expect_error evaluate_without_checkpoint 2 'checkpoint is required' evaluate
+    expect_error evaluate_without_checkpoint 2 'which model\? xgrad train.s default output xgrad-out does not exist' evaluate
     expect_error evaluate_unknown_flag 2 'not expected: --bogus' evaluate "$tmp/missing.npz" --bogus
     expect_error evaluate_bad_seed 2 "--seed: 'abc' is not a whole number" evaluate "$tmp/missing.npz" --seed abc
     # Damaged and mismatched checkpoints of a real run.
@@ -545,7 +545,7 @@ PY
     echo "the second run said: $(cat "$tmp/err")"
     check "the second run fails with exit 1 (got $rc)" test $rc -eq 1
     check "  … giving errno's reason" grep -q 'No space left on device' "$tmp/err"
-    check "  … partway: model.npz was written, a later file failed" grep -qE '(history.csv|training.svg|boundary.svg|model.json): cannot write' "$tmp/err"
+    check "  … partway: model.npz was written, a later file failed" grep -qE '(resume.npz|history.csv|training.svg|boundary.svg|model.json): cannot write' "$tmp/err"
     check "  … saying the directory keeps its previous files" grep -q 'keeps what it held before' "$tmp/err"
     check "the previous run's files are all there, unchanged" bash -c "cd '$out' && sha256sum --quiet -c '$tmp/before.sha256'"
     check "  … and nothing else" bash -c "[[ \$(ls -A '$out' | wc -l) -eq \$(wc -l <'$tmp/before.sha256') ]]"

@@ -507,8 +507,11 @@ TEST_CASE("reliability: CSV files that are ragged, non-numeric, non-finite, empt
     expect_error<data_error>("csv.label_fraction", "label 0.5", csv("a,b,c\n1,2,0.5\n"),
                              {"t.csv:2", "label '0.5'", "not a class index"});
     expect_error<data_error>("csv.label_negative", "label −1", csv("a,b,c\n1,2,-1\n"), {"label '-1'"});
-    expect_error<data_error>("csv.label_text", "label 'cat'", csv("a,b,c\n1,2,cat\n"),
-                             {"label 'cat'", "label_column = std::nullopt"});
+    data::csv_options dogs;
+    dogs.class_names = {"dog"};
+    expect_error<data_error>("csv.label_unknown", "label 'cat' where the classes are {dog}",
+                             csv("a,b,c\n1,2,cat\n", dogs),
+                             {"t.csv:2", "label 'cat'", "not one of the 1 classes"});
     expect_error<data_error>("csv.label_huge", "label 70000", csv("a,b,c\n1,2,70000\n"),
                              {"label '70000'", "65535"});
     expect_error<data_error>("csv.empty", "an empty file", csv(""), {"t.csv: empty file"});

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "app/arguments.hpp"
 #include "app/svg.hpp"
 #include "xgrad/io/file.hpp"
 #include "xgrad/ops/softmax.hpp"
@@ -18,15 +19,40 @@ namespace xgrad::app {
 
 using dataset = data::dataset<float>;
 
+/// The epochs that get an x tick label: 1, then the multiples of a step of 1, 2 or 5 × 10^k chosen so that
+/// neighbouring labels are at least `min_gap` pixels apart (`unit`: pixels per epoch), whatever the count.
+std::vector<std::size_t> epoch_ticks(std::size_t n, double unit, double min_gap) {
+    if (n <= 1) return {1};
+    std::size_t step = 1;
+    for (std::size_t base = 1;; base *= 10) {
+        bool found = false;
+        for (const std::size_t m : {std::size_t(1), std::size_t(2), std::size_t(5)}) {
+            if (static_cast<double>(base * m) * unit >= min_gap) {
+                step = base * m;
+                found = true;
+                break;
+            }
+        }
+        if (found || base > n) break;
+    }
+    std::vector<std::size_t> ticks{1};
+    for (std::size_t e = step; e <= n; e += step) {
+        if (static_cast<double>(e - 1) * unit >= min_gap) ticks.push_back(e);
+    }
+    return ticks;
+}
+
 void write_chart_svg(const std::filesystem::path& path, const std::vector<train::epoch_stats>& h,
                      std::string_view title) {
-    const double W = 720, H = 400, left = 60, right = 60, top = 40, bottom = 50;
+    // The legend has a row of its own between the title and the plot, so it never covers a curve.
+    const double W = 720, H = 420, left = 60, right = 60, top = 64, bottom = 50;
     const double pw = W - left - right, ph = H - top - bottom;
     const std::size_t n = h.size();
     double max_loss = 0;
     for (const auto& s : h) max_loss = std::max({max_loss, s.loss, s.val_loss});
     if (max_loss <= 0) max_loss = 1;
-    auto px = [&](double epoch) { return left + (n <= 1 ? pw / 2 : pw * (epoch - 1) / double(n - 1)); };
+    const double unit = n <= 1 ? pw : pw / double(n - 1);  // pixels per epoch
+    auto px = [&](double epoch) { return left + (n <= 1 ? pw / 2 : unit * (epoch - 1)); };
     auto py_loss = [&](double v) { return top + ph * (1 - v / max_loss); };
     auto py_acc = [&](double a) { return top + ph * (1 - a); };
     std::string svg = fmt::format(
@@ -34,7 +60,7 @@ void write_chart_svg(const std::filesystem::path& path, const std::vector<train:
         "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
         "fill=\"white\"/>\n"
         "<text x=\"{2}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{3}</text>\n",
-        W, H, W / 2, xml_escape(title));
+        W, H, W / 2, xml_escape(printable(title, 400)));
     svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>\n",
                        left, top, pw, ph);
     for (int k = 0; k <= 4; ++k) {  // grid and both axes' ticks
@@ -46,46 +72,65 @@ void write_chart_svg(const std::filesystem::path& path, const std::vector<train:
         svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\" fill=\"#2471a3\">{:.0f}%</text>\n", left + pw + 6,
                            y + 4, 100 * (1 - k / 4.0));
     }
-    const std::size_t label_every = n <= 15 ? 1 : (n + 14) / 15;  // at most ~15 epoch labels
-    for (std::size_t k = 0; k < n; ++k) {
-        if (k % label_every != 0 && k + 1 != n) continue;
-        svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
-                           px(double(k + 1)), top + ph + 18, h[k].epoch);
+    // x tick labels at least the widest label (7 px a digit at 12 px) plus 14 px apart: they never overlap.
+    const double label_width = 7.0 * static_cast<double>(std::to_string(std::max<std::size_t>(n, 1)).size());
+    const std::size_t first = n ? static_cast<std::size_t>(h.front().epoch) : 1;
+    for (const std::size_t k : epoch_ticks(n, unit, label_width + 14)) {
+        svg += fmt::format(
+            "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#888\"/>"
+            "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
+            px(double(k)), top + ph, top + ph + 4, top + ph + 18, first + k - 1);
     }
     svg +=
         fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">epoch</text>\n", left + pw / 2, H - 10);
+    // Markers only while they are far enough apart to tell the lines apart (at most 25 epochs).
+    const bool markers = n <= 25;
     auto polyline = [&](auto value, auto ymap, const char* color, const char* dash) {
         std::string pts;
-        for (const auto& s : h) {
-            const double v = value(s);
-            if (v >= 0) pts += fmt::format("{:.1f},{:.1f} ", px(s.epoch), ymap(v));
+        for (std::size_t k = 0; k < n; ++k) {
+            const double v = value(h[k]);
+            if (v >= 0) pts += fmt::format("{:.1f},{:.1f} ", px(double(k + 1)), ymap(v));
         }
         if (pts.empty()) return std::string();
         std::string out = fmt::format(
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\" "
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\" "
             "stroke-dasharray=\"{}\"/>\n",
-            pts, color, dash);
-        for (const auto& s : h) {
-            const double v = value(s);
+            pts, color, markers ? 2 : 1.5, dash);
+        for (std::size_t k = 0; markers && k < n; ++k) {
+            const double v = value(h[k]);
             if (v >= 0)
-                out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", px(s.epoch),
-                                   ymap(v), color);
+                out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n",
+                                   px(double(k + 1)), ymap(v), color);
         }
         return out;
     };
     svg += polyline([](const train::epoch_stats& s) { return s.loss; }, py_loss, "#c0392b", "");
-    svg += polyline([](const train::epoch_stats& s) { return s.val_loss; }, py_loss, "#c0392b", "5,4");
+    svg += polyline([](const train::epoch_stats& s) { return s.val_loss; }, py_loss, "#c0392b", "6,4");
     svg += polyline([](const train::epoch_stats& s) { return s.train_accuracy; }, py_acc, "#2471a3", "");
-    svg += polyline([](const train::epoch_stats& s) { return s.val_accuracy; }, py_acc, "#2471a3", "5,4");
-    const double lx = left + 10, ly = top + ph - 58;
+    svg += polyline([](const train::epoch_stats& s) { return s.val_accuracy; }, py_acc, "#2471a3", "6,4");
+    struct entry {
+        const char *text, *color, *dash;
+    };
+    const entry legend[] = {{"training loss", "#c0392b", ""},
+                            {"validation loss", "#c0392b", "6,4"},
+                            {"training accuracy", "#2471a3", ""},
+                            {"validation accuracy", "#2471a3", "6,4"}};
+    // The axes' names, along them.
     svg += fmt::format(
-        "<g transform=\"translate({},{})\"><rect width=\"170\" height=\"52\" fill=\"white\" stroke=\"#ccc\"/>"
-        "<line x1=\"8\" y1=\"14\" x2=\"30\" y2=\"14\" stroke=\"#c0392b\" stroke-width=\"2\"/><text x=\"36\" "
-        "y=\"18\">loss "
-        "(dashed: validation)</text>"
-        "<line x1=\"8\" y1=\"36\" x2=\"30\" y2=\"36\" stroke=\"#2471a3\" stroke-width=\"2\"/><text x=\"36\" "
-        "y=\"40\">accuracy (dashed: val.)</text></g>\n",
-        lx, ly);
+        "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\" "
+        "fill=\"#c0392b\">loss</text>\n"
+        "<text transform=\"translate({},{}) rotate(90)\" text-anchor=\"middle\" "
+        "fill=\"#2471a3\">accuracy</text>\n",
+        16, top + ph / 2, W - 14, top + ph / 2);
+    double lx = left;
+    const double ly = top - 16;
+    for (const entry& e : legend) {
+        svg += fmt::format(
+            "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{2:.1f}\" y2=\"{1}\" stroke=\"{3}\" stroke-width=\"2\" "
+            "stroke-dasharray=\"{4}\"/><text x=\"{5:.1f}\" y=\"{6}\">{7}</text>\n",
+            lx, ly, lx + 26, e.color, e.dash, lx + 32, ly + 4, e.text);
+        lx += 32 + 6.5 * static_cast<double>(std::string_view(e.text).size()) + 16;
+    }
     svg += "</svg>\n";
 
     io::write_atomically(path, svg);
@@ -204,7 +249,7 @@ void write_boundary_svg(const std::filesystem::path& path, nn::module<float>& ne
         "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
         "fill=\"white\"/>\n"
         "<text x=\"{2}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{3}</text>\n",
-        W, H, left + size / 2, xml_escape(title));
+        W, H, left + size / 2, xml_escape(printable(title, 400)));
     for (std::size_t k = 0; k < classes; ++k) {
         const char* colour = k_class_colours[k % std::size(k_class_colours)];
         for (int l = 0; l < levels; ++l) {
@@ -236,10 +281,10 @@ void write_boundary_svg(const std::filesystem::path& path, nn::module<float>& ne
                                                                   : fmt::format("x{}", a + 1);
     };
     svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{} (standardized)</text>\n",
-                       left + size / 2, top + size + 36, xml_escape(feature(0)));
+                       left + size / 2, top + size + 36, xml_escape(printable(feature(0))));
     svg += fmt::format(
         "<text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\">{} (standardized)</text>\n",
-        left - 32, top + size / 2, xml_escape(feature(1)));
+        left - 32, top + size / 2, xml_escape(printable(feature(1))));
     // Points: training with a white rim, test with a dark one.
     auto points = [&](const dataset& d, const char* rim) {
         std::vector<std::string> by_class(classes);
@@ -263,7 +308,8 @@ void write_boundary_svg(const std::filesystem::path& path, nn::module<float>& ne
         svg += fmt::format(
             "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"{}\" "
             "y=\"{}\">{}</text>\n",
-            lx, ly, k_class_colours[k % std::size(k_class_colours)], lx + 20, ly + 11, xml_escape(name));
+            lx, ly, k_class_colours[k % std::size(k_class_colours)], lx + 20, ly + 11,
+            xml_escape(printable(name)));
     }
     ly += 10;
     svg += fmt::format(

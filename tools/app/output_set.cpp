@@ -68,9 +68,9 @@ bool stop_at(std::string_view stage) {
 }  // namespace
 
 const std::vector<std::string>& output_set::known_outputs() {
-    static const std::vector<std::string> names = {"model.npz",    "model.json",   "history.csv",
-                                                   "training.svg", "boundary.svg", "model.dot",
-                                                   "model.svg",    "model.png",    "model.pdf"};
+    static const std::vector<std::string> names = {
+        "model.npz", "model.json", "history.csv", "training.svg", "boundary.svg",
+        "model.dot", "model.svg",  "model.png",   "model.pdf",    "resume.npz"};
     return names;
 }
 

@@ -51,6 +51,7 @@
 #include "app/model_choice.hpp"
 #include "app/output_set.hpp"
 #include "app/progress.hpp"
+#include "workflow.hpp"
 
 namespace fs = std::filesystem;
 using real = float;
@@ -196,16 +197,59 @@ struct splits {
     dataset train, validation, test;
     std::vector<std::string> class_names;
     std::string description;
-    bool test_from_file = false;  // the image sets' test split is its own file
+    bool test_from_file = false;      // the image sets' test split is its own file
+    xgrad::cli::model_inputs inputs;  // what inference needs (model.json "inputs")
 };
 
-/// Standardizes every feature with the training set's mean and standard deviation.
+/// Standardizes every feature with the training set's mean and standard deviation (recorded in s.inputs).
 void standardize(splits& s) {
     xgrad::data::standardizer<real> z;
     z.fit(s.train.x);
     z.apply(s.train.x);
-    z.apply(s.validation.x);
+    if (s.validation.size() > 0) z.apply(s.validation.x);
     z.apply(s.test.x);
+    xgrad::cli::record_standardization(s.inputs, z);
+    s.inputs.class_names = s.class_names;
+    if (s.inputs.class_names.empty())
+        for (std::size_t k = 0; k < s.train.classes; ++k) s.inputs.class_names.push_back(std::to_string(k));
+    s.inputs.feature_names = s.train.feature_names;
+}
+
+/// --train FILE --test FILE [--val FILE | --val-fraction F]: the classes and features come from the training
+/// file; the validation and test files are checked against it (file, line, label).
+splits load_files(const std::string& train_file, const std::string& test_file,
+                  const std::optional<std::string>& val_file, double val_fraction,
+                  const xgrad::cli::table_format& format, std::uint64_t seed) {
+    splits s;
+    g_stage = "loading " + printable(train_file);
+    dataset all = xgrad::cli::load_table(train_file, "--train", format, nullptr);
+    s.inputs.format = format;
+    s.inputs.kind = xgrad::cli::table_kind(train_file);
+    s.inputs.class_names = all.class_names;
+    s.inputs.feature_names = all.feature_names;
+    if (s.inputs.kind == "idx") s.inputs.feature_names.clear();
+    // The other files are read like the training file: its classes, its feature columns.
+    xgrad::cli::model_inputs like = s.inputs;
+    if (like.kind == "csv" && like.feature_names.empty()) {
+        for (std::size_t f = 0; f < all.features(); ++f) like.feature_names.push_back("");
+    }
+    g_stage = "loading " + printable(test_file);
+    s.test = xgrad::cli::load_table(test_file, "--test", format, &like);
+    if (val_file) {
+        g_stage = "loading " + printable(*val_file);
+        s.validation = xgrad::cli::load_table(*val_file, "--val", format, &like);
+        s.train = std::move(all);
+    } else {
+        auto [train, val] = xgrad::data::split(all, val_fraction, seed + 1);
+        s.train = std::move(train);
+        s.validation = std::move(val);
+    }
+    s.class_names = s.inputs.class_names;
+    s.test_from_file = true;
+    s.description = fmt::format("train {}, test {}{}", printable(train_file), printable(test_file),
+                                val_file ? ", validation " + printable(*val_file)
+                                         : fmt::format(" ({}% of it for validation)", 100 * val_fraction));
+    return s;
 }
 
 constexpr double test_fraction = 0.2, validation_fraction = 0.125;  // of all, of the rest
@@ -237,6 +281,7 @@ splits load_data(const data_choice& d, const std::optional<fs::path>& data_dir, 
         dataset full = xgrad::data::load_mnist<real>(dir, "train");
         s.test = xgrad::data::load_mnist<real>(dir, "test");
         s.test_from_file = true;
+        s.inputs.kind = "idx";  // evaluate --data and predict --input then take IDX files
         s.class_names = d.name == "fashion-mnist" ? xgrad::data::fashion_mnist_class_names()
                                                   : xgrad::data::mnist_class_names();
         auto [train, val] = xgrad::data::split(full, 1.0 / 12.0, seed);  // 55000 / 5000
@@ -252,7 +297,7 @@ splits load_data(const data_choice& d, const std::optional<fs::path>& data_dir, 
             }
             s.description = fmt::format("csv {}", printable(d.csv_path.string()));
             g_stage = "loading " + s.description;
-            all = xgrad::data::load_csv<real>(d.csv_path);
+            all = xgrad::cli::load_table(d.csv_path, flag, {}, nullptr);  // the command's advice in errors
         } else {
             const std::size_t n = 1200;
             const double noise = 0.1;
@@ -405,6 +450,14 @@ struct train_args {
     std::string out = "xgrad-out";
     std::string progress = "auto";
     bool dry_run = false;
+    // The file workflow (workflow.hpp).
+    std::optional<std::string> train_file, test_file, val_file, val_fraction, label_column;
+    bool no_header = false;
+    bool dataset_given = false;  // --dataset on the command line (it cannot go with --train)
+    // --resume DIR continues the run saved there; --stop-after N ends a run after N of its --epochs (as an
+    // interrupted run would, ready to resume).
+    std::optional<std::string> resume, stop_after;
+    std::vector<std::string> given;  // the flags on the command line (--resume takes the others from the run)
 };
 
 /// --model's architecture (nothing for the MLP of --layers); a usage error for a bad string, or with
@@ -443,15 +496,59 @@ xgrad::image_shape model_input(const xgrad::nn::architecture& arch, const std::s
     return in;
 }
 
-/// The names xgrad train writes into its output directory.
-const std::vector<std::string> train_outputs = {"model.npz", "history.csv", "training.svg", "boundary.svg",
-                                                "model.json"};
+/// What --resume continues from: the directory, its resume record.
+struct resume_input {
+    fs::path dir;
+    xgrad::cli::resume_state state;
+};
 
-int run_train(const train_args& a) {
+/// The table format of --label-column and --no-header.
+xgrad::cli::table_format format_of(const std::optional<std::string>& label_column, bool no_header) {
+    if (label_column && no_header)
+        throw usage_error(
+            "--label-column NAME names a column of the header, so it cannot go with --no-header");
+    if (label_column && label_column->empty()) throw usage_error("--label-column needs a column name");
+    return {label_column, !no_header};
+}
+
+/// The names xgrad train writes into its output directory.
+const std::vector<std::string> train_outputs = {"model.npz",    "history.csv", "training.svg",
+                                                "boundary.svg", "resume.npz",  "model.json"};
+
+int run_train(const train_args& a, const resume_input* resumed = nullptr);
+
+int run_resume(const train_args& a);
+
+int run_train(const train_args& a, const resume_input* resumed) {
+    if (a.resume) return run_resume(a);
     const auto t_start = std::chrono::steady_clock::now();
     g_stage = "checking the options";
     // 1. Every flag, strictly.
-    const data_choice d = parse_dataset(a.dataset, "--dataset");
+    const bool files = a.train_file.has_value();
+    if (files && a.dataset_given)
+        throw usage_error("--dataset and --train both name the data: give one (--train FILE --test FILE)");
+    if (files != a.test_file.has_value())
+        throw usage_error(files ? "--train FILE needs --test FILE (the examples the model is scored on)"
+                                : "--test FILE needs --train FILE (the examples the model learns from)");
+    if (!files && (a.val_file || a.val_fraction || a.label_column || a.no_header))
+        throw usage_error(
+            fmt::format("{} goes with --train FILE --test FILE", a.val_file       ? "--val"
+                                                                 : a.val_fraction ? "--val-fraction"
+                                                                 : a.label_column ? "--label-column"
+                                                                                  : "--no-header"));
+    if (a.val_file && a.val_fraction)
+        throw usage_error("--val FILE and --val-fraction F both choose the validation examples: give one");
+    double val_fraction = validation_fraction;
+    if (a.val_fraction) {
+        val_fraction = xgrad::app::parse_real("--val-fraction", *a.val_fraction);
+        if (!(val_fraction > 0 && val_fraction < 1))
+            throw usage_error(fmt::format("--val-fraction must be above 0 and below 1, not {}",
+                                          printable(*a.val_fraction)));
+    }
+    const xgrad::cli::table_format format = format_of(a.label_column, a.no_header);
+    const data_choice d =
+        files ? data_choice{"csv", fs::path(*a.train_file)} : parse_dataset(a.dataset, "--dataset");
+    const std::string data_label = files ? fs::path(*a.train_file).filename().string() : a.dataset;
     const run_defaults& def = defaults_for(d);
     const std::string layers_text = a.layers.value_or(def.layers);
     const auto hidden = parse_layers(layers_text);
@@ -468,6 +565,15 @@ int run_train(const train_args& a) {
     const long long batch =
         a.batch ? xgrad::app::parse_integer("--batch", *a.batch, 1, LLONG_MAX) : def.batch;
     const std::uint64_t seed = xgrad::app::parse_unsigned64("--seed", a.seed);
+    const int first_epoch = resumed ? resumed->state.epochs_done : 0;
+    const int last_epoch =
+        a.stop_after ? static_cast<int>(xgrad::app::parse_integer("--stop-after", *a.stop_after, 1, epochs))
+                     : epochs;
+    if (last_epoch <= first_epoch) {
+        throw usage_error(
+            fmt::format("{} has done {} of its epochs already: give --epochs above {} to train on",
+                        printable(resumed->dir.string()), first_epoch, first_epoch));
+    }
     const int threads_asked = static_cast<int>(xgrad::app::parse_integer("--threads", a.threads, 1, INT_MAX));
     // 2. The output directory can take a new set of outputs (nothing is written yet).
     xgrad::app::output_set out(a.out, train_outputs, "--out");
@@ -487,7 +593,8 @@ int run_train(const train_args& a) {
     }
     // 4. The data, its classes and splits, and the model's size.
     const std::optional<fs::path> dir = a.data_dir ? std::optional<fs::path>(*a.data_dir) : std::nullopt;
-    splits s = load_data(d, dir, seed, "--dataset");
+    splits s = files ? load_files(*a.train_file, *a.test_file, a.val_file, val_fraction, format, seed)
+                     : load_data(d, dir, seed, "--dataset");
     check_classes_and_splits(s);
     std::vector<std::size_t> sizes{s.train.features()};
     if (!arch) sizes.insert(sizes.end(), hidden.begin(), hidden.end());
@@ -521,6 +628,10 @@ int run_train(const train_args& a) {
         "  training: {} lr {}, {} epochs, batch {}, seed {}, {} thread(s), BLAS core {} ({}; XGRAD_BLAS "
         "chooses another)\n",
         a.optimizer, lr, epochs, batch, seed, threads, xgrad::blas_core(), xgrad::blas_info().library);
+    if (resumed) {
+        fmt::print("  resuming {} after epoch {} of {}{}\n", printable(resumed->dir.string()), first_epoch,
+                   epochs, last_epoch < epochs ? fmt::format(", stopping after epoch {}", last_epoch) : "");
+    }
     if (a.dry_run) {
         fmt::print("dry run: the options and the data are valid; nothing was trained or written\n");
         return xgrad::app::exit_ok;
@@ -536,9 +647,19 @@ int run_train(const train_args& a) {
     if (a.optimizer == "momentum")
         opt = std::make_unique<xgrad::optim::sgd<real>>(net->parameters(), real(lr), real(0.9));
     if (a.optimizer == "adam") opt = std::make_unique<xgrad::optim::adam<real>>(net->parameters(), real(lr));
+    std::vector<xgrad::train::epoch_stats> full_history;
+    if (resumed) {
+        g_stage = "loading the run to resume";
+        std::vector<std::pair<std::string, xgrad::parameter<real>*>> params;
+        for (auto& [name, p] : net->named_parameters()) params.emplace_back(name, p);
+        xgrad::load_parameters<real>((resumed->dir / "model.npz").string(), params);
+        xgrad::cli::load_optimizer_state(resumed->dir / "resume.npz", *opt, resumed->state.steps);
+        full_history = resumed->state.history;
+    }
 
     xgrad::train::fit_options<real> fo;
-    fo.epochs = epochs;
+    fo.epochs = last_epoch;
+    fo.first_epoch = first_epoch;
     fo.batch = static_cast<std::size_t>(batch);
     fo.seed = seed;
     fo.validation = &s.validation;
@@ -553,6 +674,7 @@ int run_train(const train_args& a) {
     g_stage = "training";
     const auto t_train = std::chrono::steady_clock::now();
     const auto history = xgrad::train::fit(*net, *opt, s.train, fo);
+    full_history.insert(full_history.end(), history.begin(), history.end());
     const double train_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
 
@@ -571,35 +693,36 @@ int run_train(const train_args& a) {
         std::vector<std::pair<std::string, const xgrad::parameter<real>*>> named;
         for (auto& [name, p] : net->named_parameters()) named.emplace_back(name, p);
         xgrad::save_parameters<real>(out.file("model.npz").string(), named);
+        xgrad::cli::save_optimizer_state(out.file("resume.npz"), *opt);
         std::string csv =
             "epoch,loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,examples_per_second\n";
-        for (const auto& e : history) {
+        for (const auto& e : full_history) {
             csv += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f},{:.0f}\n", e.epoch, e.loss,
                                e.train_accuracy, e.val_loss, e.val_accuracy, e.learning_rate, e.seconds,
                                e.examples_per_second);
         }
         xgrad::io::write_atomically(out.file("history.csv"), csv);
-        xgrad::app::write_chart_svg(out.file("training.svg"), history,
-                                    fmt::format("xgrad train — {} — {}", a.dataset, model_text));
+        xgrad::app::write_chart_svg(out.file("training.svg"), full_history,
+                                    fmt::format("xgrad train — {} — {}", data_label, model_text));
         if (plane) {
             xgrad::app::write_boundary_svg(
                 out.file("boundary.svg"), *net, {s.train, s.validation, s.test, s.class_names},
-                fmt::format("{} — {}{} — decision regions after {} epochs", a.dataset, model_text,
-                            arch ? std::string() : " " + a.activation, epochs),
+                fmt::format("{} — {}{} — decision regions after {} epochs", data_label, model_text,
+                            arch ? std::string() : " " + a.activation, last_epoch),
                 test.accuracy);
         }
         // model.json, written last, describes the run and names every other file of the set with its
         // CRC-32 (zlib's; python3's zlib.crc32 gives the same), so a set can be verified as one run's.
-        nlohmann::json files = nlohmann::json::object();
+        nlohmann::json manifest = nlohmann::json::object();
         for (const std::string& name : train_outputs) {
             if (name == "model.json" || (name == "boundary.svg" && !plane)) continue;
-            files[name] = {{"bytes", fs::file_size(out.file(name))},
-                           {"crc32", xgrad::app::crc32_file(out.file(name))}};
+            manifest[name] = {{"bytes", fs::file_size(out.file(name))},
+                              {"crc32", xgrad::app::crc32_file(out.file(name))}};
         }
         nlohmann::json meta = {{"format", "xgrad-mlp-1"},
                                {"layers", sizes},
                                {"activation", a.activation},
-                               {"dataset", a.dataset},
+                               {"dataset", files ? std::string("files") : a.dataset},
                                {"seed", seed},
                                {"test_accuracy", test.accuracy},
                                {"epochs", epochs},
@@ -609,7 +732,21 @@ int run_train(const train_args& a) {
                                {"threads", threads},
                                {"blas_core", xgrad::blas_core()},
                                {"xgrad_version", XGRAD_VERSION_STRING},
-                               {"files", files}};
+                               {"files", manifest}};
+        meta["inputs"] = xgrad::cli::to_json(s.inputs);
+        meta["resume"] = xgrad::cli::to_json(
+            xgrad::cli::resume_state{last_epoch, xgrad::cli::optimizer_steps(*opt), full_history});
+        if (a.data_dir) meta["data_dir"] = fs::absolute(*a.data_dir).lexically_normal().string();
+        if (files) {
+            const auto absolute = [](const std::string& f) {
+                return fs::absolute(f).lexically_normal().string();
+            };
+            meta["data"] = {
+                {"train", absolute(*a.train_file)},
+                {"test", absolute(*a.test_file)},
+                {"val", a.val_file ? nlohmann::json(absolute(*a.val_file)) : nlohmann::json(nullptr)},
+                {"val_fraction", a.val_file ? nlohmann::json(nullptr) : nlohmann::json(val_fraction)}};
+        }
         if (arch) {  // the model is the architecture (with the classifier) on images of this shape
             meta["format"] = "xgrad-sequential-1";
             meta.erase("activation");
@@ -640,8 +777,26 @@ int run_train(const train_args& a) {
 
 struct eval_args {
     std::string checkpoint;
-    std::optional<std::string> dataset, data_dir, seed;
+    std::optional<std::string> model, dataset, data_dir, seed;
 };
+
+/// The checkpoint a command names (positional or --model): model.npz, or the directory holding it; by default
+/// xgrad train's default output, xgrad-out/model.npz. Throws usage_error when it does not exist.
+fs::path checkpoint_of(const std::string& positional, const std::optional<std::string>& model) {
+    if (!positional.empty() && model)
+        throw usage_error("the checkpoint is named twice (as an argument and by --model): give one");
+    const bool named = !positional.empty() || model;
+    fs::path p(model ? *model : named ? positional : std::string("xgrad-out"));
+    if (fs::is_directory(p)) p /= "model.npz";
+    if (!fs::is_regular_file(p)) {
+        throw usage_error(
+            named ? fmt::format("{}: no such checkpoint", printable(p.string()))
+                  : fmt::format("which model? xgrad train's default output {} does not exist: name "
+                                "the model with --model DIR (or its model.npz)",
+                                printable(p.string())));
+    }
+    return p;
+}
 
 /// What evaluate needs from model.json, checked field by field (every message names the file).
 struct model_description {
@@ -757,11 +912,44 @@ model_description read_model_json(const fs::path& path) {
     return m;
 }
 
+/// model.json as JSON (read_model_json has checked it).
+nlohmann::json read_json(const fs::path& path) {
+    std::ifstream f(path, std::ios::binary);
+    return nlohmann::json::parse(f);
+}
+
+/// The model model.json describes, with the weights of `ckpt`.
+std::unique_ptr<xgrad::nn::sequential<real>> load_network(const fs::path& ckpt, const model_description& m) {
+    const std::string model_text =
+        m.arch ? xgrad::app::describe(*m.arch, m.image, m.sizes.back()) : layers_to_string(m.sizes);
+    g_stage = fmt::format("building the model {}", model_text);
+    xgrad::rng g(0);
+    auto net = m.arch ? xgrad::nn::build<real>(*m.arch, m.image, m.sizes.back(), g)
+                      : xgrad::nn::mlp<real>(m.sizes, m.activation, g);
+    std::vector<std::pair<std::string, xgrad::parameter<real>*>> named;
+    for (auto& [name, p] : net->named_parameters()) named.emplace_back(name, p);
+    g_stage = "loading the checkpoint";
+    xgrad::load_parameters<real>(ckpt.string(), named);
+    return net;
+}
+
+/// The checkpoint must take the table's features (and, when it has labels, give its classes).
+void check_fits_model(const fs::path& ckpt, const model_description& m, const std::string& json_name,
+                      const dataset& ds, const std::string& file) {
+    if (m.sizes.front() != ds.features() || (ds.classes != 0 && m.sizes.back() != ds.classes)) {
+        throw run_error(fmt::format(
+            "{} takes {} features and gives {} classes (layers {} in {}), but {} has {} features{}",
+            printable(ckpt.string()), m.sizes.front(), m.sizes.back(), layers_to_string(m.sizes), json_name,
+            printable(file), ds.features(),
+            ds.classes ? fmt::format(" and {} classes", ds.classes) : std::string()));
+    }
+}
+
 int run_evaluate(const eval_args& a) {
     g_stage = "checking the options";
     const std::optional<std::uint64_t> seed_flag =
         a.seed ? std::optional<std::uint64_t>(xgrad::app::parse_unsigned64("--seed", *a.seed)) : std::nullopt;
-    const fs::path ckpt(a.checkpoint);
+    const fs::path ckpt = checkpoint_of(a.checkpoint, a.model);
     if (!fs::is_regular_file(ckpt))
         throw usage_error(fmt::format("{}: no such checkpoint", printable(ckpt.string())));
     fs::path meta_path = ckpt;
@@ -777,13 +965,46 @@ int run_evaluate(const eval_args& a) {
         a.dataset ? std::string("--dataset") : fmt::format("{}'s \"dataset\"", json_name);
     const model_description m = read_model_json(meta_path);
     const std::string ds_name = a.dataset.value_or(m.dataset);
-    const data_choice d = parse_dataset(ds_name, ds_flag);
     try {
         if (!m.arch) check_model_fits(m.sizes, 0, 0, 1000, fmt::format("{}'s \"layers\"", json_name));
     } catch (const usage_error& e) {
         throw run_error(e.what());  // the file is at fault, not the command line
     }
+    // A whole file (--data FILE, or the test file of a --train/--test run), read like the training file and
+    // standardized with the training statistics model.json records.
+    const nlohmann::json meta = read_json(meta_path);
+    std::optional<std::string> whole_file;
+    if (a.data_dir && fs::is_regular_file(*a.data_dir)) {
+        if (a.dataset) throw usage_error("--data FILE names the data: leave out --dataset");
+        whole_file = *a.data_dir;
+    } else if (!a.dataset && !a.data_dir && meta.contains("data") && meta["data"].contains("test") &&
+               meta["data"]["test"].is_string()) {
+        whole_file = meta["data"]["test"].get<std::string>();
+    } else if (a.data_dir && !fs::exists(*a.data_dir)) {
+        throw usage_error(fmt::format("--data {}: no such file or directory", printable(*a.data_dir)));
+    }
+    if (whole_file) {
+        const auto inputs = xgrad::cli::inputs_from_json(meta, json_name);
+        if (!inputs) {
+            throw run_error(fmt::format(
+                "{} has no \"inputs\" record (the training statistics and class names; an older xgrad wrote "
+                "it): evaluate it with --dataset",
+                json_name));
+        }
+        g_stage = "loading " + printable(*whole_file);
+        dataset ds = xgrad::cli::load_table(*whole_file, "--data", inputs->format, &*inputs);
+        check_fits_model(ckpt, m, json_name, ds, *whole_file);
+        xgrad::cli::apply_standardization(*inputs, ds.x, printable(*whole_file));
+        auto net = load_network(ckpt, m);
+        g_stage = "evaluating";
+        const auto r = xgrad::train::evaluate(*net, ds);
+        fmt::print("{} on {} (the whole file, {} examples): accuracy {:.2f}%, loss {:.4f}\n",
+                   printable(ckpt.string()), printable(*whole_file), r.examples, 100 * r.accuracy, r.loss);
+        fmt::print("confusion matrix:\n{}", xgrad::app::confusion_report(r, inputs->class_names));
+        return xgrad::app::exit_ok;
+    }
 
+    const data_choice d = parse_dataset(ds_name, ds_flag);
     const std::optional<fs::path> dir = a.data_dir ? std::optional<fs::path>(*a.data_dir) : std::nullopt;
     const std::uint64_t seed = seed_flag.value_or(m.seed);
     splits s = load_data(d, dir, seed, ds_flag);
@@ -802,8 +1023,6 @@ int run_evaluate(const eval_args& a) {
     if (s.test.size() == 0) throw run_error(fmt::format("{}: the test split is empty", s.description));
     standardize(s);
 
-    const std::string model_text =
-        m.arch ? xgrad::app::describe(*m.arch, m.image, m.sizes.back()) : layers_to_string(m.sizes);
     if (m.arch && m.image != xgrad::app::input_shape_of(ds_name, s.test.features()) &&
         xgrad::nn::has_image_layers(*m.arch)) {
         throw run_error(
@@ -811,20 +1030,147 @@ int run_evaluate(const eval_args& a) {
                         xgrad::to_string(m.image), printable(ds_name),
                         xgrad::to_string(xgrad::app::input_shape_of(ds_name, s.test.features()))));
     }
-    g_stage = fmt::format("building the model {}", model_text);
-    xgrad::rng g(0);
-    auto net = m.arch ? xgrad::nn::build<real>(*m.arch, m.image, m.sizes.back(), g)
-                      : xgrad::nn::mlp<real>(m.sizes, m.activation, g);
-    std::vector<std::pair<std::string, xgrad::parameter<real>*>> named;
-    for (auto& [name, p] : net->named_parameters()) named.emplace_back(name, p);
-    g_stage = "loading the checkpoint";
-    xgrad::load_parameters<real>(ckpt.string(), named);
+    auto net = load_network(ckpt, m);
 
     g_stage = "evaluating";
     const auto r = xgrad::train::evaluate(*net, s.test);
     fmt::print("{} on {} (test split, {} examples): accuracy {:.2f}%, loss {:.4f}\n",
                printable(ckpt.string()), printable(ds_name), r.examples, 100 * r.accuracy, r.loss);
     fmt::print("confusion matrix:\n{}", xgrad::app::confusion_report(r, s.class_names));
+    return xgrad::app::exit_ok;
+}
+
+/// xgrad train --resume DIR: the run's settings from DIR/model.json (the command line may change only
+/// --epochs,
+/// --stop-after, --out, --progress and --dry-run), its weights from model.npz, the optimizer's state from
+/// resume.npz; the epochs done are skipped, drawing their shuffling orders, so that the run continues exactly
+/// as it would have without the interruption (for the same seed, BLAS kernel and threads).
+int run_resume(const train_args& a) {
+    g_stage = "reading the run to resume";
+    const fs::path dir(*a.resume);
+    if (!fs::is_directory(dir))
+        throw usage_error(fmt::format("--resume {}: no such directory (give the --out of the run)",
+                                      printable(dir.string())));
+    for (const char* name : {"model.json", "model.npz", "resume.npz"}) {
+        if (!fs::is_regular_file(dir / name)) {
+            throw usage_error(
+                fmt::format("--resume {}: {} is missing (xgrad train writes it; a run of an older "
+                            "xgrad cannot be resumed)",
+                            printable(dir.string()), name));
+        }
+    }
+    for (const std::string& flag : a.given) {
+        static const std::vector<std::string> allowed = {"--resume", "--epochs",   "--stop-after",
+                                                         "--out",    "--progress", "--dry-run"};
+        if (std::find(allowed.begin(), allowed.end(), flag) == allowed.end()) {
+            throw usage_error(
+                fmt::format("--resume continues a run with its own settings, so {} cannot be "
+                            "given (only --epochs, --stop-after, --out and --progress)",
+                            flag));
+        }
+    }
+    const std::string where = printable((dir / "model.json").string());
+    const model_description m = read_model_json(dir / "model.json");
+    const nlohmann::json meta = read_json(dir / "model.json");
+    resume_input r{dir, xgrad::cli::resume_from_json(meta, where)};
+    train_args b;
+    try {
+        std::vector<std::size_t> hidden(m.sizes.begin() + 1, m.sizes.end() - 1);
+        b.layers = hidden.empty() ? std::string("none") : std::string();
+        for (std::size_t i = 0; i < hidden.size(); ++i)
+            *b.layers += (i ? "," : "") + std::to_string(hidden[i]);
+        b.activation = meta.at("activation").get<std::string>();
+        b.optimizer = meta.at("optimizer").get<std::string>();
+        b.lr = fmt::format("{}", meta.at("learning_rate").get<double>());
+        b.epochs = std::to_string(meta.at("epochs").get<int>());
+        b.batch = std::to_string(meta.at("batch").get<long long>());
+        b.seed = std::to_string(meta.at("seed").get<std::uint64_t>());
+        b.threads = std::to_string(meta.at("threads").get<int>());
+        if (meta.contains("data") && meta["data"].is_object()) {
+            const auto& d = meta["data"];
+            b.train_file = d.at("train").get<std::string>();
+            b.test_file = d.at("test").get<std::string>();
+            if (!d.at("val").is_null()) b.val_file = d.at("val").get<std::string>();
+            if (!d.at("val_fraction").is_null())
+                b.val_fraction = fmt::format("{}", d.at("val_fraction").get<double>());
+            const auto inputs = xgrad::cli::inputs_from_json(meta, where);
+            if (inputs) {
+                b.label_column = inputs->format.label_column;
+                b.no_header = !inputs->format.header;
+            }
+        } else {
+            b.dataset = m.dataset;
+            if (meta.contains("data_dir")) b.data_dir = meta.at("data_dir").get<std::string>();
+        }
+    } catch (const nlohmann::json::exception& e) {
+        std::string detail = e.what();
+        if (const auto p = detail.find("] "); p != std::string::npos) detail = detail.substr(p + 2);
+        throw run_error(fmt::format("{}: cannot resume: {}", where, printable(detail)));
+    }
+    if (a.epochs) b.epochs = a.epochs;
+    b.stop_after = a.stop_after;
+    b.out = std::find(a.given.begin(), a.given.end(), "--out") != a.given.end() ? a.out : dir.string();
+    b.progress = a.progress;
+    b.dry_run = a.dry_run;
+    return run_train(b, &r);
+}
+
+// ---------------------------------------------------------------- xgrad predict
+
+struct predict_args {
+    std::string checkpoint;
+    std::optional<std::string> model, input, input_positional;
+    std::string output = "-";
+};
+
+/// One CSV row of predictions per row of --input, in order: row, (label,) predicted class, probabilities.
+int run_predict(const predict_args& a) {
+    g_stage = "checking the options";
+    // xgrad predict CHECKPOINT FILE, or with --model and --input; `xgrad predict FILE` alone (not a model.npz
+    // nor a directory) is the input for xgrad-out's model.
+    std::string checkpoint = a.checkpoint;
+    std::optional<std::string> input_positional = a.input_positional;
+    if (!checkpoint.empty() && !input_positional && !a.input && !fs::is_directory(checkpoint) &&
+        fs::path(checkpoint).extension() != ".npz") {
+        input_positional = checkpoint;
+        checkpoint.clear();
+    }
+    if (a.input && input_positional)
+        throw usage_error("the input is named twice (as an argument and by --input): give one");
+    if (!a.input && !input_positional) throw usage_error("which rows? name them with --input FILE");
+    const std::string input = a.input ? *a.input : *input_positional;
+    const fs::path ckpt = checkpoint_of(checkpoint, a.model);
+    fs::path meta_path = ckpt;
+    meta_path.replace_extension(".json");
+    if (!fs::is_regular_file(meta_path))
+        throw usage_error(fmt::format("{}: missing (xgrad train writes it next to the checkpoint)",
+                                      printable(meta_path.string())));
+    const std::string json_name = printable(meta_path.string());
+    const model_description m = read_model_json(meta_path);
+    const auto inputs = xgrad::cli::inputs_from_json(read_json(meta_path), json_name);
+    if (!inputs) {
+        throw run_error(
+            fmt::format("{} has no \"inputs\" record (the training statistics and class names, "
+                        "written since xgrad 0.2): train the model again to predict with it",
+                        json_name));
+    }
+    if (a.output != "-") {
+        const fs::path parent = fs::absolute(a.output).parent_path();
+        if (!fs::is_directory(parent))
+            throw usage_error(fmt::format("--output {}: the directory {} does not exist", printable(a.output),
+                                          printable(parent.string())));
+    }
+    g_stage = "loading " + printable(input);
+    dataset ds = xgrad::cli::load_table(input, "--input", inputs->format, &*inputs, /*labels_optional=*/true);
+    check_fits_model(ckpt, m, json_name, ds, input);
+    xgrad::cli::apply_standardization(*inputs, ds.x, printable(input));
+    auto net = load_network(ckpt, m);
+    g_stage = "predicting";
+    const std::size_t rows = xgrad::cli::write_predictions(a.output, *net, ds, inputs->class_names);
+    fmt::print(a.output == "-" ? stderr : stdout,
+               "xgrad predict: {} rows of {} → {} (row, {}predicted, p_<class> for {} classes)\n", rows,
+               printable(input), a.output == "-" ? std::string("standard output") : printable(a.output),
+               ds.y.shape()[0] == 1 ? "label, " : "", inputs->class_names.size());
     return xgrad::app::exit_ok;
 }
 
@@ -960,7 +1306,7 @@ int run_graph(const graph_args& a) {
 std::string subcommand_of(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string_view s = argv[i];
-        if (s == "train" || s == "evaluate" || s == "graph") return std::string(s);
+        if (s == "train" || s == "evaluate" || s == "predict" || s == "graph") return std::string(s);
     }
     return {};
 }
@@ -1028,6 +1374,38 @@ int main(int argc, char** argv) {
     train->add_option("--progress", ta.progress, "auto | bar | lines | none")
         ->capture_default_str()
         ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
+    train
+        ->add_option("--train", ta.train_file,
+                     "training examples: a CSV table (a header row; the label column last unless "
+                     "--label-column) or an IDX images file; the classes and their names come from it")
+        ->type_name("FILE");
+    train->add_option("--test", ta.test_file, "test examples (with --train), read like the training file")
+        ->type_name("FILE");
+    train->add_option("--val", ta.val_file, "validation examples (with --train), read like the training file")
+        ->type_name("FILE");
+    train
+        ->add_option("--val-fraction", ta.val_fraction,
+                     fmt::format("with --train and no --val: this share of the training file validates "
+                                 "[default: {}]",
+                                 validation_fraction))
+        ->type_name("F");
+    train
+        ->add_option("--label-column", ta.label_column,
+                     "the label column's name in the header [default: the last column]")
+        ->type_name("NAME");
+    train->add_flag("--no-header", ta.no_header,
+                    "the CSV tables have no header row (the label is the last column)");
+    train
+        ->add_option("--resume", ta.resume,
+                     "continue the run saved in DIR (its settings, weights, optimizer state, epoch and "
+                     "shuffling), exactly as if it had not stopped; --epochs may raise its total")
+        ->type_name("DIR");
+    train
+        ->add_option(
+            "--stop-after", ta.stop_after,
+            "stop after this many of the --epochs (the learning-rate schedule stays that of --epochs), "
+            "ready for --resume")
+        ->type_name("INT");
     train->add_flag(
         "--dry-run", ta.dry_run,
         "check the options and the data, print the run's settings, and stop: nothing is trained or "
@@ -1040,12 +1418,42 @@ int main(int argc, char** argv) {
                                         " classes: the weakest and strongest classes and the most frequent "
                                         "confusions instead of the whole matrix)");
     eval->footer(exit_status_help);
-    eval->add_option("checkpoint", ea.checkpoint, "model.npz written by xgrad train")->required();
+    eval->add_option("checkpoint", ea.checkpoint, "model.npz written by xgrad train (or its directory)");
+    eval->add_option("--model", ea.model,
+                     "the directory xgrad train wrote (or its model.npz) [default: xgrad-out]")
+        ->type_name("DIR");
     eval->add_option("--dataset", ea.dataset, "data set (default: the one it was trained on)");
-    eval->add_option("--data", ea.data_dir, "directory of the IDX files");
+    eval->add_option(
+            "--data", ea.data_dir,
+            "a data file, evaluated whole (read like the training file, standardized with the training "
+            "statistics; default for a --train/--test run: its test file), or the directory of the "
+            "IDX files of --dataset mnist")
+        ->type_name("FILE|DIR");
     eval->add_option("--seed", ea.seed,
                      "seed of the generated data set and split (default: the training run's)")
         ->type_name("UINT");
+
+    predict_args pa;
+    auto* predict = app.add_subcommand("predict",
+                                       "predict the class of every row of a file: a CSV of row, predicted "
+                                       "class and per-class probabilities, in "
+                                       "input order");
+    predict->footer(exit_status_help);
+    predict->add_option("checkpoint", pa.checkpoint, "model.npz written by xgrad train (or its directory)");
+    predict
+        ->add_option("--model", pa.model,
+                     "the directory xgrad train wrote (or its model.npz) [default: xgrad-out]")
+        ->type_name("DIR");
+    predict
+        ->add_option(
+            "--input", pa.input,
+            "the rows to classify, with the training file's feature columns (the label column may be "
+            "there or not)")
+        ->type_name("FILE");
+    predict->add_option("input", pa.input_positional, "the rows to classify (or --input FILE)");
+    predict->add_option("--output", pa.output, "the CSV to write (- : standard output)")
+        ->type_name("FILE")
+        ->capture_default_str();
 
     graph_args ga;
     auto* graph = app.add_subcommand(
@@ -1090,20 +1498,29 @@ int main(int argc, char** argv) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
         const std::string sub = subcommand_of(argc, argv);
         if (sub.empty() && argc > 1 && argv[1][0] != '-') {
-            fmt::print(stderr,
-                       "xgrad: unknown subcommand '{}' (train, evaluate or graph)\nRun 'xgrad --help' for "
-                       "the options.\n",
-                       printable(argv[1]));
+            fmt::print(
+                stderr,
+                "xgrad: unknown subcommand '{}' (train, evaluate, predict or graph)\nRun 'xgrad --help' for "
+                "the options.\n",
+                printable(argv[1]));
             return xgrad::app::exit_usage;
         }
         fmt::print(stderr, "xgrad: {}\nRun 'xgrad{}{} --help' for the options.\n", printable(e.what(), 1000),
                    sub.empty() ? "" : " ", sub);
         return xgrad::app::exit_usage;
     }
-    const char* sub = train->parsed() ? "train" : eval->parsed() ? "evaluate" : "graph";
+    const char* sub = train->parsed()     ? "train"
+                      : eval->parsed()    ? "evaluate"
+                      : predict->parsed() ? "predict"
+                                          : "graph";
+    ta.dataset_given = train->count("--dataset") > 0;
+    for (const auto* o : train->get_options()) {
+        if (o->count() > 0 && !o->get_lnames().empty()) ta.given.push_back("--" + o->get_lnames().front());
+    }
     try {
         if (train->parsed()) return run_train(ta);
         if (eval->parsed()) return run_evaluate(ea);
+        if (predict->parsed()) return run_predict(pa);
         if (graph->parsed()) return run_graph(ga);
     } catch (const usage_error& e) {
         fmt::print(stderr, "xgrad: {}\nRun 'xgrad {} --help' for the options.\n", e.what(), sub);

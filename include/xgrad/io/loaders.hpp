@@ -72,6 +72,25 @@ inline constexpr std::size_t max_csv_cell_bytes = 1024;
 /// Most classes a CSV table may have: labels are integers in [0, 65535].
 inline constexpr std::size_t max_csv_classes = 65536;
 
+/// How load_csv's messages name its options. A library caller reads the defaults (C++ advice); an application
+/// sets its own (the xgrad command names its flags).
+struct csv_advice {
+    /// Completes "…holds only numbers: if the file has no header, …".
+    std::string no_header = "load it with header = false (csv_options::header)";
+    /// Completes "…is not a class index (…); …" for a table whose labels are all numbers.
+    std::string not_a_label =
+        "use csv_options::label_column = std::nullopt for a table without labels, or write the labels as "
+        "names (text such as 'cat' is read as a class name)";
+    /// Completes "…makes K classes, but … no example (…); …".
+    std::string missing_classes = "pass csv_options::classes if classes without examples are intended";
+    /// Names the class list in "…is not one of the N classes of …".
+    std::string class_names = "csv_options::class_names";
+    /// Names the expected columns in "…but … expects …".
+    std::string feature_names = "csv_options::feature_names";
+    /// Names the label column option in messages about it.
+    std::string label_name = "csv_options::label_name";
+};
+
 /// How load_csv reads a table.
 struct csv_options {
     /// The first non-blank line holds column names (kept in feature_names). When it holds only numbers,
@@ -80,25 +99,51 @@ struct csv_options {
     /// The column holding the labels: 0, 1, … from the left, −1, −2, … from the right (−1 = last);
     /// std::nullopt for a table without labels (y is then [0 × n], classes 0).
     std::optional<int> label_column = -1;
+    /// The label column by its name in the header (overrides label_column; needs header). A header without
+    /// it throws data_error listing the columns.
+    std::optional<std::string> label_name;
+    /// A table without the label column is read without labels (new data to predict) instead of an error:
+    /// with label_name, a header without that column; otherwise a table of exactly feature_names.size()
+    /// (or `features`) columns.
+    bool labels_optional = false;
     char delimiter = ',';
     /// The number of classes, 1 … max_csv_classes; every label must be below it. std::nullopt: max label + 1,
     /// accepted only when each class 0 … max label has at least one example (so there are never more
     /// classes than rows, and one stray label such as 65535 among 0s and 1s is an error naming its line,
     /// not a model with 65536 outputs). Pass it for a table that lacks some classes, e.g. a small test split.
     std::optional<std::size_t> classes;
+    /// The classes by name, to read a table like the training table it came with (validation, test, new
+    /// data): every label must be one of these names, and its class is the name's position here (classes
+    /// and class_names of the result are these). A label that is not one throws data_error naming
+    /// path:line, the column and the label. Empty: the classes come from this table (see load_csv).
+    std::vector<std::string> class_names;
+    /// The feature columns expected, by name and in order (with header) — a different header throws
+    /// data_error naming the first column that differs. Without a header, only their number is checked.
+    /// Empty: any columns.
+    std::vector<std::string> feature_names;
+    /// The number of feature columns expected without names (0: any; feature_names, when given, decides).
+    std::size_t features = 0;
+    /// How the messages name these options.
+    csv_advice advice;
 };
 
-/// A numeric table, one example per line: line j's feature cells become column j of x
-/// ([features × n], left to right without the label column); its label cell becomes y(0, j), which must
-/// be an integer in [0, classes) (see csv_options::classes). Cells are trimmed of blanks and of one pair
+/// A table of numbers, one example per line: line j's feature cells become column j of x
+/// ([features × n], left to right without the label column); its label cell becomes y(0, j).
+/// Labels are class numbers or class names:
+///   - every label a number: each must be an integer in [0, classes) (see csv_options::classes);
+///   - some label text (`setosa`): every label is a class name; the classes are the distinct names in byte
+///     order (class_names), at most max_csv_classes of them;
+///   - csv_options::class_names given: every label must be one of those names.
+/// Cells are trimmed of blanks and of one pair
 /// of surrounding double quotes (a quoted delimiter is not supported); blank lines and "\r" are ignored.
 /// Throws data_error naming path:line (and the column) for a missing or empty file, a file that is not a
 /// regular file, a line longer than max_csv_line_bytes or a cell longer than max_csv_cell_bytes, a ragged row
 /// (its cell count and the expected one), a header line of numbers only, a cell that is not a finite number
 /// (its column and text: "nan", "inf" and "abc" are rejected, so no NaN or Inf ever enters a data set), a
-/// number too large for T ("1e39" as float, "1e999") or a label that is not a class index. A number too small
+/// number too large for T ("1e39" as float, "1e999") or a label that is not a class (an empty one, a number
+/// that is not a class index among numbers, a name not in csv_options::class_names). A number too small
 /// for T ("1e-999") rounds to 0. The file is read line by line: the peak memory is about twice x and y plus
-/// one line.
+/// one line (and the distinct label names).
 template <class T = float>
 dataset<T> load_csv(const std::filesystem::path& path, const csv_options& options = {});
 
