@@ -3,6 +3,7 @@
 #include "xgrad/ops/normalization.hpp"
 
 #include <cmath>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -48,6 +49,15 @@ bn_groups check_batch_norm(forward_context<T>& ctx, std::size_t channels, double
     return r;
 }
 
+/// Scratch of n doubles (statistics accumulate in double for float too), zeroed. One buffer per thread and
+/// slot, kept between calls: a steady training step allocates nothing here.
+double* scratch(std::size_t slot, std::size_t n) {
+    thread_local std::vector<double> buffers[2];
+    std::vector<double>& b = buffers[slot];
+    b.assign(n, 0.0);
+    return b.data();
+}
+
 /// Mean and (biased) variance of n values, in two passes.
 template <class T>
 void mean_variance(const T* p, std::size_t n, double& mean, double& var) {
@@ -77,11 +87,10 @@ void normalize_groups(const matrix<T>& x, const matrix<T>& gamma, const matrix<T
 
 /// dγ = Σ dY ⊙ X̂ and dβ = Σ dY per group (into targets 1 and 2 when wanted); returns nothing else.
 template <class T>
-void affine_gradients(backward_context<T>& ctx, const matrix<T>& stats, const bn_groups& gr,
-                      std::vector<double>* sums) {
+void affine_gradients(backward_context<T>& ctx, const matrix<T>& stats, const bn_groups& gr, double* sums) {
     const T* px = ctx.input(0).data();
     const T* pg = ctx.grad_output().data();
-    std::vector<double>& s = *sums;  // [2·C]: Σ dY, Σ dY ⊙ X̂ per group
+    double* s = sums;  // [2·C]: Σ dY, Σ dY ⊙ X̂ per group
     for (std::size_t c = 0; c < gr.count; ++c) {
         const double mu = stats(c, 0), inv = stats(c, 1);
         double sdy = 0, sdyx = 0;
@@ -170,8 +179,8 @@ struct batch_norm_op final : op<T> {
     void backward(backward_context<T>& ctx) override {
         const matrix<T>& stats = ctx.saved(0);
         const bn_groups gr{stats.shape()[0], ctx.input(0).size() / stats.shape()[0]};
-        std::vector<double> sums(2 * gr.count);
-        affine_gradients(ctx, stats, gr, &sums);
+        double* sums = scratch(0, 2 * gr.count);
+        affine_gradients(ctx, stats, gr, sums);
         if (!ctx.needs_grad(0)) return;
         // dX = γ/√(σ² + ε) ⊙ (dY − mean dY − X̂ ⊙ mean(dY ⊙ X̂)), per group
         const gradient_target<T> t = ctx.target(0);
@@ -256,8 +265,8 @@ struct batch_norm_eval_op final : op<T> {
     void backward(backward_context<T>& ctx) override {
         const matrix<T>& stats = ctx.saved(0);
         const bn_groups gr{stats.shape()[0], ctx.input(0).size() / stats.shape()[0]};
-        std::vector<double> sums(2 * gr.count);
-        affine_gradients(ctx, stats, gr, &sums);
+        double* sums = scratch(0, 2 * gr.count);
+        affine_gradients(ctx, stats, gr, sums);
         if (!ctx.needs_grad(0)) return;
         // dX = γ/√(r_σ² + ε) ⊙ dY
         const T* pg = ctx.grad_output().data();
@@ -307,11 +316,12 @@ struct layer_norm_op final : op<T> {
         const std::size_t d = x[0], m = x[1];
         const T* px = ctx.input(0).data();
         // per column, two passes over the rows (row by row: the memory is row-major): μ, then Σ(x − μ)²
-        std::vector<double> mean(m, 0.0), sq(m, 0.0);
+        double* mean = scratch(0, m);
+        double* sq = scratch(1, m);
         for (std::size_t i = 0; i < d; ++i) {
             for (std::size_t j = 0; j < m; ++j) mean[j] += static_cast<double>(px[i * m + j]);
         }
-        for (double& v : mean) v /= static_cast<double>(d);
+        for (std::size_t j = 0; j < m; ++j) mean[j] /= static_cast<double>(d);
         for (std::size_t i = 0; i < d; ++i) {
             for (std::size_t j = 0; j < m; ++j) {
                 const double t = static_cast<double>(px[i * m + j]) - mean[j];
@@ -358,7 +368,8 @@ struct layer_norm_op final : op<T> {
         }
         if (!ctx.needs_grad(0)) return;
         // G = dY ⊙ γ; dX = 1/√(σ² + ε) ⊙ (G − mean G − X̂ ⊙ mean(G ⊙ X̂)), means over each column's rows
-        std::vector<double> mg(m, 0.0), mgx(m, 0.0);
+        double* mg = scratch(0, m);
+        double* mgx = scratch(1, m);
         for (std::size_t i = 0; i < d; ++i) {
             for (std::size_t j = 0; j < m; ++j) {
                 const double gij = static_cast<double>(pg[i * m + j]) * static_cast<double>(pgamma[i]);
