@@ -17,10 +17,10 @@ namespace {
 
 template <class T>
 struct concat_op final : op<T> {
-    static constexpr op_rule rule{
-        .name = "concat",
-        .forward = "[{x0}; {x1}; …]",
-        .gradients = {{0, "{dy}[rows of {x0}]", "{y} → {x0}"}, {1, "{dy}[rows of {x1}]", "{y} → {x1}"}}};
+    static constexpr op_rule rule{.name = "concat",
+                                  .forward = "[{x0:any}; {x1:any}; …]",
+                                  .gradients = {{0, "{dy}[rows of {x0:any}]", "{y} → {x0}"},
+                                                {1, "{dy}[rows of {x1:any}]", "{y} → {x1}"}}};
     static constexpr op_doc doc{.calls = "`concat({A, B, …})`",
                                 .definition = ": [p×m], [q×m], … → [(p + q + …)×m], A's rows above B's",
                                 .note = "every input Xₖ likewise gets its own rows of dY"};
