@@ -50,7 +50,24 @@ public:
 std::string format_location(const std::source_location& loc);
 
 namespace detail {
-/// "op: message (called at file.cpp:42)".
+/// While one is alive on a thread, the op errors raised on that thread also name its call site — the
+/// outermost one when they nest. A module call and fit open one, so an op failing inside a library module
+/// names the user's line too: "linear: … (called at core/nn.cpp:104, from model.cpp:12)".
+class call_site_scope {
+public:
+    explicit call_site_scope(const std::source_location& loc) noexcept;
+    ~call_site_scope();
+    call_site_scope(const call_site_scope&) = delete;
+    call_site_scope& operator=(const call_site_scope&) = delete;
+    /// The outermost live scope's call site on this thread, or nullptr.
+    static const std::source_location* current() noexcept;
+
+private:
+    bool m_outermost;
+};
+
+/// "op: message (called at file.cpp:42)", plus ", from caller.cpp:7" inside a call_site_scope whose call
+/// site differs.
 std::string op_message(std::string_view op, std::string_view message, const std::source_location& loc);
 }  // namespace detail
 

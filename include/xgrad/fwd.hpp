@@ -15,4 +15,8 @@ template <class T>
 class forward_context;
 template <class T>
 class backward_context;
+namespace detail {
+template <class T>
+struct engine;
+}  // namespace detail
 }  // namespace xgrad

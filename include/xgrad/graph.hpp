@@ -123,10 +123,10 @@ public:
     const std::string& name() const noexcept { return m_name; }
     void set_name(std::string name) { m_name = std::move(name); }
 
-    /// The engine's view (value, gradient, flag); not for user code.
-    detail::slot<T>& storage() noexcept { return m_slot; }
-
 private:
+    friend class graph<T>;  // a parameter leaf reads and accumulates into the slot in place
+    /// The engine's view (value, gradient, flag).
+    detail::slot<T>& storage() noexcept { return m_slot; }
     mutable detail::slot<T> m_slot;
     std::string m_name;
 };
@@ -210,7 +210,13 @@ public:
     void set_anomaly_mode(bool on) noexcept { m_anomaly = on; }
     bool anomaly_mode() const noexcept { return m_anomaly; }
 
-    // ---- engine interface used by var, apply<Op> and the op contexts ----
+private:
+    friend class var<T>;
+    friend class forward_context<T>;
+    friend class backward_context<T>;
+    friend struct detail::engine<T>;
+
+    // ---- the engine interface: var, the op contexts and detail::engine (apply<Op>) ----
     const detail::node<T>& checked(const var<T>& v, const char* what = "access") const;
     detail::node<T>& checked(const var<T>& v, const char* what = "access");
     const detail::node<T>& node_at(std::uint32_t id) const { return *m_nodes[id]; }
@@ -222,11 +228,6 @@ public:
     var<T> finish_op(detail::node<T>& n);
     /// Drops a claimed node whose op could not be constructed.
     void abandon_op(detail::node<T>& n) noexcept;
-
-private:
-    friend class var<T>;
-    friend class forward_context<T>;
-    friend class backward_context<T>;
 
     detail::node<T>& claim();
     var<T> commit(detail::node<T>& n);
@@ -264,6 +265,21 @@ public:
 private:
     bool m_previous;
 };
+
+namespace detail {
+/// What apply<Op> and the library's own checks need of a graph's tape. Not for user code: users record ops
+/// through apply<Op> (op.hpp) and read nodes through graph::info, value_of and grad_of.
+template <class T>
+struct engine {
+    static node<T>& begin_op(graph<T>& g, const var<T>* inputs, std::size_t n,
+                             const std::source_location& loc) {
+        return g.begin_op(inputs, n, loc);
+    }
+    static var<T> finish_op(graph<T>& g, node<T>& n) { return g.finish_op(n); }
+    static void abandon_op(graph<T>& g, node<T>& n) noexcept { g.abandon_op(n); }
+    static const node<T>& node_at(const graph<T>& g, std::uint32_t id) { return g.node_at(id); }
+};
+}  // namespace detail
 
 // ---- var<T> accessors (need the complete graph) ----
 

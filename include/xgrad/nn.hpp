@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,7 +40,11 @@ public:
 
     /// Records the module's computation on x's graph and returns its output.
     virtual var<T> forward(const var<T>& x) = 0;
-    var<T> operator()(const var<T>& x) { return forward(x); }
+    /// forward(x); an op that fails inside names `loc` (the caller's line) besides its own.
+    var<T> operator()(const var<T>& x, std::source_location loc = std::source_location::current()) {
+        const detail::call_site_scope scope(loc);
+        return forward(x);
+    }
 
     /// Every parameter with its dotted name ("0.weight", "l1.bias"), children first in registration order.
     std::vector<std::pair<std::string, parameter<T>*>> named_parameters();

@@ -247,7 +247,7 @@ var<typename Op::value_type> apply(std::span<const var<typename Op::value_type>>
     static_assert(std::is_base_of_v<op<T>, Op>, "apply<Op>: Op must derive from xgrad::op<T>");
     if (inputs.empty()) throw graph_error("apply: an op needs at least one input (it names the graph)");
     graph<T>& g = inputs.front().owner();
-    detail::node<T>& n = g.begin_op(inputs.data(), inputs.size(), loc);
+    detail::node<T>& n = detail::engine<T>::begin_op(g, inputs.data(), inputs.size(), loc);
     try {
         if constexpr (sizeof(Op) <= detail::inline_op_bytes && alignof(Op) <= alignof(std::max_align_t)) {
             n.fn = ::new (static_cast<void*>(n.fn_storage)) Op(std::forward<Args>(args)...);
@@ -257,10 +257,10 @@ var<typename Op::value_type> apply(std::span<const var<typename Op::value_type>>
             n.fn_on_heap = true;
         }
     } catch (...) {
-        g.abandon_op(n);
+        detail::engine<T>::abandon_op(g, n);
         throw;
     }
-    return g.finish_op(n);
+    return detail::engine<T>::finish_op(g, n);
 }
 
 /// apply<Op> with a fixed list of inputs: apply<Op>({a, b}, loc, args…).

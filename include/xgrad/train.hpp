@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <source_location>
 #include <string>
 #include <vector>
 
@@ -90,10 +91,11 @@ struct fit_options {
 /// cross-entropy unless given — against the labels of `train`, one optimizer step per mini-batch:
 ///   zero_grad → record forward and loss → backward → step.
 /// The model is in training mode while it trains (module::train), and back in its previous mode after.
-/// One graph is re-recorded every step, so its buffers are reused.
+/// One graph is re-recorded every step, so its buffers are reused. An op error inside names `loc`.
 template <class T>
 std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, const data::dataset<T>& train,
-                             const fit_options<T>& options = {});
+                             const fit_options<T>& options = {},
+                             std::source_location loc = std::source_location::current());
 
 /// Accuracy (argmax of the outputs per column against the label; or `metric`'s mean), mean loss (softmax
 /// cross-entropy, or `loss`) and confusion matrix (from the argmax), evaluated under no_grad in batches of

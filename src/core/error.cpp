@@ -26,8 +26,31 @@ std::string too_large(const shape2& s, std::size_t element_bytes) {
                        s[1], element_bytes);
 }
 
+namespace {
+thread_local const std::source_location* outer_call_site = nullptr;
+}
+
+call_site_scope::call_site_scope(const std::source_location& loc) noexcept
+    : m_outermost(outer_call_site == nullptr) {
+    if (m_outermost) outer_call_site = &loc;
+}
+
+call_site_scope::~call_site_scope() {
+    if (m_outermost) outer_call_site = nullptr;
+}
+
+const std::source_location* call_site_scope::current() noexcept {
+    return outer_call_site;
+}
+
 std::string op_message(std::string_view op, std::string_view message, const std::source_location& loc) {
-    return fmt::format("{}: {} (called at {})", op, message, format_location(loc));
+    const std::string at = format_location(loc);
+    const std::source_location* outer = call_site_scope::current();
+    if (outer != nullptr) {
+        const std::string from = format_location(*outer);
+        if (from != at) return fmt::format("{}: {} (called at {}, from {})", op, message, at, from);
+    }
+    return fmt::format("{}: {} (called at {})", op, message, at);
 }
 }  // namespace detail
 

@@ -60,7 +60,7 @@ struct harness {
         fix_projection(y.value());
         for (std::size_t i = 0; i < g.size(); ++i) {
             auto info = g.info(static_cast<std::uint32_t>(i));
-            if (g.node_at(static_cast<std::uint32_t>(i)).fn != nullptr) {
+            if (detail::engine<double>::node_at(g, static_cast<std::uint32_t>(i)).fn != nullptr) {
                 if (!ops.empty()) ops += ", ";
                 ops += info.op;
             }

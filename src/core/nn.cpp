@@ -134,7 +134,11 @@ linear<T>::linear(std::size_t in, std::size_t out, rng& g, init_scheme scheme) :
 template <class T>
 var<T> linear<T>::forward(const var<T>& h) {
     // A = W·H + b : [out×in]·[in×m] + [out×1] → [out×m]
-    return xgrad::linear(this->use(h, *m_weight), h, this->use(h, *m_bias));
+    // W's leaf before b's: function arguments are evaluated in an unspecified order, so the node order (and
+    // the node ids a trace or a picture shows) would differ between compilers.
+    const var<T> w = this->use(h, *m_weight);
+    const var<T> b = this->use(h, *m_bias);
+    return xgrad::linear(w, h, b);
 }
 
 template <class T>

@@ -92,7 +92,8 @@ void check_classification(const nn::module<T>&, const data::dataset<T>& ds, cons
 
 template <class T>
 std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, const data::dataset<T>& train,
-                             const fit_options<T>& o) {
+                             const fit_options<T>& o, std::source_location loc) {
+    const detail::call_site_scope scope(loc);  // an op failing inside names the caller of fit
     check_classification(model, train, "fit");
     if (o.epochs < 0) throw argument_error(fmt::format("fit: epochs must be ≥ 0, not {}", o.epochs));
     if (o.batch == 0) throw argument_error("fit: the batch size must be at least 1");
@@ -221,9 +222,11 @@ std::string format_confusion(const evaluation& e, const std::vector<std::string>
 }
 
 template std::vector<epoch_stats> fit(nn::module<float>&, optim::optimizer<float>&,
-                                      const data::dataset<float>&, const fit_options<float>&);
+                                      const data::dataset<float>&, const fit_options<float>&,
+                                      std::source_location);
 template std::vector<epoch_stats> fit(nn::module<double>&, optim::optimizer<double>&,
-                                      const data::dataset<double>&, const fit_options<double>&);
+                                      const data::dataset<double>&, const fit_options<double>&,
+                                      std::source_location);
 template evaluation evaluate(nn::module<float>&, const data::dataset<float>&, std::size_t,
                              const loss_function<float>&, const metric_function<float>&);
 template evaluation evaluate(nn::module<double>&, const data::dataset<double>&, std::size_t,

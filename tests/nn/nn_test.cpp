@@ -171,3 +171,33 @@ TEST_CASE("nn: activation modules apply their op, unknown names are rejected wit
     xgrad::nn::activation<double> el(activation_kind::elu, 2.0);
     CHECK(el(x).value()(0, 0) == Approx(2.0 * std::expm1(-2.0)));
 }
+
+TEST_CASE("nn: an op failing inside a module names the module's caller, and node order is W, b, then the op",
+          "[nn]") {
+    xgrad::rng g(3);
+    auto net = xgrad::nn::mlp<double>({2, 4, 3}, xgrad::nn::activation_kind::tanh, g);
+    xgrad::graph<double> gr;
+    const auto x = gr.constant(matrix<double>(xgrad::shape2{3, 5}, 0.5));  // 3 features for a 2-input model
+    std::string message;
+    const int line = __LINE__ + 2;
+    try {
+        (*net)(x);
+    } catch (const xgrad::shape_error& e) {
+        message = e.what();
+    }
+    INFO(message);
+    CHECK(message.find("linear: inner dimensions differ") == 0);
+    CHECK(message.find("called at core/nn.cpp:") != std::string::npos);
+    CHECK(message.find(", from nn/nn_test.cpp:" + std::to_string(line) + ")") != std::string::npos);
+    // Outside the module call, no caller is added.
+    CHECK_THROWS_WITH(xgrad::matmul(x, x),
+                      Catch::Contains("(called at nn/nn_test.cpp:") && !Catch::Contains(", from"));
+
+    // nn::linear records W's leaf, then b's, then the op: the same node ids with every compiler.
+    xgrad::graph<double> g2;
+    const auto x2 = g2.constant(matrix<double>(xgrad::shape2{2, 5}, 0.5));
+    (*net)(x2);
+    REQUIRE(g2.size() >= 4);
+    CHECK(g2.info(1).name == "0.weight");
+    CHECK(g2.info(2).name == "0.bias");
+}

@@ -464,10 +464,9 @@ int run_train(const train_args& a) {
     fmt::print("  model: {} ({:.0f} parameters), {} activation\n", layers_to_string(sizes), parameters,
                a.activation);
     fmt::print(
-        "  training: {} lr {}, {} epochs, batch {}, seed {}, {} thread(s), BLAS core {}\n", a.optimizer, lr,
-        epochs, batch, seed, threads,
-        xgrad::blas_core() +
-            (std::getenv("XGRAD_BLAS_REEXEC") ? " (chosen for this CPU; OPENBLAS_CORETYPE overrides)" : ""));
+        "  training: {} lr {}, {} epochs, batch {}, seed {}, {} thread(s), BLAS core {} ({}; XGRAD_BLAS "
+        "chooses another)\n",
+        a.optimizer, lr, epochs, batch, seed, threads, xgrad::blas_core(), xgrad::blas_info().library);
     if (a.dry_run) {
         fmt::print("dry run: the options and the data are valid; nothing was trained or written\n");
         return xgrad::app::exit_ok;
