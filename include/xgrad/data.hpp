@@ -113,6 +113,7 @@ public:
 
 private:
     void check(const matrix<T>& x, const char* what) const;
+    void check_stats(std::size_t feature, T lo, T hi, double offset, double scale) const;
     template <class F>
     void map(matrix<T>& x, const char* what, F&& f) const;
     scaling m_method;
@@ -144,7 +145,9 @@ std::pair<dataset<T>, dataset<T>> split(const dataset<T>& ds, double validation_
 /// short last batch, each allocated on first use, so after the first epoch next() allocates nothing and
 /// x().data() is the same pointer for every full batch. The references returned by x() and y() stay
 /// valid, but their contents are overwritten by the next call to next(). The batcher reads `ds` in place:
-/// the data set must outlive it and not change size.
+/// the data set must outlive it and not change size. A shuffling batcher keeps its own example-major copy of
+/// x ([n × features], made by its first next(): as much memory again as ds.x), so each example of a random
+/// batch is one contiguous read; values written into ds.x after that are not seen.
 template <class T = float>
 class batcher {
 public:
@@ -176,6 +179,7 @@ private:
     bool m_shuffle;
     rng m_rng;
     std::vector<std::size_t> m_order;  // this epoch's permutation of the columns
+    std::vector<T> m_rows;             // shuffling: x transposed, [n × features] (one example per row)
     std::size_t m_begin = 0, m_count = 0, m_epoch = 0;
     bool m_started = false, m_batch_full = true;
     matrix<T> m_x_full, m_y_full, m_x_tail, m_y_tail;

@@ -1,9 +1,12 @@
 /// @file optim.hpp
 /// @brief Optimizers that update parameters in place from their accumulated gradients, and learning-rate
-/// schedules. Updates are plain loops over each parameter (no allocation after the first step).
+/// schedules. An update is one pass of plain, vectorisable loops over the parameters; the optimizer's state
+/// (velocity, moments) is one flat buffer per quantity, allocated when the optimizer is made, so step()
+/// never allocates.
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -25,9 +28,17 @@ public:
     T learning_rate() const noexcept { return m_lr; }
     void set_learning_rate(T lr);
     const std::vector<parameter<T>*>& params() const noexcept { return m_params; }
+    /// Where parameter k's elements start in the flat state buffers (velocity, moments): element i of
+    /// params()[k] is entry state_offset(k) + i; state_offset(params().size()) is the total.
+    std::size_t state_offset(std::size_t k) const noexcept { return m_offsets[k]; }
 
 protected:
+    /// Throws argument_error naming a parameter whose size differs from the one it had when the optimizer
+    /// was made (the state buffers are laid out for those sizes).
+    void check_sizes() const;
+
     std::vector<parameter<T>*> m_params;
+    std::vector<std::size_t> m_offsets;  // params().size() + 1 prefix sums of the parameters' sizes
     T m_lr;
 };
 
@@ -42,11 +53,14 @@ public:
         T weight_decay = T(0));
     void step() override;
     std::string_view name() const override;
+    /// The velocity v of every parameter, one flat buffer (see state_offset); empty without momentum.
+    std::span<const T> velocity() const noexcept { return m_velocity; }
+    std::span<T> velocity() noexcept { return m_velocity; }
 
 private:
     T m_momentum, m_weight_decay;
     bool m_nesterov;
-    std::vector<matrix<T>> m_velocity;
+    std::vector<T> m_velocity;
 };
 
 /// Adam (Kingma & Ba 2015), and AdamW (Loshchilov & Hutter 2019) when `decoupled` is true:
@@ -59,13 +73,20 @@ public:
          T eps = T(1e-8), T weight_decay = T(0), bool decoupled = false);
     void step() override;
     std::string_view name() const override { return m_decoupled ? "adamw" : "adam"; }
-    std::size_t steps() const noexcept { return m_t; }
+    std::size_t steps() const noexcept { return m_t; }   ///< t, the number of updates made so far
+    void set_steps(std::size_t t) noexcept { m_t = t; }  ///< for resuming from saved state
+    /// The first moment m of every parameter, one flat buffer (see state_offset).
+    std::span<const T> first_moment() const noexcept { return m_m; }
+    std::span<T> first_moment() noexcept { return m_m; }
+    /// The second moment v of every parameter, one flat buffer (see state_offset).
+    std::span<const T> second_moment() const noexcept { return m_v; }
+    std::span<T> second_moment() noexcept { return m_v; }
 
 private:
     T m_beta1, m_beta2, m_eps, m_weight_decay;
     bool m_decoupled;
     std::size_t m_t = 0;
-    std::vector<matrix<T>> m_m, m_v;
+    std::vector<T> m_m, m_v;
 };
 
 /// AdamW: Adam with decoupled weight decay (default λ = 0.01).

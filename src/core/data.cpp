@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "xgrad/detail/finite.hpp"
+
 namespace xgrad::data {
 
 namespace {
@@ -68,6 +70,48 @@ void gather_columns(const matrix<T>& src, std::span<const std::size_t> cols, mat
         const T* s = src.data() + r * n;
         T* d = dst.data() + r * m;
         for (std::size_t k = 0; k < m; ++k) d[k] = s[cols[k]];
+    }
+}
+
+/// dst [cols × rows] = srcᵀ for a row-major src [rows × cols], in 16 × 16 tiles: each dst row's slice is
+/// written contiguously while the tile's 16 source rows stay in cache.
+template <class T>
+void transpose_into(const T* src, std::size_t rows, std::size_t cols, T* dst) {
+    constexpr std::size_t tile = 16;
+    for (std::size_t c0 = 0; c0 < cols; c0 += tile) {
+        const std::size_t c1 = std::min(cols, c0 + tile);
+        for (std::size_t r0 = 0; r0 < rows; r0 += tile) {
+            const std::size_t r1 = std::min(rows, r0 + tile);
+            for (std::size_t c = c0; c < c1; ++c) {
+                T* d = dst + c * rows;
+                for (std::size_t r = r0; r < r1; ++r) d[r] = src[r * cols + c];
+            }
+        }
+    }
+}
+
+/// dst [features × m] ← the examples idx[0 … m−1] of an example-major store [n × features], i.e. the
+/// columns idx of the features × n matrix it was transposed from. Examples go in blocks of one cache line's
+/// worth (16 floats, 8 doubles): each block reads that many contiguous example rows side by side (many
+/// memory streams in flight) and writes whole cache lines of dst.
+template <class T>
+void gather_examples(const T* rows, std::size_t features, std::span<const std::size_t> idx, matrix<T>& dst) {
+    const std::size_t m = idx.size();
+    detail::ensure_shape(dst, {features, m});
+    T* d = dst.data();
+    constexpr std::size_t block = 64 / sizeof(T);
+    std::size_t k0 = 0;
+    for (; k0 + block <= m; k0 += block) {
+        const T* s[block];
+        for (std::size_t k = 0; k < block; ++k) s[k] = rows + idx[k0 + k] * features;
+        for (std::size_t r = 0; r < features; ++r) {
+            T* out = d + r * m + k0;
+            for (std::size_t k = 0; k < block; ++k) out[k] = s[k][r];
+        }
+    }
+    for (std::size_t k = k0; k < m; ++k) {
+        const T* s = rows + idx[k] * features;
+        for (std::size_t r = 0; r < features; ++r) d[r * m + k] = s[r];
     }
 }
 
@@ -176,6 +220,47 @@ bool fits(double v) {
 }
 }  // namespace
 
+namespace {
+
+/// Statistics of K feature rows at once (K independent chains, so the sequential sums run K times as fast):
+/// for each row its smallest value (the first, as std::minmax_element), largest (the last), and, for
+/// standard scaling, the mean and population standard deviation — each sum in double, in the order
+/// j = 0, 1, …, n−1, exactly as a row-by-row loop adds them.
+template <class T, std::size_t K>
+void row_stats(const T* const* rows, std::size_t n, bool standard, T* lo, T* hi, double* offset,
+               double* scale) {
+    double sum[K] = {};
+    T mn[K], mx[K];
+    for (std::size_t q = 0; q < K; ++q) mn[q] = mx[q] = rows[q][0];
+    for (std::size_t j = 0; j < n; ++j) {
+        for (std::size_t q = 0; q < K; ++q) {
+            const T v = rows[q][j];
+            sum[q] += static_cast<double>(v);
+            mn[q] = v < mn[q] ? v : mn[q];
+            mx[q] = v < mx[q] ? mx[q] : v;
+        }
+    }
+    double ss[K] = {};
+    if (standard) {
+        for (std::size_t q = 0; q < K; ++q) sum[q] /= static_cast<double>(n);
+        for (std::size_t j = 0; j < n; ++j) {
+            for (std::size_t q = 0; q < K; ++q) {
+                const double d = static_cast<double>(rows[q][j]) - sum[q];
+                ss[q] += d * d;
+            }
+        }
+    }
+    for (std::size_t q = 0; q < K; ++q) {
+        lo[q] = mn[q];
+        hi[q] = mx[q];
+        offset[q] = standard ? sum[q] : static_cast<double>(mn[q]);
+        scale[q] = standard ? std::sqrt(ss[q] / static_cast<double>(n))
+                            : static_cast<double>(mx[q]) - static_cast<double>(mn[q]);
+    }
+}
+
+}  // namespace
+
 // The statistics and the scaling are computed in double: for float data nothing overflows there (|x| ≤
 // 3.4e38, so squares ≤ 1.2e77); x − mean in float would (−3.4e38 − 1.1e38). What T cannot hold is refused,
 // naming the feature, before anything is stored or written.
@@ -186,46 +271,60 @@ standardizer<T>& standardizer<T>::fit(const matrix<T>& x) {
         throw data_error(
             fmt::format("standardizer::fit: x is {}: no columns (examples)", to_string(shape_of(x))));
     matrix<T> offsets({f, 1}), scales({f, 1});
-    for (std::size_t r = 0; r < f; ++r) {
-        const T* row = x.data() + r * n;
-        for (std::size_t j = 0; j < n; ++j) {
-            if (!std::isfinite(row[j])) {
-                throw data_error(fmt::format(
-                    "standardizer::fit: feature {} of example {} is {} (every value must be finite)", r, j,
-                    row[j]));
+    const bool standard = m_method == scaling::standard;
+    constexpr std::size_t K = 4;
+    T lo[K], hi[K];
+    double offset[K], scale[K];
+    for (std::size_t r0 = 0; r0 < f; r0 += K) {
+        const std::size_t rows_here = std::min(K, f - r0);
+        const T* rows[K];
+        for (std::size_t q = 0; q < rows_here; ++q) rows[q] = x.data() + (r0 + q) * n;
+        for (std::size_t q = 0; q < rows_here; ++q) {
+            if (!detail::any_non_finite(rows[q], n)) continue;
+            // Rows before this one are checked first (their statistics may be refused), then this one.
+            for (std::size_t p = 0; p < q; ++p) {
+                row_stats<T, 1>(&rows[p], n, standard, lo, hi, offset, scale);
+                check_stats(r0 + p, lo[0], hi[0], offset[0], scale[0]);
             }
-        }
-        const auto [lo, hi] = std::minmax_element(row, row + n);
-        double offset = 0, scale = 0;
-        if (m_method == scaling::standard) {
-            for (std::size_t j = 0; j < n; ++j) offset += static_cast<double>(row[j]);
-            offset /= static_cast<double>(n);
             for (std::size_t j = 0; j < n; ++j) {
-                const double d = static_cast<double>(row[j]) - offset;
-                scale += d * d;
+                if (!std::isfinite(rows[q][j])) {
+                    throw data_error(fmt::format(
+                        "standardizer::fit: feature {} of example {} is {} (every value must be finite)",
+                        r0 + q, j, rows[q][j]));
+                }
             }
-            scale = std::sqrt(scale / static_cast<double>(n));
+        }
+        if (rows_here == K) {
+            row_stats<T, K>(rows, n, standard, lo, hi, offset, scale);
         } else {
-            offset = static_cast<double>(*lo);
-            scale = static_cast<double>(*hi) - static_cast<double>(*lo);
+            for (std::size_t q = 0; q < rows_here; ++q)
+                row_stats<T, 1>(&rows[q], n, standard, lo + q, hi + q, offset + q, scale + q);
         }
-        const bool offset_ok = std::isfinite(offset) && fits<T>(offset);
-        if (!offset_ok || !std::isfinite(scale) || !fits<T>(scale)) {
-            const char* stat = !offset_ok                      ? "mean"
-                               : m_method == scaling::standard ? "standard deviation"
-                                                               : "range max − min";
-            throw data_error(
-                fmt::format("standardizer::fit: feature {} (values from {} to {}): its {} {:.6g} is beyond "
-                            "what {} holds; "
-                            "rescale this feature first",
-                            r, *lo, *hi, stat, offset_ok ? scale : offset, real_name<T>()));
+        for (std::size_t q = 0; q < rows_here; ++q) {
+            check_stats(r0 + q, lo[q], hi[q], offset[q], scale[q]);
+            offsets(r0 + q, 0) = static_cast<T>(offset[q]);
+            scales(r0 + q, 0) =
+                scale[q] > 0 && static_cast<T>(scale[q]) > T(0) ? static_cast<T>(scale[q]) : T(1);
         }
-        offsets(r, 0) = static_cast<T>(offset);
-        scales(r, 0) = scale > 0 && static_cast<T>(scale) > T(0) ? static_cast<T>(scale) : T(1);
     }
     m_offset = std::move(offsets);
     m_scale = std::move(scales);
     return *this;
+}
+
+template <class T>
+void standardizer<T>::check_stats(std::size_t r, T lo, T hi, double offset, double scale) const {
+    const bool offset_ok = std::isfinite(offset) && fits<T>(offset);
+    if (!offset_ok || !std::isfinite(scale) || !fits<T>(scale)) {
+        const char* stat = !offset_ok                      ? "mean"
+                           : m_method == scaling::standard ? "standard deviation"
+                                                           : "range max − min";
+        throw data_error(
+            fmt::format("standardizer::fit: feature {} (values from {} to {}): its {} {:.6g} is beyond "
+                        "what {} holds; "
+                        "rescale this feature first",
+                        r, lo, hi, stat, offset_ok ? scale : offset, real_name<T>()));
+    }
 }
 
 template <class T>
@@ -243,10 +342,16 @@ template <class F>
 void standardizer<T>::map(matrix<T>& x, const char* what, F&& f) const {
     check(x, what);
     const std::size_t rows = x.shape()[0], n = x.shape()[1];
-    // First check every result, then write: a refused x is left as it was.
+    // First check every result, then write: a refused x is left as it was. The check of a row is one
+    // branch-free pass (|v| ≤ max is false for NaN and ±∞ too); only a refused row is searched for the
+    // first bad value.
+    constexpr double max = static_cast<double>(std::numeric_limits<T>::max());
     for (std::size_t r = 0; r < rows; ++r) {
         const T* row = x.data() + r * n;
         const double o = static_cast<double>(m_offset(r, 0)), s = static_cast<double>(m_scale(r, 0));
+        bool bad = false;
+        for (std::size_t j = 0; j < n; ++j) bad |= !(std::abs(f(static_cast<double>(row[j]), o, s)) <= max);
+        if (!bad) continue;
         for (std::size_t j = 0; j < n; ++j) {
             const double v = f(static_cast<double>(row[j]), o, s);
             if (!std::isfinite(v) || !fits<T>(v)) {
@@ -347,7 +452,24 @@ bool batcher<T>::next() {
     m_batch_full = count == m_batch;
     matrix<T>& bx = m_batch_full ? m_x_full : m_x_tail;
     matrix<T>& by = m_batch_full ? m_y_full : m_y_tail;
-    gather_columns(m_ds->x, cols, bx);
+    const std::size_t features = m_ds->features();
+    if (m_shuffle && features > 1) {
+        // Random columns of the features × n store would cost a cache miss per value; the example-major
+        // copy (made once) gives each example as one contiguous row.
+        if (m_rows.size() != n * features) {
+            m_rows.resize(n * features);
+            transpose_into(m_ds->x.data(), features, n, m_rows.data());
+        }
+        gather_examples(m_rows.data(), features, cols, bx);
+    } else if (!m_shuffle) {  // the columns pos … pos + count − 1: a slice of each row
+        detail::ensure_shape(bx, {features, count});
+        for (std::size_t r = 0; r < features; ++r) {
+            const T* src = m_ds->x.data() + r * n + pos;
+            std::copy(src, src + count, bx.data() + r * count);
+        }
+    } else {
+        gather_columns(m_ds->x, cols, bx);
+    }
     if (label_rows(*m_ds, "batcher::next")) {
         gather_columns(m_ds->y, cols, by);
     } else {

@@ -10,6 +10,9 @@ namespace xgrad::optim {
 template <class T>
 optimizer<T>::optimizer(std::vector<parameter<T>*> params, T lr) : m_params(std::move(params)), m_lr(lr) {
     set_learning_rate(lr);
+    m_offsets.reserve(m_params.size() + 1);
+    m_offsets.push_back(0);
+    for (auto* p : m_params) m_offsets.push_back(m_offsets.back() + p->value().size());
 }
 
 template <class T>
@@ -26,13 +29,74 @@ void optimizer<T>::zero_grad() {
     for (auto* p : m_params) p->zero_grad();
 }
 
-namespace {
 template <class T>
-void ensure_state(std::vector<matrix<T>>& state, const std::vector<parameter<T>*>& params) {
-    if (state.size() == params.size()) return;
-    state.clear();
-    for (auto* p : params) state.emplace_back(p->shape(), T(0));
+void optimizer<T>::check_sizes() const {
+    for (std::size_t k = 0; k < m_params.size(); ++k) {
+        const std::size_t n = m_params[k]->value().size(), had = m_offsets[k + 1] - m_offsets[k];
+        if (n != had) {
+            throw argument_error(fmt::format(
+                "{}: parameter '{}' has {} elements but had {} when the optimizer was made (make a new "
+                "optimizer after changing a parameter's shape)",
+                name(), m_params[k]->name(), n, had));
+        }
+    }
 }
+
+namespace {
+
+// The update kernels: one plain loop per parameter over restrict-qualified arrays, so GCC vectorises them
+// (division and square root are correctly rounded in SIMD as in scalar code, and the library is built for
+// baseline x86-64, without FMA: the results are those of the scalar formulas, bit for bit).
+
+template <class T>
+void sgd_plain(T* __restrict w, const T* __restrict g, std::size_t n, T lr, T wd) {
+    if (wd == T(0)) {
+        for (std::size_t i = 0; i < n; ++i) w[i] -= lr * g[i];  // W = W − α·dW
+    } else {
+        for (std::size_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);  // W = W − α(dW + λW)
+    }
+}
+
+template <class T, bool Nesterov>
+void sgd_momentum(T* __restrict w, const T* __restrict g, T* __restrict v, std::size_t n, T lr, T mu, T wd) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const T gi = g[i] + wd * w[i];
+        const T vi = mu * v[i] + gi;  // v = μv + g
+        v[i] = vi;
+        if constexpr (Nesterov) {
+            w[i] -= lr * (gi + mu * vi);  // W = W − α(g + μv)
+        } else {
+            w[i] -= lr * vi;  // W = W − αv
+        }
+    }
+}
+
+// Adam's loop is bound by its three divisions and square root per element (SSE2: ~4 cycles per element,
+// 210 µs per step for the main job's 203k parameters); an AVX2 copy does twice the lanes per instruction and
+// is chosen at load time on CPUs that have AVX2. "avx2" brings no FMA, so both copies round alike.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
+#define XGRAD_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#else
+#define XGRAD_AVX2_CLONE
+#endif
+
+template <class T, bool Decoupled>
+XGRAD_AVX2_CLONE void adam_update(T* __restrict w, const T* __restrict g, T* __restrict m, T* __restrict v,
+                                  std::size_t n, T lr, T b1, T b2, T eps, T wd, T c1, T c2) {
+    const T a1 = T(1) - b1, a2 = T(1) - b2;
+    for (std::size_t i = 0; i < n; ++i) {
+        T wi = w[i];
+        if constexpr (Decoupled) wi -= lr * wd * wi;  // AdamW: W = W − αλW
+        T gi = g[i];
+        if constexpr (!Decoupled) gi = gi + wd * wi;  // Adam: g = dW + λW
+        const T mi = b1 * m[i] + a1 * gi;             // m = β₁m + (1 − β₁)g
+        const T vi = b2 * v[i] + a2 * gi * gi;        // v = β₂v + (1 − β₂)g²
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = wi - lr * (mi / c1) / (std::sqrt(vi / c2) + eps);  // W = W − α m̂/(√v̂ + ε)
+    }
+}
+
 }  // namespace
 
 template <class T>
@@ -46,6 +110,7 @@ sgd<T>::sgd(std::vector<parameter<T>*> params, T lr, T momentum, bool nesterov, 
     if (nesterov && momentum == T(0)) throw argument_error("sgd: Nesterov momentum needs momentum > 0");
     if (weight_decay < T(0))
         throw argument_error(fmt::format("sgd: weight decay must be ≥ 0, not {}", weight_decay));
+    if (momentum > T(0)) m_velocity.assign(this->m_offsets.back(), T(0));
 }
 
 template <class T>
@@ -55,27 +120,23 @@ std::string_view sgd<T>::name() const {
 
 template <class T>
 void sgd<T>::step() {
+    this->check_sizes();
     const T lr = this->m_lr, mu = m_momentum, wd = m_weight_decay;
-    if (mu > T(0)) ensure_state(m_velocity, this->m_params);
     for (std::size_t k = 0; k < this->m_params.size(); ++k) {
         parameter<T>& p = *this->m_params[k];
         if (!p.has_grad()) continue;  // no gradient reached it: nothing to do (as PyTorch skips grad None)
+        const std::size_t n = this->m_offsets[k + 1] - this->m_offsets[k];
         T* w = p.value().data();
         const T* g = p.grad().data();
-        const std::size_t n = p.value().size();
         if (mu == T(0)) {
-            if (wd == T(0)) {
-                for (std::size_t i = 0; i < n; ++i) w[i] -= lr * g[i];  // W = W − α·dW
+            sgd_plain(w, g, n, lr, wd);
+        } else {
+            T* v = m_velocity.data() + this->m_offsets[k];
+            if (m_nesterov) {
+                sgd_momentum<T, true>(w, g, v, n, lr, mu, wd);
             } else {
-                for (std::size_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);  // W = W − α(dW + λW)
+                sgd_momentum<T, false>(w, g, v, n, lr, mu, wd);
             }
-            continue;
-        }
-        T* v = m_velocity[k].data();
-        for (std::size_t i = 0; i < n; ++i) {
-            const T gi = g[i] + wd * w[i];
-            v[i] = mu * v[i] + gi;                              // v = μv + g
-            w[i] -= lr * (m_nesterov ? gi + mu * v[i] : v[i]);  // W = W − α(g + μv) or − αv
         }
     }
 }
@@ -95,12 +156,13 @@ adam<T>::adam(std::vector<parameter<T>*> params, T lr, T beta1, T beta2, T eps, 
     if (!(eps > T(0))) throw argument_error(fmt::format("adam: ε must be > 0, not {}", eps));
     if (weight_decay < T(0))
         throw argument_error(fmt::format("adam: weight decay must be ≥ 0, not {}", weight_decay));
+    m_m.assign(this->m_offsets.back(), T(0));
+    m_v.assign(this->m_offsets.back(), T(0));
 }
 
 template <class T>
 void adam<T>::step() {
-    ensure_state(m_m, this->m_params);
-    ensure_state(m_v, this->m_params);
+    this->check_sizes();
     ++m_t;
     const T lr = this->m_lr, b1 = m_beta1, b2 = m_beta2, eps = m_eps, wd = m_weight_decay;
     const T c1 = T(1) - static_cast<T>(std::pow(static_cast<double>(b1), static_cast<double>(m_t)));
@@ -108,17 +170,15 @@ void adam<T>::step() {
     for (std::size_t k = 0; k < this->m_params.size(); ++k) {
         parameter<T>& p = *this->m_params[k];
         if (!p.has_grad()) continue;
+        const std::size_t n = this->m_offsets[k + 1] - this->m_offsets[k];
         T* w = p.value().data();
         const T* g = p.grad().data();
-        T* m = m_m[k].data();
-        T* v = m_v[k].data();
-        const std::size_t n = p.value().size();
-        for (std::size_t i = 0; i < n; ++i) {
-            if (m_decoupled) w[i] -= lr * wd * w[i];                  // AdamW: W = W − αλW
-            const T gi = m_decoupled ? g[i] : g[i] + wd * w[i];       // Adam: g = dW + λW
-            m[i] = b1 * m[i] + (T(1) - b1) * gi;                      // m = β₁m + (1 − β₁)g
-            v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;                 // v = β₂v + (1 − β₂)g²
-            w[i] -= lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps);  // W = W − α m̂/(√v̂ + ε)
+        T* m = m_m.data() + this->m_offsets[k];
+        T* v = m_v.data() + this->m_offsets[k];
+        if (m_decoupled) {
+            adam_update<T, true>(w, g, m, v, n, lr, b1, b2, eps, wd, c1, c2);
+        } else {
+            adam_update<T, false>(w, g, m, v, n, lr, b1, b2, eps, wd, c1, c2);
         }
     }
 }

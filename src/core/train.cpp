@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "xgrad/detail/finite.hpp"
 #include "xgrad/ops/loss.hpp"
 
 namespace xgrad::train {
@@ -57,10 +58,7 @@ double batch_metric(const metric_function<T>& metric, const matrix<T>& z, const 
 
 template <class T>
 bool all_finite(const matrix<T>& m) {
-    const T* p = m.data();
-    bool ok = true;
-    for (std::size_t k = 0, n = m.size(); k < n; ++k) ok &= std::isfinite(p[k]);
-    return ok;
+    return !detail::any_non_finite(m.data(), m.size());
 }
 
 /// Puts a model in training or evaluation mode for a scope, then back into the mode it was in.

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <set>
 #include <string>
 #include <vector>
@@ -912,6 +913,49 @@ TEST_CASE("data: batcher covers every example once per epoch in column blocks wi
     while (again.next())
         for (auto i : again.indices()) first.push_back(i);
     REQUIRE(first == orders[0]);
+}
+
+/// The batches of a shuffling batcher, spelled out: epoch e's order is a Fisher–Yates shuffle of 0 … n−1
+/// drawn from one xgrad::rng(seed) that carries over between epochs; batch k is x[:, order[kB … kB+B−1]].
+template <class T>
+void check_batches_are_the_permuted_columns(std::size_t features, std::size_t n, std::size_t batch) {
+    data::dataset<T> ds;
+    ds.x = xgrad::test::random_matrix<T>(features, n, 3);
+    ds.y = matrix<T>({1, n});
+    for (std::size_t j = 0; j < n; ++j) ds.y(0, j) = static_cast<T>(j % 5);
+    ds.classes = 5;
+    const std::uint64_t seed = 99;
+    data::batcher<T> b(ds, batch, seed);
+    xgrad::rng g(seed);
+    std::vector<std::size_t> order(n);
+    for (int epoch = 0; epoch < 3; ++epoch) {
+        std::iota(order.begin(), order.end(), std::size_t(0));
+        for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[g.below(i)]);
+        b.start_epoch();
+        std::size_t pos = 0;
+        while (b.next()) {
+            const auto idx = b.indices();
+            const std::size_t m = std::min(batch, n - pos);
+            REQUIRE(idx.size() == m);
+            REQUIRE(b.x().shape() == std::array<std::size_t, 2>{features, m});
+            for (std::size_t k = 0; k < m; ++k) {
+                REQUIRE(idx[k] == order[pos + k]);
+                REQUIRE(b.y()(0, k) == ds.y(0, order[pos + k]));
+                for (std::size_t r = 0; r < features; ++r) REQUIRE(b.x()(r, k) == ds.x(r, order[pos + k]));
+            }
+            pos += m;
+        }
+        REQUIRE(pos == n);
+    }
+}
+
+TEST_CASE("data: a shuffled batch holds exactly the columns of the seed's permutation, bit for bit",
+          "[data]") {
+    // Sizes that leave partial blocks of examples (16 floats, 8 doubles) and a short last batch.
+    check_batches_are_the_permuted_columns<float>(37, 203, 64);
+    check_batches_are_the_permuted_columns<float>(784, 150, 64);
+    check_batches_are_the_permuted_columns<double>(37, 203, 20);
+    check_batches_are_the_permuted_columns<double>(1, 50, 7);
 }
 
 TEST_CASE("data: batcher in order, oversized batches, unlabelled data and bad sizes", "[data]") {

@@ -86,6 +86,64 @@ TEST_CASE("optim: parameters without a gradient are left alone, bad hyper-parame
     CHECK_THROWS_AS(opt.set_learning_rate(std::nan("")), xgrad::argument_error);
 }
 
+TEST_CASE("optim: Adam's vectorised update rounds exactly as the scalar formula, in float, bit for bit",
+          "[optim]") {
+    // 1003 elements (vector loops and their remainders) and two parameters; the reference is the formula
+    // written out element by element in float (this file is built for baseline x86-64: no FMA). A kernel
+    // that contracted a·b + c into one rounding, or reordered, would differ in the last bits somewhere.
+    for (bool decoupled : {false, true}) {
+        const std::size_t n = 1003;
+        auto w_a = xgrad::test::random_matrix<float>(1, n, 11),
+             w_b = xgrad::test::random_matrix<float>(1, 5, 12);
+        xgrad::parameter<float> a(w_a, "a"), b(w_b, "b");
+        const float lr = 0.01f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.05f;
+        xgrad::optim::adam<float> opt({&a, &b}, lr, b1, b2, eps, wd, decoupled);
+        REQUIRE(opt.state_offset(0) == 0);
+        REQUIRE(opt.state_offset(1) == n);
+        REQUIRE(opt.state_offset(2) == n + 5);
+        REQUIRE(opt.first_moment().size() == n + 5);
+        std::vector<float> w(w_a.begin(), w_a.end()), m(n, 0.f), v(n, 0.f);
+        for (int t = 1; t <= 3; ++t) {
+            const auto g = xgrad::test::random_matrix<float>(1, n, 100 + static_cast<std::uint64_t>(t));
+            auto& slot = a.storage();
+            slot.grad = g;
+            slot.has_grad = true;
+            b.zero_grad();  // b gets no gradient: left alone, its moments stay 0
+            opt.step();
+            const float c1 = 1.f - static_cast<float>(std::pow(0.9f, static_cast<double>(t)));
+            const float c2 = 1.f - static_cast<float>(std::pow(0.999f, static_cast<double>(t)));
+            for (std::size_t i = 0; i < n; ++i) {
+                float wi = w[i];
+                if (decoupled) wi = wi - lr * wd * wi;
+                const float gi = decoupled ? g(0, i) : g(0, i) + wd * wi;
+                m[i] = b1 * m[i] + (1.f - b1) * gi;
+                v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
+                w[i] = wi - lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps);
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            REQUIRE(a.value()(0, i) == w[i]);
+            REQUIRE(opt.first_moment()[i] == m[i]);
+            REQUIRE(opt.second_moment()[i] == v[i]);
+        }
+        CHECK(xt::all(xt::equal(b.value(), w_b)));
+        CHECK(opt.first_moment()[n] == 0.f);
+        CHECK(opt.steps() == 3);
+    }
+}
+
+TEST_CASE("optim: a parameter whose size changed after the optimizer was made is refused by name",
+          "[optim]") {
+    xgrad::parameter<double> p(w0, "w");
+    xgrad::optim::adam<double> opt({&p});
+    set_grad(p, g1);
+    opt.step();
+    p.value() = matrix<double>({2, 3}, 1.0);
+    p.storage().grad = matrix<double>({2, 3}, 0.5);
+    CHECK_THROWS_WITH(opt.step(), Catch::Matchers::Contains("'w' has 6 elements but had 3"));
+    CHECK(opt.steps() == 1);  // the refused step did not count
+}
+
 TEST_CASE("optim: step and cosine schedules", "[optim]") {
     xgrad::optim::step_schedule s{0.1, 0.5, 2};
     CHECK(s(0) == Approx(0.1));
