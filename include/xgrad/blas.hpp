@@ -14,6 +14,7 @@
 ///   XGRAD_BLAS_VERBOSE  1: print blas_info() to stderr when the BLAS is loaded
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,14 @@ namespace xgrad {
 /// (CBLAS row-major, or BLIS's typed API with strides). Throws xgrad::error if no BLAS can be loaded.
 template <class T>
 void gemm(bool trans_a, bool trans_b, T alpha, const matrix<T>& a, const matrix<T>& b, T beta, matrix<T>& c);
+
+/// The same gemm on row-major buffers with leading dimensions (for ops that multiply blocks of a matrix, or a
+/// matrix viewed with another shape, e.g. conv2d's (K × Ho·Wo·m) product written into its (K·Ho·Wo × m)
+/// output): C [M×N], ldc ← α·op(A)·op(B) + β·C, where op(A) is [M×K] and op(B) is [K×N]; lda, ldb, ldc are
+/// the row lengths of the buffers as stored (A stored [M×K] or, transposed, [K×M]).
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 
 /// What multiplies xgrad's matrices, and why that one.
 struct blas_backend {

@@ -181,3 +181,5 @@ template <class T>
 std::unique_ptr<sequential<T>> mlp(const std::vector<std::size_t>& sizes, activation_kind act, rng& g);
 
 }  // namespace xgrad::nn
+
+#include "xgrad/nn_conv.hpp"  // convolution and pooling modules (after module, linear, sequential)

@@ -2,6 +2,7 @@
 /// @brief Umbrella header: includes the whole public API (the core and the I/O layer) and nothing else.
 #pragma once
 
+#include "xgrad/architecture.hpp"
 #include "xgrad/blas.hpp"
 #include "xgrad/broadcast.hpp"
 #include "xgrad/config.hpp"
@@ -17,10 +18,12 @@
 #include "xgrad/layers.hpp"
 #include "xgrad/loss_op.hpp"
 #include "xgrad/nn.hpp"
+#include "xgrad/nn_conv.hpp"
 #include "xgrad/op.hpp"
 #include "xgrad/op_registry.hpp"
 #include "xgrad/ops/activation.hpp"
 #include "xgrad/ops/concat.hpp"
+#include "xgrad/ops/conv.hpp"
 #include "xgrad/ops/dropout.hpp"
 #include "xgrad/ops/elementwise.hpp"
 #include "xgrad/ops/embedding.hpp"

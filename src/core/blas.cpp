@@ -363,46 +363,50 @@ backend& the_backend() {
 }
 
 template <class T>
-void gemm_impl(bool ta, bool tb, T alpha, const matrix<T>& a, const matrix<T>& b, T beta, matrix<T>& c);
+void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+              std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 
-// The first gemm loads the BLAS; kept out of gemm_impl so that its fast path saves no registers for it.
+// The first gemm loads the BLAS; kept out of gemm_raw so that its fast path saves no registers for it.
 template <class T>
-[[gnu::noinline]] void gemm_first(bool ta, bool tb, T alpha, const matrix<T>& a, const matrix<T>& b, T beta,
-                                  matrix<T>& c) {
+[[gnu::noinline]] void gemm_first(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha,
+                                  const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c,
+                                  std::size_t ldc) {
     the_backend();
-    gemm_impl(ta, tb, alpha, a, b, beta, c);
+    gemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <class T>
+void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+              std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    const backend* loaded = g_loaded.load(std::memory_order_acquire);
+    if (loaded == nullptr) [[unlikely]] {
+        return gemm_first(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+    const backend& be = *loaded;
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // empty inner dimension: op(A)·op(B) is all zeros (BLAS rejects lda = 0)
+        for (std::size_t i = 0; i < m; ++i) {
+            T* row = c + i * ldc;
+            for (std::size_t j = 0; j < n; ++j) row[j] = beta == T(0) ? T(0) : row[j] * beta;
+        }
+        return;
+    }
+    const int fa = ta ? cblas_trans : cblas_no_trans, fb = tb ? cblas_trans : cblas_no_trans;
+    if constexpr (std::is_same_v<T, float>) {
+        be.cblas_sgemm(cblas_row_major, fa, fb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
+                       alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
+                       static_cast<int>(ldc));
+    } else {
+        be.cblas_dgemm(cblas_row_major, fa, fb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
+                       alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
+                       static_cast<int>(ldc));
+    }
 }
 
 template <class T>
 void gemm_impl(bool ta, bool tb, T alpha, const matrix<T>& a, const matrix<T>& b, T beta, matrix<T>& c) {
-    const backend* loaded = g_loaded.load(std::memory_order_acquire);
-    if (loaded == nullptr) [[unlikely]] {
-        return gemm_first(ta, tb, alpha, a, b, beta, c);
-    }
-    const backend& be = *loaded;
-    const auto m = c.shape()[0];
-    const auto n = c.shape()[1];
-    const auto k = ta ? a.shape()[0] : a.shape()[1];
-    if (m == 0 || n == 0) return;
-    if (k == 0) {  // empty inner dimension: op(A)·op(B) is all zeros (BLAS rejects lda = 0)
-        if (beta == 0) {
-            c.fill(0);
-        } else {
-            c *= beta;
-        }
-        return;
-    }
-    const auto lda = a.shape()[1], ldb = b.shape()[1];
-    const int fa = ta ? cblas_trans : cblas_no_trans, fb = tb ? cblas_trans : cblas_no_trans;
-    if constexpr (std::is_same_v<T, float>) {
-        be.cblas_sgemm(cblas_row_major, fa, fb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
-                       alpha, a.data(), static_cast<int>(lda), b.data(), static_cast<int>(ldb), beta,
-                       c.data(), static_cast<int>(n));
-    } else {
-        be.cblas_dgemm(cblas_row_major, fa, fb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
-                       alpha, a.data(), static_cast<int>(lda), b.data(), static_cast<int>(ldb), beta,
-                       c.data(), static_cast<int>(n));
-    }
+    gemm_raw(ta, tb, c.shape()[0], c.shape()[1], ta ? a.shape()[0] : a.shape()[1], alpha, a.data(),
+             a.shape()[1], b.data(), b.shape()[1], beta, c.data(), c.shape()[1]);
 }
 
 }  // namespace
@@ -417,6 +421,19 @@ template <>
 void gemm<double>(bool ta, bool tb, double alpha, const matrix<double>& a, const matrix<double>& b,
                   double beta, matrix<double>& c) {
     gemm_impl(ta, tb, alpha, a, b, beta, c);
+}
+
+template <>
+void gemm<float>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+                 std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+    gemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <>
+void gemm<double>(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, double alpha,
+                  const double* a, std::size_t lda, const double* b, std::size_t ldb, double beta, double* c,
+                  std::size_t ldc) {
+    gemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 std::string blas_backend::to_string() const {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the xgrad command as a user would and checks exit codes, messages and files.
 #   cli_test.sh XGRAD_BINARY CASE      (CASE: train_spiral, evaluate, bad_input, determinism, kill_during_save,
-#                                       outputs, help, full_disk)
+#                                       outputs, help, full_disk, model)
 # Exit status convention of the command (xgrad --help): 0 success, 1 a failure while running (data, I/O,
 # numeric), 2 a command line that cannot be acted on.
 # With XGRAD_RELIABILITY_ROWS set, bad_input appends one row per bad input to that file (the table of
@@ -554,6 +554,34 @@ PY
     "$xgrad" train --dataset spiral --epochs 3 --seed 2 --out "$out" --progress none >"$tmp/log" 2>&1
     check "with room again, the run succeeds" bash -c "[[ $? -eq 0 ]]"
     check "  … and the directory holds its consistent set" consistent_set "$out"
+    ;;
+  model)
+    # --model: an architecture string is trained, recorded in model.json and rebuilt by evaluate and graph.
+    "$xgrad" train --dataset spiral --model fc:32,tanh,fc:32,relu --epochs 40 --seed 3 --out "$tmp/m" >"$tmp/log" 2>&1
+    check "train --model ARCH exits 0" test $? -eq 0
+    check "  … prints the architecture with its classifier" grep -q 'model: fc:32,tanh,fc:32,relu,fc:2 (2×1×1 → 2)' "$tmp/log"
+    check "  … model.json records it" grep -q '"model": "fc:32,tanh,fc:32,relu"' "$tmp/m/model.json"
+    "$xgrad" evaluate "$tmp/m/model.npz" >"$tmp/eval" 2>&1
+    check "evaluate rebuilds it (exit $?)" grep -q 'accuracy' "$tmp/eval"
+    a1=$(accuracy_of "$tmp/log")
+    a2=$(grep -oE 'accuracy [0-9.]+%' "$tmp/eval" | head -n 1 | grep -oE '[0-9.]+')
+    check "  … and reproduces the test accuracy ($a1 vs $a2)" test "$a1" = "$a2"
+    sed -i 's/"model": "fc:32,tanh,fc:32,relu"/"model": "fc:32,tanh,fc:32,relu,pool2"/' "$tmp/m/model.json"
+    "$xgrad" evaluate "$tmp/m/model.npz" >"$tmp/eval" 2>&1
+    rc=$?
+    check "a bad architecture in model.json: exit $rc, naming the file and the layer" \
+      bash -c "[[ $rc -eq 1 ]] && grep -q 'model.json: \"model\": .*layer 5 .pool2.: unknown layer' '$tmp/eval'"
+    "$xgrad" graph --model cnn --format dot --out "$tmp/g" >"$tmp/log" 2>&1
+    check "graph --model cnn exits 0" test $? -eq 0
+    check "  … draws the conv2d and max_pool2d nodes with their rules" \
+      bash -c "grep -q 'dW1 = dA1·im2col(X)ᵀ' '$tmp/g/model.dot' && grep -q 'max_pool2d' '$tmp/g/model.dot'"
+    expect_error model_needs_images 2 'conv and pooling layers need images' train --dataset spiral --model cnn --out "$tmp/x1"
+    expect_error model_and_layers 2 '--layers sets the hidden layers of --model mlp' train --model cnn --layers 8 --out "$tmp/x2"
+    expect_error model_unknown_layer 2 "--model: architecture 'conv3x3:8,pool2': layer 2 'pool2': unknown layer" \
+      train --model conv3x3:8,pool2 --out "$tmp/x3"
+    expect_error model_does_not_fit 2 "layer 6 'maxpool2'.*larger than the padded image" \
+      train --dataset fashion-mnist --model conv3:4,maxpool2,maxpool2,maxpool2,maxpool2,maxpool2 --data "$tmp" --dry-run --out "$tmp/x4"
+    nothing_written "bad --model" "$tmp/x1"
     ;;
   determinism)
     "$xgrad" train --dataset spiral --epochs 15 --seed 11 --out "$tmp/a" >/dev/null 2>&1

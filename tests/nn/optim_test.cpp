@@ -7,8 +7,10 @@ using xgrad::matrix;
 
 namespace {
 // One parameter w with a fixed gradient g per step: the loss L = Σ g ⊙ w gives dL/dw = g exactly.
-void set_grad(xgrad::parameter<double>& p, const matrix<double>& g) {
-    xgrad::graph<double> gr;
+// p's gradient becomes exactly g: the gradient of Σ P ⊙ G with respect to P.
+template <class T>
+void set_grad(xgrad::parameter<T>& p, const matrix<T>& g) {
+    xgrad::graph<T> gr;
     p.zero_grad();
     gr.backward(xgrad::sum(xgrad::mul(gr.param(p), gr.constant(g))));
 }
@@ -105,9 +107,7 @@ TEST_CASE("optim: Adam's vectorised update rounds exactly as the scalar formula,
         std::vector<float> w(w_a.begin(), w_a.end()), m(n, 0.f), v(n, 0.f);
         for (int t = 1; t <= 3; ++t) {
             const auto g = xgrad::test::random_matrix<float>(1, n, 100 + static_cast<std::uint64_t>(t));
-            auto& slot = a.storage();
-            slot.grad = g;
-            slot.has_grad = true;
+            set_grad(a, g);
             b.zero_grad();  // b gets no gradient: left alone, its moments stay 0
             opt.step();
             const float c1 = 1.f - static_cast<float>(std::pow(0.9f, static_cast<double>(t)));
@@ -139,7 +139,7 @@ TEST_CASE("optim: a parameter whose size changed after the optimizer was made is
     set_grad(p, g1);
     opt.step();
     p.value() = matrix<double>({2, 3}, 1.0);
-    p.storage().grad = matrix<double>({2, 3}, 0.5);
+    set_grad(p, matrix<double>({2, 3}, 0.5));
     CHECK_THROWS_WITH(opt.step(), Catch::Matchers::Contains("'w' has 6 elements but had 3"));
     CHECK(opt.steps() == 1);  // the refused step did not count
 }

@@ -207,3 +207,37 @@ TEST_CASE("train: a loss that is not 1×1 is an argument_error naming fit", "[tr
     CHECK_THROWS_WITH(train::fit(*net, opt, ds, o), Catch::Contains("fit: the loss must be a 1×1 tensor"));
     CHECK_THROWS_WITH(train::evaluate(*net, ds, 1000, o.loss), Catch::Contains("evaluate: the loss must be"));
 }
+
+TEST_CASE("train: a small CNN learns Fashion-MNIST (2000 examples, 3 epochs)", "[train][conv]") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(XGRAD_SHARED_DIR) / "data" / "fashion-mnist";
+    if (!fs::exists(dir / "train-images-idx3-ubyte.gz")) {
+        WARN("skipped: Fashion-MNIST not found in " << dir.string());
+        return;
+    }
+    // bounded work: 2000 training and 1000 test examples, 3 epochs of a CNN with 8 and 16 filters
+    auto full = data::load_mnist<float>(dir, "train");
+    auto test_full = data::load_mnist<float>(dir, "test");
+    std::vector<std::size_t> first(2000);
+    for (std::size_t i = 0; i < first.size(); ++i) first[i] = i;
+    auto tr = data::subset(full, first);
+    auto te = data::subset(test_full, std::span<const std::size_t>(first).first(1000));
+    data::standardizer<float> z;
+    z.fit(tr.x);
+    z.apply(tr.x);
+    z.apply(te.x);
+    xgrad::rng g(3);
+    const auto arch =
+        xgrad::nn::parse_architecture("conv3x3:8,relu,maxpool2,conv3x3:16,relu,maxpool2,fc:32,relu");
+    auto net = xgrad::nn::build<float>(arch, {1, 28, 28}, 10, g);
+    xgrad::optim::adam<float> opt(net->parameters(), 2e-3f);
+    const auto before = train::evaluate(*net, te);
+    const auto h = train::fit(*net, opt, tr, quiet(3, 32, 3));
+    REQUIRE(h.size() == 3);
+    const auto after = train::evaluate(*net, te);
+    INFO("test accuracy " << before.accuracy << " before, " << after.accuracy << " after; losses "
+                          << h.front().loss << ", " << h.back().loss);
+    CHECK(h.back().loss < h.front().loss);
+    CHECK(after.accuracy >= 0.70);  // chance is 0.10
+    CHECK(after.loss < before.loss / 2);
+}

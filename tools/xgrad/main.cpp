@@ -48,6 +48,7 @@
 #include "app/checksum.hpp"
 #include "app/confusion.hpp"
 #include "app/graphviz.hpp"
+#include "app/model_choice.hpp"
 #include "app/output_set.hpp"
 #include "app/progress.hpp"
 
@@ -397,6 +398,7 @@ struct train_args {
     std::optional<std::string> data_dir;
     std::optional<std::string> layers, epochs, batch, lr;
     std::string activation = "relu";
+    std::string model = "mlp";
     std::string optimizer = "adam";
     std::string seed = "0";
     std::string threads = "1";
@@ -404,6 +406,42 @@ struct train_args {
     std::string progress = "auto";
     bool dry_run = false;
 };
+
+/// --model's architecture (nothing for the MLP of --layers); a usage error for a bad string, or with
+/// --layers.
+std::optional<xgrad::nn::architecture> model_flag(const std::string& text, bool layers_given) {
+    std::optional<xgrad::nn::architecture> arch;
+    try {
+        arch = xgrad::app::parse_model(text);
+    } catch (const xgrad::error& e) {
+        throw usage_error(fmt::format("--model: {}", printable(e.what(), 1000)));
+    }
+    if (arch && layers_given) {
+        throw usage_error(
+            "--layers sets the hidden layers of --model mlp; with an architecture, write the "
+            "layers into --model (e.g. --model conv3x3:32,relu,maxpool2,fc:128,relu)");
+    }
+    return arch;
+}
+
+/// The input shape for `arch` on a data set with `features` features; a usage error when the architecture
+/// needs images the data set does not have, or a layer does not fit.
+xgrad::image_shape model_input(const xgrad::nn::architecture& arch, const std::string& dataset,
+                               std::size_t features, std::size_t classes, const std::string& flag) {
+    const xgrad::image_shape in = xgrad::app::input_shape_of(dataset, features);
+    if (xgrad::nn::has_image_layers(arch) && in.height == 1 && in.width == 1) {
+        throw usage_error(
+            fmt::format("{}: conv and pooling layers need images (fashion-mnist, mnist), but {} has "
+                        "{} features without a geometry",
+                        flag, printable(dataset), features));
+    }
+    try {
+        xgrad::nn::layer_shapes(arch, in, classes);
+    } catch (const xgrad::argument_error& e) {
+        throw usage_error(fmt::format("{} on {} images: {}", flag, xgrad::to_string(in), e.what()));
+    }
+    return in;
+}
 
 /// The names xgrad train writes into its output directory.
 const std::vector<std::string> train_outputs = {"model.npz", "history.csv", "training.svg", "boundary.svg",
@@ -418,6 +456,11 @@ int run_train(const train_args& a) {
     const std::string layers_text = a.layers.value_or(def.layers);
     const auto hidden = parse_layers(layers_text);
     const auto act = xgrad::nn::parse_activation(a.activation);  // CLI11 already checked the name
+    const auto arch = model_flag(a.model, a.layers.has_value());
+    if (arch &&
+        (d.name == "fashion-mnist" || d.name == "mnist")) {  // their images are known: check before loading
+        model_input(*arch, d.name, 28 * 28, 10, "--model");
+    }
     const double lr = a.lr ? parse_lr(*a.lr) : default_lr(d, a.optimizer);
     const int epochs = a.epochs
                            ? static_cast<int>(xgrad::app::parse_integer("--epochs", *a.epochs, 1, INT_MAX))
@@ -447,22 +490,33 @@ int run_train(const train_args& a) {
     splits s = load_data(d, dir, seed, "--dataset");
     check_classes_and_splits(s);
     std::vector<std::size_t> sizes{s.train.features()};
-    sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+    if (!arch) sizes.insert(sizes.end(), hidden.begin(), hidden.end());
     sizes.push_back(s.train.classes);
     const std::size_t widest_evaluation =
         s.train.features() == 2 ? xgrad::app::boundary_grid * xgrad::app::boundary_grid : 1000;
-    check_model_fits(sizes, std::min(static_cast<std::size_t>(batch), s.train.size()),
-                     optimizer_state(a.optimizer), widest_evaluation,
-                     fmt::format("--layers {} on {}", printable(layers_text), s.description));
+    const xgrad::image_shape in =
+        arch ? model_input(*arch, d.name, s.train.features(), s.train.classes, "--model")
+             : xgrad::image_shape{};
+    if (!arch) {  // (the memory estimate knows dense layers only)
+        check_model_fits(sizes, std::min(static_cast<std::size_t>(batch), s.train.size()),
+                         optimizer_state(a.optimizer), widest_evaluation,
+                         fmt::format("--layers {} on {}", printable(layers_text), s.description));
+    }
+    const std::string model_text =
+        arch ? xgrad::app::describe(*arch, in, s.train.classes) : layers_to_string(sizes);
     g_stage = "standardizing the features";
     standardize(s);
 
     fmt::print("xgrad train: {}\n", s.description);
     fmt::print("  examples: {} train, {} validation, {} test; {} features, {} classes\n", s.train.size(),
                s.validation.size(), s.test.size(), s.train.features(), s.train.classes);
-    const double parameters = xgrad::app::estimate_cost(sizes, 1, 0).parameters;
-    fmt::print("  model: {} ({:.0f} parameters), {} activation\n", layers_to_string(sizes), parameters,
-               a.activation);
+    const double parameters = arch ? xgrad::app::parameter_count(*arch, in, s.train.classes)
+                                   : xgrad::app::estimate_cost(sizes, 1, 0).parameters;
+    if (arch) {
+        fmt::print("  model: {} ({:.0f} parameters)\n", model_text, parameters);
+    } else {
+        fmt::print("  model: {} ({:.0f} parameters), {} activation\n", model_text, parameters, a.activation);
+    }
     fmt::print(
         "  training: {} lr {}, {} epochs, batch {}, seed {}, {} thread(s), BLAS core {} ({}; XGRAD_BLAS "
         "chooses another)\n",
@@ -473,9 +527,10 @@ int run_train(const train_args& a) {
     }
     std::fflush(stdout);
 
-    g_stage = fmt::format("building the model {}", layers_to_string(sizes));
+    g_stage = fmt::format("building the model {}", model_text);
     xgrad::rng g(seed);
-    auto net = xgrad::nn::mlp<real>(sizes, act, g);
+    auto net =
+        arch ? xgrad::nn::build<real>(*arch, in, s.train.classes, g) : xgrad::nn::mlp<real>(sizes, act, g);
     std::unique_ptr<xgrad::optim::optimizer<real>> opt;
     if (a.optimizer == "sgd") opt = std::make_unique<xgrad::optim::sgd<real>>(net->parameters(), real(lr));
     if (a.optimizer == "momentum")
@@ -525,12 +580,12 @@ int run_train(const train_args& a) {
         }
         xgrad::io::write_atomically(out.file("history.csv"), csv);
         xgrad::app::write_chart_svg(out.file("training.svg"), history,
-                                    fmt::format("xgrad train — {} — {}", a.dataset, layers_to_string(sizes)));
+                                    fmt::format("xgrad train — {} — {}", a.dataset, model_text));
         if (plane) {
             xgrad::app::write_boundary_svg(
                 out.file("boundary.svg"), *net, {s.train, s.validation, s.test, s.class_names},
-                fmt::format("{} — {} {} — decision regions after {} epochs", a.dataset,
-                            layers_to_string(sizes), a.activation, epochs),
+                fmt::format("{} — {}{} — decision regions after {} epochs", a.dataset, model_text,
+                            arch ? std::string() : " " + a.activation, epochs),
                 test.accuracy);
         }
         // model.json, written last, describes the run and names every other file of the set with its
@@ -541,20 +596,26 @@ int run_train(const train_args& a) {
             files[name] = {{"bytes", fs::file_size(out.file(name))},
                            {"crc32", xgrad::app::crc32_file(out.file(name))}};
         }
-        const nlohmann::json meta = {{"format", "xgrad-mlp-1"},
-                                     {"layers", sizes},
-                                     {"activation", a.activation},
-                                     {"dataset", a.dataset},
-                                     {"seed", seed},
-                                     {"test_accuracy", test.accuracy},
-                                     {"epochs", epochs},
-                                     {"batch", batch},
-                                     {"optimizer", a.optimizer},
-                                     {"learning_rate", lr},
-                                     {"threads", threads},
-                                     {"blas_core", xgrad::blas_core()},
-                                     {"xgrad_version", XGRAD_VERSION_STRING},
-                                     {"files", files}};
+        nlohmann::json meta = {{"format", "xgrad-mlp-1"},
+                               {"layers", sizes},
+                               {"activation", a.activation},
+                               {"dataset", a.dataset},
+                               {"seed", seed},
+                               {"test_accuracy", test.accuracy},
+                               {"epochs", epochs},
+                               {"batch", batch},
+                               {"optimizer", a.optimizer},
+                               {"learning_rate", lr},
+                               {"threads", threads},
+                               {"blas_core", xgrad::blas_core()},
+                               {"xgrad_version", XGRAD_VERSION_STRING},
+                               {"files", files}};
+        if (arch) {  // the model is the architecture (with the classifier) on images of this shape
+            meta["format"] = "xgrad-sequential-1";
+            meta.erase("activation");
+            meta["model"] = arch->to_string();
+            meta["image"] = {in.channels, in.height, in.width};
+        }
         xgrad::io::write_atomically(
             out.file("model.json"),
             meta.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
@@ -585,7 +646,10 @@ struct eval_args {
 /// What evaluate needs from model.json, checked field by field (every message names the file).
 struct model_description {
     std::vector<std::size_t> sizes;
-    xgrad::nn::activation_kind activation;
+    xgrad::nn::activation_kind activation = xgrad::nn::activation_kind::relu;
+    std::optional<xgrad::nn::architecture>
+        arch;                  // "model": an architecture (then "layers" is [inputs, classes])
+    xgrad::image_shape image;  // "image": the input's C×H×W, with an architecture
     std::string dataset;
     std::uint64_t seed = 0;
 };
@@ -633,16 +697,52 @@ model_description read_model_json(const fs::path& path) {
             where, printable(layers.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 80)));
     }
     for (const auto& v : layers) m.sizes.push_back(static_cast<std::size_t>(v.get<std::uint64_t>()));
-    const auto& act = field("activation");
-    if (!act.is_string()) throw run_error(fmt::format("{}: \"activation\" must be a name in quotes", where));
-    const std::string name = act.get<std::string>();
-    bool known = false;
-    for (const auto& e : xgrad::nn::activations) {
-        if (e.name == name) m.activation = e.kind, known = true;
+    if (meta.contains("model")) {
+        const auto& model = meta["model"];
+        if (!model.is_string())
+            throw run_error(fmt::format("{}: \"model\" must be an architecture in quotes", where));
+        try {
+            m.arch = xgrad::app::parse_model(model.get<std::string>());
+        } catch (const xgrad::error& e) {
+            throw run_error(fmt::format("{}: \"model\": {}", where, printable(e.what(), 1000)));
+        }
     }
-    if (!known) {
-        throw run_error(fmt::format("{}: \"activation\": '{}' is not one of {}", where, printable(name),
-                                    activation_choices()));
+    if (m.arch) {
+        const auto& image = field("image");
+        bool image_ok = image.is_array() && image.size() == 3;
+        for (const auto& v : image)
+            image_ok = image_ok && v.is_number_unsigned() && v.get<std::uint64_t>() >= 1;
+        if (!image_ok || m.sizes.size() != 2) {
+            throw run_error(
+                fmt::format("{}: with \"model\", \"image\" must be [channels, height, width] and "
+                            "\"layers\" [inputs, classes]",
+                            where));
+        }
+        m.image = {image[0].get<std::size_t>(), image[1].get<std::size_t>(), image[2].get<std::size_t>()};
+        if (m.image.size() != m.sizes.front()) {
+            throw run_error(fmt::format("{}: \"image\" {} has {} pixels but \"layers\" says {} inputs", where,
+                                        xgrad::to_string(m.image), m.image.size(), m.sizes.front()));
+        }
+        try {
+            xgrad::nn::layer_shapes(*m.arch, m.image, m.sizes.back());
+        } catch (const xgrad::argument_error& e) {
+            throw run_error(fmt::format("{}: \"model\" on {} images: {}", where, xgrad::to_string(m.image),
+                                        printable(e.what(), 1000)));
+        }
+    }
+    if (!m.arch) {  // an architecture names its activations itself
+        const auto& act = field("activation");
+        if (!act.is_string())
+            throw run_error(fmt::format("{}: \"activation\" must be a name in quotes", where));
+        const std::string name = act.get<std::string>();
+        bool known = false;
+        for (const auto& e : xgrad::nn::activations) {
+            if (e.name == name) m.activation = e.kind, known = true;
+        }
+        if (!known) {
+            throw run_error(fmt::format("{}: \"activation\": '{}' is not one of {}", where, printable(name),
+                                        activation_choices()));
+        }
     }
     m.dataset = "fashion-mnist";
     if (meta.contains("dataset")) {
@@ -679,7 +779,7 @@ int run_evaluate(const eval_args& a) {
     const std::string ds_name = a.dataset.value_or(m.dataset);
     const data_choice d = parse_dataset(ds_name, ds_flag);
     try {
-        check_model_fits(m.sizes, 0, 0, 1000, fmt::format("{}'s \"layers\"", json_name));
+        if (!m.arch) check_model_fits(m.sizes, 0, 0, 1000, fmt::format("{}'s \"layers\"", json_name));
     } catch (const usage_error& e) {
         throw run_error(e.what());  // the file is at fault, not the command line
     }
@@ -702,9 +802,19 @@ int run_evaluate(const eval_args& a) {
     if (s.test.size() == 0) throw run_error(fmt::format("{}: the test split is empty", s.description));
     standardize(s);
 
-    g_stage = fmt::format("building the model {}", layers_to_string(m.sizes));
+    const std::string model_text =
+        m.arch ? xgrad::app::describe(*m.arch, m.image, m.sizes.back()) : layers_to_string(m.sizes);
+    if (m.arch && m.image != xgrad::app::input_shape_of(ds_name, s.test.features()) &&
+        xgrad::nn::has_image_layers(*m.arch)) {
+        throw run_error(
+            fmt::format("{} reads {} images, but the examples of {} are {}", printable(ckpt.string()),
+                        xgrad::to_string(m.image), printable(ds_name),
+                        xgrad::to_string(xgrad::app::input_shape_of(ds_name, s.test.features()))));
+    }
+    g_stage = fmt::format("building the model {}", model_text);
     xgrad::rng g(0);
-    auto net = xgrad::nn::mlp<real>(m.sizes, m.activation, g);
+    auto net = m.arch ? xgrad::nn::build<real>(*m.arch, m.image, m.sizes.back(), g)
+                      : xgrad::nn::mlp<real>(m.sizes, m.activation, g);
     std::vector<std::pair<std::string, xgrad::parameter<real>*>> named;
     for (auto& [name, p] : net->named_parameters()) named.emplace_back(name, p);
     g_stage = "loading the checkpoint";
@@ -725,6 +835,7 @@ struct graph_args {
     std::optional<std::string> data_dir;
     std::optional<std::string> layers, batch;
     std::string activation = "relu";
+    std::string model = "mlp";
     std::string seed = "0";
     std::string out = "xgrad-out";
     std::string format = "svg";
@@ -740,6 +851,7 @@ int run_graph(const graph_args& a) {
     const std::string layers_text = a.layers.value_or(def.layers);
     const auto hidden = parse_layers(layers_text);
     const auto act = xgrad::nn::parse_activation(a.activation);
+    const auto arch = model_flag(a.model, a.layers.has_value());
     const long long batch =
         a.batch ? xgrad::app::parse_integer("--batch", *a.batch, 1, LLONG_MAX) : def.batch;
     const std::uint64_t seed = xgrad::app::parse_unsigned64("--seed", a.seed);
@@ -756,15 +868,20 @@ int run_graph(const graph_args& a) {
         classes = s->train.classes;
     }
     std::vector<std::size_t> sizes{features};
-    sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+    if (!arch) sizes.insert(sizes.end(), hidden.begin(), hidden.end());
     sizes.push_back(classes);
-    check_model_fits(
-        sizes,
-        s ? std::min(static_cast<std::size_t>(batch), s->train.size()) : static_cast<std::size_t>(batch), 0,
-        0, fmt::format("--layers {}", printable(layers_text)));
-    g_stage = fmt::format("building the model {}", layers_to_string(sizes));
+    const xgrad::image_shape in =
+        arch ? model_input(*arch, d.name, features, classes, "--model") : xgrad::image_shape{};
+    if (!arch) {
+        check_model_fits(
+            sizes,
+            s ? std::min(static_cast<std::size_t>(batch), s->train.size()) : static_cast<std::size_t>(batch),
+            0, 0, fmt::format("--layers {}", printable(layers_text)));
+    }
+    const std::string model_text = arch ? xgrad::app::describe(*arch, in, classes) : layers_to_string(sizes);
+    g_stage = fmt::format("building the model {}", model_text);
     xgrad::rng g(seed);
-    auto net = xgrad::nn::mlp<real>(sizes, act, g);
+    auto net = arch ? xgrad::nn::build<real>(*arch, in, classes, g) : xgrad::nn::mlp<real>(sizes, act, g);
 
     // The lecture's names: layer k has W<k>, b<k>, A<k> = W<k>·H<k−1> + b<k> and H<k> = act(A<k>).
     std::size_t layer = 0;
@@ -773,6 +890,10 @@ int run_graph(const graph_args& a) {
             ++layer;
             lin->weight().set_name(fmt::format("W{}", layer));
             lin->bias().set_name(fmt::format("b{}", layer));
+        } else if (auto* conv = dynamic_cast<xgrad::nn::conv2d<real>*>(&(*net)[i])) {
+            ++layer;
+            conv->weight().set_name(fmt::format("W{}", layer));
+            conv->bias().set_name(fmt::format("b{}", layer));
         }
     }
     const std::size_t m =
@@ -790,7 +911,8 @@ int run_graph(const graph_args& a) {
     layer = 0;
     for (std::size_t i = 0; i < net->size(); ++i) {
         auto& mod = (*net)[i];
-        const bool lin = dynamic_cast<xgrad::nn::linear<real>*>(&mod) != nullptr;
+        const bool lin = dynamic_cast<xgrad::nn::linear<real>*>(&mod) != nullptr ||
+                         dynamic_cast<xgrad::nn::conv2d<real>*>(&mod) != nullptr;
         layer += lin;
         h = mod(h).named(fmt::format("{}{}", lin ? "A" : "H", layer));
     }
@@ -799,9 +921,9 @@ int run_graph(const graph_args& a) {
 
     xgrad::dot_options o;
     o.title = fmt::format(
-        "xgrad train's model for {}: {} {}, one mini-batch of m = {}\n(W1, b1, W2, … are 0.weight, "
+        "xgrad train's model for {}: {}{}, one mini-batch of m = {}\n(W1, b1, W2, … are 0.weight, "
         "0.bias, 2.weight, … in model.npz)",
-        a.dataset, layers_to_string(sizes), a.activation, m);
+        a.dataset, model_text, arch ? std::string() : " " + a.activation, m);
     o.values = a.values;
     o.gradients = a.values;
     g_stage = "writing the outputs";
@@ -817,8 +939,9 @@ int run_graph(const graph_args& a) {
                                     printable(out.given().string()), printable(e.what(), 1000)));
     }
     const fs::path dot_path = out.given() / "model.dot", picture = out.given() / ("model." + a.format);
-    fmt::print("xgrad graph: {} {} on {}: {} nodes on the tape{}\n", layers_to_string(sizes), a.activation,
-               a.dataset, tape.size(), a.values ? ", with the values and gradients of one step" : "");
+    fmt::print("xgrad graph: {}{} on {}: {} nodes on the tape{}\n", model_text,
+               arch ? std::string() : " " + a.activation, a.dataset, tape.size(),
+               a.values ? ", with the values and gradients of one step" : "");
     if (a.format == "dot") {
         fmt::print("wrote {}\n", printable(dot_path.string()));
     } else if (rendered) {
@@ -857,8 +980,9 @@ int main(int argc, char** argv) {
     // Every value is taken as text and parsed strictly by the run (CLI11 only splits the command line), so
     // every malformed value gets xgrad's message and exit status 2.
     train_args ta;
-    auto* train = app.add_subcommand(
-        "train", "train an MLP classifier; save a checkpoint, a chart and (2-D sets) the decision regions");
+    auto* train = app.add_subcommand("train",
+                                     "train a classifier (an MLP, or --model cnn); save a checkpoint, a "
+                                     "chart and (2-D sets) the decision regions");
     train->footer(exit_status_help);
     train
         ->add_option("--dataset", ta.dataset,
@@ -875,6 +999,9 @@ int main(int argc, char** argv) {
     train->add_option("--activation", ta.activation, activation_help)
         ->capture_default_str()
         ->check(CLI::IsMember(activations));
+    train->add_option("--model", ta.model, std::string(xgrad::app::model_help))
+        ->capture_default_str()
+        ->type_name("MODEL");
     train->add_option("--optimizer", ta.optimizer, "sgd | momentum | adam")
         ->capture_default_str()
         ->check(CLI::IsMember({"sgd", "momentum", "adam"}));
@@ -937,6 +1064,9 @@ int main(int argc, char** argv) {
     graph->add_option("--activation", ga.activation, activation_help)
         ->capture_default_str()
         ->check(CLI::IsMember(activations));
+    graph->add_option("--model", ga.model, "mlp | cnn | an architecture, as for train")
+        ->capture_default_str()
+        ->type_name("MODEL");
     graph
         ->add_option(
             "--batch", ga.batch,

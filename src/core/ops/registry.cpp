@@ -22,6 +22,7 @@ void register_embedding_ops(op_registry& r);
 void register_dropout_ops(op_registry& r);
 void register_normalization_ops(op_registry& r);
 void register_concat_ops(op_registry& r);
+void register_conv_ops(op_registry& r);
 }  // namespace detail
 
 namespace {
@@ -236,6 +237,7 @@ op_registry& make_global() {
     detail::register_dropout_ops(r);
     detail::register_normalization_ops(r);
     detail::register_concat_ops(r);
+    detail::register_conv_ops(r);
     return r;
 }
 }  // namespace

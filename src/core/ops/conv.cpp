@@ -1,0 +1,613 @@
+// Convolution and pooling in the CHWN layout (a batch of images is a (C·H·W × m) matrix): each op's rule
+// beside its forward and backward. conv2d is one gemm over im2col's columns; every kernel moves whole rows of
+// m examples, which are contiguous in this layout.
+#include "xgrad/ops/conv.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "xgrad/blas.hpp"
+#include "xgrad/op.hpp"
+#include "xgrad/op_registry.hpp"
+
+namespace xgrad {
+
+std::string to_string(const image_shape& s) {
+    return fmt::format("{}×{}×{}", s.channels, s.height, s.width);
+}
+
+std::string to_string(const window2d& w) {
+    std::string s = fmt::format("{}×{}", w.kernel_h, w.kernel_w);
+    const auto pair = [](std::size_t a, std::size_t b) {
+        return a == b ? fmt::format("{}", a) : fmt::format("{},{}", a, b);
+    };
+    s += " stride " + pair(w.stride_h, w.stride_w) + " pad " + pair(w.pad_h, w.pad_w);
+    if (w.dilation_h != 1 || w.dilation_w != 1) s += " dilation " + pair(w.dilation_h, w.dilation_w);
+    return s;
+}
+
+std::string window_problem(const image_shape& in, const window2d& w) {
+    if (in.channels == 0 || in.height == 0 || in.width == 0) {
+        return fmt::format("the image shape {} is empty", to_string(in));
+    }
+    if (w.kernel_h == 0 || w.kernel_w == 0)
+        return fmt::format("the kernel {}×{} is empty", w.kernel_h, w.kernel_w);
+    if (w.stride_h == 0 || w.stride_w == 0) {
+        return fmt::format("the stride must be at least 1, not {}×{}", w.stride_h, w.stride_w);
+    }
+    if (w.dilation_h == 0 || w.dilation_w == 0) {
+        return fmt::format("the dilation must be at least 1, not {}×{}", w.dilation_h, w.dilation_w);
+    }
+    constexpr std::size_t big = std::size_t(1) << 31;  // geometry fits in 32 bits (and its products in 64)
+    for (std::size_t v : {in.channels, in.height, in.width, w.kernel_h, w.kernel_w, w.stride_h, w.stride_w,
+                          w.pad_h, w.pad_w, w.dilation_h, w.dilation_w}) {
+        if (v >= big) return fmt::format("{} is too large (a geometry value must be below 2³¹)", v);
+    }
+    const std::size_t span_h = w.dilation_h * (w.kernel_h - 1) + 1,
+                      span_w = w.dilation_w * (w.kernel_w - 1) + 1;
+    if (span_h > in.height + 2 * w.pad_h || span_w > in.width + 2 * w.pad_w) {
+        return fmt::format(
+            "the window {} ({}×{} pixels) is larger than the padded image ({}×{} with padding {}×{})",
+            to_string(w), span_h, span_w, in.height + 2 * w.pad_h, in.width + 2 * w.pad_w, w.pad_h, w.pad_w);
+    }
+    return {};
+}
+
+image_shape window_output(const image_shape& in, const window2d& w, std::size_t channels) {
+    if (std::string p = window_problem(in, w); !p.empty()) {
+        throw argument_error(fmt::format("window {} over images {}: {}", to_string(w), to_string(in), p));
+    }
+    const std::size_t span_h = w.dilation_h * (w.kernel_h - 1) + 1,
+                      span_w = w.dilation_w * (w.kernel_w - 1) + 1;
+    return {channels, (in.height + 2 * w.pad_h - span_h) / w.stride_h + 1,
+            (in.width + 2 * w.pad_w - span_w) / w.stride_w + 1};
+}
+
+namespace {
+
+/// The geometry an op keeps (32-bit fields: the op must fit in a node's inline storage, so that recording
+/// it allocates nothing). window_problem has rejected values ≥ 2³¹ before an op is made.
+struct packed_geometry {
+    std::uint32_t c, h, w, kh, kw, sh, sw, ph, pw, dh, dw;
+    packed_geometry(const image_shape& in, const window2d& win)
+        : c(pack(in.channels)),
+          h(pack(in.height)),
+          w(pack(in.width)),
+          kh(pack(win.kernel_h)),
+          kw(pack(win.kernel_w)),
+          sh(pack(win.stride_h)),
+          sw(pack(win.stride_w)),
+          ph(pack(win.pad_h)),
+          pw(pack(win.pad_w)),
+          dh(pack(win.dilation_h)),
+          dw(pack(win.dilation_w)) {}
+    static std::uint32_t pack(std::size_t v) {
+        return static_cast<std::uint32_t>(
+            std::min<std::size_t>(v, std::numeric_limits<std::uint32_t>::max()));
+    }
+    image_shape image() const { return {c, h, w}; }
+    window2d window() const { return {kh, kw, sh, sw, ph, pw, dh, dw}; }
+};
+
+/// Sizes of one application, all as size_t (signed offsets are computed as std::ptrdiff_t).
+struct geometry {
+    std::size_t C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, m;
+    std::size_t taps() const { return kh * kw; }
+    std::size_t positions() const { return Ho * Wo; }
+};
+
+geometry unpack(const packed_geometry& p, std::size_t m) {
+    const image_shape out = window_output(p.image(), p.window(), p.c);
+    return {p.c, p.h, p.w, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw, out.height, out.width, m};
+}
+
+/// The range [lo, hi) of output positions o (0 ≤ o < n_out) whose tap at offset `tap` (= i·d − p) falls
+/// inside [0, n_in): o·s + tap ∈ [0, n_in).
+void valid_range(std::ptrdiff_t tap, std::size_t s, std::size_t n_in, std::size_t n_out, std::size_t& lo,
+                 std::size_t& hi) {
+    const auto S = static_cast<std::ptrdiff_t>(s);
+    const std::ptrdiff_t first = tap >= 0 ? 0 : (-tap + S - 1) / S;      // o·s ≥ −tap
+    const std::ptrdiff_t end = static_cast<std::ptrdiff_t>(n_in) - tap;  // o·s < n_in − tap
+    const std::ptrdiff_t last = end <= 0 ? 0 : (end + S - 1) / S;        // o < ⌈end/s⌉
+    lo = static_cast<std::size_t>(std::min<std::ptrdiff_t>(first, static_cast<std::ptrdiff_t>(n_out)));
+    hi = static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(last, static_cast<std::ptrdiff_t>(lo),
+                                                             static_cast<std::ptrdiff_t>(n_out)));
+}
+
+/// Calls f(oy, ox_lo, ox_hi, src_row) for every output row oy of tap (i, j) of channel c: src_row is the
+/// input row (c, iy, ·) of the tap, or null when iy is outside the image; [ox_lo, ox_hi) are the outputs
+/// whose tap column is inside the image (column ix = ox·sw + j·dw − pw).
+template <class F>
+void for_tap_rows(const geometry& g, std::size_t c, std::size_t i, std::size_t j, F&& f) {
+    std::size_t ox_lo, ox_hi;
+    valid_range(static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw), g.sw, g.W, g.Wo,
+                ox_lo, ox_hi);
+    const std::ptrdiff_t tap_y = static_cast<std::ptrdiff_t>(i * g.dh) - static_cast<std::ptrdiff_t>(g.ph);
+    for (std::size_t oy = 0; oy < g.Ho; ++oy) {
+        const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.sh) + tap_y;
+        const bool inside = iy >= 0 && iy < static_cast<std::ptrdiff_t>(g.H);
+        f(oy, ox_lo, ox_hi, inside ? (c * g.H + static_cast<std::size_t>(iy)) * g.W : std::size_t(-1));
+    }
+}
+
+/// im2col: cols [C·kh·kw × Ho·Wo·m], row (c·kh + i)·kw + j, column (oy·Wo + ox)·m + n, holds
+/// H[(c·H + oy·sh + i·dh − ph)·W + ox·sw + j·dw − pw, n] (0 outside the image).
+template <class T>
+void im2col(const geometry& g, const T* x, T* cols) {
+    const std::size_t m = g.m, row_len = g.positions() * m;
+    for (std::size_t c = 0; c < g.C; ++c) {
+        for (std::size_t i = 0; i < g.kh; ++i) {
+            for (std::size_t j = 0; j < g.kw; ++j) {
+                T* dst = cols + ((c * g.kh + i) * g.kw + j) * row_len;
+                const std::ptrdiff_t tap_x =
+                    static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
+                for_tap_rows(
+                    g, c, i, j, [&](std::size_t oy, std::size_t lo, std::size_t hi, std::size_t src_row) {
+                        T* d = dst + oy * g.Wo * m;
+                        if (src_row == std::size_t(-1)) {
+                            std::fill_n(d, g.Wo * m, T(0));
+                            return;
+                        }
+                        std::fill_n(d, lo * m, T(0));
+                        const T* s = x + src_row * m;
+                        if (g.sw == 1) {  // consecutive outputs read consecutive pixels: one block
+                            if (hi > lo) {
+                                std::memcpy(d + lo * m, s + static_cast<std::ptrdiff_t>(lo + tap_x) * m,
+                                            (hi - lo) * m * sizeof(T));
+                            }
+                        } else {
+                            for (std::size_t ox = lo; ox < hi; ++ox) {
+                                const auto ix = static_cast<std::ptrdiff_t>(ox * g.sw) + tap_x;
+                                std::memcpy(d + ox * m, s + ix * static_cast<std::ptrdiff_t>(m),
+                                            m * sizeof(T));
+                            }
+                        }
+                        std::fill_n(d + hi * m, (g.Wo - hi) * m, T(0));
+                    });
+            }
+        }
+    }
+}
+
+/// col2im: the adjoint of im2col — dX[pixel, n] += Σ of dcols over every (tap, position) that read it.
+template <class T>
+void col2im_add(const geometry& g, const T* dcols, T* dx) {
+    const std::size_t m = g.m, row_len = g.positions() * m;
+    for (std::size_t c = 0; c < g.C; ++c) {
+        for (std::size_t i = 0; i < g.kh; ++i) {
+            for (std::size_t j = 0; j < g.kw; ++j) {
+                const T* src = dcols + ((c * g.kh + i) * g.kw + j) * row_len;
+                const std::ptrdiff_t tap_x =
+                    static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
+                for_tap_rows(g, c, i, j,
+                             [&](std::size_t oy, std::size_t lo, std::size_t hi, std::size_t dst_row) {
+                                 if (dst_row == std::size_t(-1)) return;
+                                 const T* s = src + oy * g.Wo * m;
+                                 T* d = dx + dst_row * m;
+                                 if (g.sw == 1) {
+                                     if (hi <= lo) return;
+                                     T* db = d + static_cast<std::ptrdiff_t>(lo + tap_x) * m;
+                                     const T* sb = s + lo * m;
+                                     const std::size_t n = (hi - lo) * m;
+                                     for (std::size_t k = 0; k < n; ++k) db[k] += sb[k];
+                                 } else {
+                                     for (std::size_t ox = lo; ox < hi; ++ox) {
+                                         const auto ix = static_cast<std::ptrdiff_t>(ox * g.sw) + tap_x;
+                                         T* dd = d + ix * static_cast<std::ptrdiff_t>(m);
+                                         const T* ss = s + ox * m;
+                                         for (std::size_t k = 0; k < m; ++k) dd[k] += ss[k];
+                                     }
+                                 }
+                             });
+            }
+        }
+    }
+}
+
+/// Σ p[0 … n): blocks of 512 summed in T over 8 independent lanes (they vectorize), the block sums in double.
+template <class T>
+double row_sum(const T* __restrict p, std::size_t n) {
+    constexpr std::size_t lanes = 8, block = 512;
+    double total = 0;
+    for (std::size_t b = 0; b < n; b += block) {
+        const std::size_t e = std::min(n, b + block);
+        T acc[lanes] = {};
+        std::size_t k = b;
+        for (; k + lanes <= e; k += lanes) {
+            for (std::size_t l = 0; l < lanes; ++l) acc[l] += p[k + l];
+        }
+        T s = T(0);
+        for (std::size_t l = 0; l < lanes; ++l) s += acc[l];
+        for (; k < e; ++k) s += p[k];
+        total += static_cast<double>(s);
+    }
+    return total;
+}
+
+/// Gradient buffer ready for scatter-adds: zeroed on the first contribution.
+template <class T>
+T* scatter_target(const gradient_target<T>& t) {
+    if (t.beta == T(0)) std::fill_n(t.buffer.data(), t.buffer.size(), T(0));
+    return t.buffer.data();
+}
+
+/// Checks the images' rows against the geometry; returns the geometry of this application.
+template <class T>
+geometry checked_geometry(forward_context<T>& ctx, const packed_geometry& p, std::size_t input,
+                          bool pooling) {
+    const image_shape in = p.image();
+    const window2d win = p.window();
+    if (std::string problem = window_problem(in, win); !problem.empty()) {
+        ctx.fail(fmt::format("window {} over images {}: {}", to_string(win), to_string(in), problem));
+    }
+    if (pooling && (2 * win.pad_h > win.kernel_h || 2 * win.pad_w > win.kernel_w)) {
+        ctx.fail(fmt::format("window {} over images {}: the padding {}×{} must be at most half the kernel",
+                             to_string(win), to_string(in), win.pad_h, win.pad_w));
+    }
+    const shape2 x = ctx.input_shape(input);
+    if (x[0] != in.size()) {
+        ctx.fail(fmt::format("{} is {} but images {} (C×H×W) need {} rows (C·H·W), one column per example",
+                             ctx.input_name(input), to_string(x), to_string(in), in.size()));
+    }
+    return unpack(p, x[1]);
+}
+
+// ---------------------------------------------------------------- conv2d
+
+template <class T>
+struct conv2d_op final : op<T> {
+    packed_geometry geo;
+    conv2d_op(const image_shape& in, const window2d& w) : geo(in, w) {}
+    static constexpr op_rule rule{
+        .name = "conv2d",
+        .forward = "{x0:product}·im2col({x1}) + {x2:product}",
+        .binds = binding::sum,
+        .gradients = {{0, "{dy}·im2col({x1})ᵀ", "[K×Ho·Wo·m]·[Ho·Wo·m×C·kh·kw] → {x0}"},
+                      {1, "col2im({x0}ᵀ·{dy})", "col2im({x0ᵀ}·[K×Ho·Wo·m]) → {x1}"},
+                      {2, "Σ_(positions, columns) {dy}"}}};
+    static constexpr op_doc doc{
+        .calls = "`conv2d(W, H, b, in, window)`",
+        .inputs = {"W", "H", "b"},
+        .output = "A",
+        .input_shapes = {"K×C·kh·kw", "C·H·W×m", "K×1"},
+        .output_shape = "K·Ho·Wo×m",
+        .definition =
+            ": [K×C·kh·kw]·[C·kh·kw×Ho·Wo·m] → [K×Ho·Wo·m] = [K·Ho·Wo×m]; A[k, oy, ox] = Σ_(c,i,j) "
+            "W[k, c, i, j]·H[c, oy·s − p + i·d, ox·s − p + j·d] + b[k], zero padding",
+        .note = "one gemm each way; a 1×1 kernel with stride 1 and no padding skips im2col",
+        .saves = "im2col(H) [C·kh·kw×Ho·Wo·m]"};
+    static var<double> example(example_inputs& in) {
+        // 2 channels of 5×4 images, 3 output channels, a 2×3 kernel with stride 2 and padding 1
+        const window2d w{.kernel_h = 2, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
+        return conv2d(in.variable(3, 12), in.variable(40, 2), in.variable(3, 1), image_shape{2, 5, 4}, w);
+    }
+    const op_rule* describe() const override { return &rule; }
+
+    bool identity_im2col(const geometry& g) const {
+        return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+    }
+
+    void forward(forward_context<T>& ctx) override {
+        const geometry g = checked_geometry(ctx, geo, 1, false);
+        const shape2 w = ctx.input_shape(0), b = ctx.input_shape(2);
+        const std::size_t ckk = g.C * g.taps();
+        if (w[1] != ckk) {
+            ctx.fail(
+                fmt::format("the weights {} are {} but a {}×{} kernel over {} channels (images {}) needs {} "
+                            "columns (C·kh·kw), one row per output channel",
+                            ctx.input_name(0), to_string(w), g.kh, g.kw, g.C, to_string(geo.image()), ckk));
+        }
+        const std::size_t K = w[0];
+        if (b[0] != K || b[1] != 1) {
+            ctx.fail(fmt::format("the bias {} is {} but must be [{}×1] (one per output channel of {} {})",
+                                 ctx.input_name(2), to_string(b), K, ctx.input_name(0), to_string(w)));
+        }
+        const std::size_t n = g.positions() * g.m;
+        if (!detail::element_count({ckk, n}, sizeof(T)) ||
+            !detail::element_count({K * g.positions(), g.m}, sizeof(T))) {
+            ctx.fail(fmt::format(
+                "images {} through window {} with m = {}: im2col's {} or the output {} are too large",
+                to_string(geo.image()), to_string(geo.window()), g.m, to_string(shape2{ckk, n}),
+                to_string(shape2{K * g.positions(), g.m})));
+        }
+        const T* cols = ctx.input(1).data();
+        if (!identity_im2col(g)) {
+            matrix<T>& c = ctx.save(0, {ckk, n});
+            im2col(g, ctx.input(1).data(), c.data());
+            cols = c.data();
+        }
+        matrix<T>& y = ctx.output({K * g.positions(), g.m});
+        // A = b·1ᵀ first, then A += W·cols with β = 1 (one pass over A fewer than adding b after a β = 0
+        // gemm, which clears A first): A (K × Ho·Wo·m) = W (K × C·kh·kw)·cols (C·kh·kw × Ho·Wo·m), the same
+        // buffer as (K·Ho·Wo × m).
+        const T* pb = ctx.input(2).data();
+        for (std::size_t k = 0; k < K; ++k) std::fill_n(y.data() + k * n, n, pb[k]);
+        gemm<T>(false, false, K, n, ckk, T(1), ctx.input(0).data(), ckk, cols, n, T(1), y.data(), n);
+    }
+
+    void backward(backward_context<T>& ctx) override {
+        const shape2 xs = shape_of(ctx.input(1));
+        const geometry g = unpack(geo, xs[1]);
+        const std::size_t K = ctx.input(0).shape()[0], ckk = g.C * g.taps(), n = g.positions() * g.m;
+        const T* dy = ctx.grad_output().data();  // (K·Ho·Wo × m) read as (K × Ho·Wo·m)
+        const T* cols = identity_im2col(g) ? ctx.input(1).data() : ctx.saved(0).data();
+        if (ctx.needs_grad(0)) {  // dW = dA·colsᵀ : (K × Ho·Wo·m)·(Ho·Wo·m × C·kh·kw)
+            gradient_target<T> t = ctx.target(0);
+            gemm<T>(false, true, K, ckk, n, T(1), dy, n, cols, n, t.beta, t.buffer.data(), ckk);
+        }
+        if (ctx.needs_grad(2)) {  // db[k] = Σ over the positions and examples of channel k
+            gradient_target<T> t = ctx.target(2);
+            write_gradient(t, [&](std::size_t k) { return static_cast<T>(row_sum(dy + k * n, n)); });
+        }
+        if (ctx.needs_grad(1)) {  // dH = col2im(Wᵀ·dA) : (C·kh·kw × K)·(K × Ho·Wo·m), then scattered back
+            gradient_target<T> t = ctx.target(1);
+            if (identity_im2col(g)) {
+                gemm<T>(true, false, ckk, n, K, T(1), ctx.input(0).data(), ckk, dy, n, t.beta,
+                        t.buffer.data(), n);
+            } else {
+                matrix<T>& dcols = ctx.workspace(1, {ckk, n});
+                gemm<T>(true, false, ckk, n, K, T(1), ctx.input(0).data(), ckk, dy, n, T(0), dcols.data(), n);
+                col2im_add(g, dcols.data(), scatter_target(t));
+            }
+        }
+    }
+};
+
+// ---------------------------------------------------------------- pooling
+
+/// Calls f(out_row, in_row, tap, first) for every tap of every output pixel: out_row is the output row
+/// (c·Ho + oy)·Wo + ox, in_row the input row the tap reads (taps outside the image are skipped), tap = i·kw +
+/// j, first whether it is the window's first tap inside the image. Taps come in scan order (i, then j).
+template <class F>
+void for_each_window_tap(const geometry& g, F&& f) {
+    for (std::size_t c = 0; c < g.C; ++c) {
+        for (std::size_t oy = 0; oy < g.Ho; ++oy) {
+            for (std::size_t ox = 0; ox < g.Wo; ++ox) {
+                const std::size_t out_row = (c * g.Ho + oy) * g.Wo + ox;
+                bool first = true;
+                for (std::size_t i = 0; i < g.kh; ++i) {
+                    const auto iy =
+                        static_cast<std::ptrdiff_t>(oy * g.sh + i * g.dh) - static_cast<std::ptrdiff_t>(g.ph);
+                    if (iy < 0 || iy >= static_cast<std::ptrdiff_t>(g.H)) continue;
+                    for (std::size_t j = 0; j < g.kw; ++j) {
+                        const auto ix = static_cast<std::ptrdiff_t>(ox * g.sw + j * g.dw) -
+                                        static_cast<std::ptrdiff_t>(g.pw);
+                        if (ix < 0 || ix >= static_cast<std::ptrdiff_t>(g.W)) continue;
+                        f(out_row,
+                          (c * g.H + static_cast<std::size_t>(iy)) * g.W + static_cast<std::size_t>(ix),
+                          i * g.kw + j, first);
+                        first = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The inner loops over a row of m examples (restrict: rows never overlap, so the loops vectorize).
+
+/// y ← max(y, x) element-wise, recording `tap` where x wins: strictly greater keeps the first maximum; a NaN
+/// wins once and then stays.
+template <class T>
+void max_tap(T* __restrict y, T* __restrict arg, const T* __restrict x, T tap, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) {
+        const T v = x[n], best = y[n];
+        const bool take = v > best || (v != v && best == best);
+        y[n] = take ? v : best;
+        arg[n] = take ? tap : arg[n];
+    }
+}
+
+/// dx += dy where arg == tap.
+template <class T>
+void add_where_tap(T* __restrict dx, const T* __restrict dy, const T* __restrict arg, T tap, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) {  // a select of two loaded values: it vectorizes as a blend
+        const T sum = dx[n] + dy[n];
+        dx[n] = arg[n] == tap ? sum : dx[n];
+    }
+}
+
+/// y += s·x.
+template <class T>
+void add_scaled(T* __restrict y, const T* __restrict x, T s, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) y[n] += s * x[n];
+}
+
+template <class T>
+struct max_pool2d_op final : op<T> {
+    packed_geometry geo;
+    max_pool2d_op(const image_shape& in, const window2d& w) : geo(in, w) {}
+    static constexpr op_rule rule{.name = "max_pool2d",
+                                  .forward = "maxpool({x0:any})",
+                                  .gradients = {{0, "{dy} to the first maximum of each window"}}};
+    static constexpr op_doc doc{
+        .calls = "`max_pool2d(H, in, window)`",
+        .inputs = {"H"},
+        .input_shapes = {"C·H·W×m"},
+        .output_shape = "C·Ho·Wo×m",
+        .definition =
+            ": [C·H·W×m] → [C·Ho·Wo×m]; Y[c, oy, ox] = max over the window of H[c, ·, ·] (padding never "
+            "wins)",
+        .note =
+            "ties: the first maximum in scan order, row by row and left to right, gets dY; NaN propagates",
+        .saves = "the tap of each maximum [C·Ho·Wo×m]"};
+    static var<double> example(example_inputs& in) {
+        // 2 channels of 5×6 images, overlapping 3×2 windows with stride 2 and padding 1
+        const window2d w{.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
+        return max_pool2d(in.variable(60, 3), image_shape{2, 5, 6}, w);
+    }
+    const op_rule* describe() const override { return &rule; }
+
+    void forward(forward_context<T>& ctx) override {
+        const geometry g = checked_geometry(ctx, geo, 0, true);
+        const shape2 out{g.C * g.positions(), g.m};
+        matrix<T>& y = ctx.output(out);
+        matrix<T>& arg = ctx.save(0, out);  // the tap of the maximum, −1 for a window without pixels
+        std::fill_n(arg.data(), arg.size(), T(-1));
+        const T* x = ctx.input(0).data();
+        const std::size_t m = g.m;
+        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool first) {
+            if (first) {
+                std::copy_n(x + r * m, m, y.data() + o * m);
+                std::fill_n(arg.data() + o * m, m, static_cast<T>(tap));
+            } else {
+                max_tap(y.data() + o * m, arg.data() + o * m, x + r * m, static_cast<T>(tap), m);
+            }
+        });
+        for (std::size_t o = 0; o < out[0]; ++o) {  // windows entirely in the padding (none when pad ≤ k/2)
+            if (arg.data()[o * m] < T(0)) std::fill_n(y.data() + o * m, m, T(0));
+        }
+    }
+
+    void backward(backward_context<T>& ctx) override {
+        const geometry g = unpack(geo, ctx.input(0).shape()[1]);
+        const T* dy = ctx.grad_output().data();
+        const T* arg = ctx.saved(0).data();
+        T* dx = scatter_target(ctx.target(0));
+        const std::size_t m = g.m;
+        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool) {
+            add_where_tap(dx + r * m, dy + o * m, arg + o * m, static_cast<T>(tap), m);
+        });
+    }
+};
+
+template <class T>
+struct avg_pool2d_op final : op<T> {
+    packed_geometry geo;
+    avg_pool2d_op(const image_shape& in, const window2d& w) : geo(in, w) {}
+    static constexpr op_rule rule{.name = "avg_pool2d",
+                                  .forward = "avgpool({x0:any})",
+                                  .gradients = {{0, "{dy}/(kh·kw) to every pixel of each window"}}};
+    static constexpr op_doc doc{
+        .calls = "`avg_pool2d(H, in, window)`",
+        .inputs = {"H"},
+        .input_shapes = {"C·H·W×m"},
+        .output_shape = "C·Ho·Wo×m",
+        .definition = ": [C·H·W×m] → [C·Ho·Wo×m]; Y[c, oy, ox] = (1/(kh·kw)) Σ over the window of H[c, ·, ·]",
+        .note = "padding counts as zeros, as PyTorch's count_include_pad"};
+    static var<double> example(example_inputs& in) {
+        const window2d w{.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
+        return avg_pool2d(in.variable(60, 3), image_shape{2, 5, 6}, w);
+    }
+    const op_rule* describe() const override { return &rule; }
+
+    void forward(forward_context<T>& ctx) override {
+        const geometry g = checked_geometry(ctx, geo, 0, true);
+        matrix<T>& y = ctx.output({g.C * g.positions(), g.m});
+        std::fill_n(y.data(), y.size(), T(0));
+        const T* x = ctx.input(0).data();
+        const std::size_t m = g.m;
+        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t, bool) {
+            add_scaled(y.data() + o * m, x + r * m, T(1), m);
+        });
+        const T scale = T(1) / static_cast<T>(g.taps());
+        for (auto& v : y) v *= scale;
+    }
+
+    void backward(backward_context<T>& ctx) override {
+        const geometry g = unpack(geo, ctx.input(0).shape()[1]);
+        const T* dy = ctx.grad_output().data();
+        T* dx = scatter_target(ctx.target(0));
+        const T scale = T(1) / static_cast<T>(g.taps());
+        const std::size_t m = g.m;
+        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t, bool) {
+            add_scaled(dx + r * m, dy + o * m, scale, m);
+        });
+    }
+};
+
+template <class T>
+struct global_avg_pool_op final : op<T> {
+    packed_geometry geo;
+    explicit global_avg_pool_op(const image_shape& in) : geo(in, window2d{in.height, in.width}) {}
+    static constexpr op_rule rule{.name = "global_avg_pool",
+                                  .forward = "gap({x0:any})",
+                                  .gradients = {{0, "{dy}/(H·W) to every pixel of its channel"}}};
+    static constexpr op_doc doc{.calls = "`global_avg_pool(H, in)`",
+                                .inputs = {"H"},
+                                .input_shapes = {"C·H·W×m"},
+                                .output_shape = "C×m",
+                                .definition = ": [C·H·W×m] → [C×m]; Y[c] = (1/(H·W)) Σ_(y,x) H[c, y, x]"};
+    static var<double> example(example_inputs& in) {
+        return global_avg_pool(in.variable(30, 4), image_shape{2, 5, 3});
+    }
+    const op_rule* describe() const override { return &rule; }
+
+    void forward(forward_context<T>& ctx) override {
+        const geometry g = checked_geometry(ctx, geo, 0, false);
+        matrix<T>& y = ctx.output({g.C, g.m});
+        const std::size_t hw = g.H * g.W, m = g.m;
+        const T* x = ctx.input(0).data();
+        const T scale = T(1) / static_cast<T>(hw);
+        for (std::size_t c = 0; c < g.C; ++c) {
+            T* yc = y.data() + c * m;
+            std::fill_n(yc, m, T(0));
+            for (std::size_t p = 0; p < hw; ++p) {
+                const T* xr = x + (c * hw + p) * m;
+                for (std::size_t n = 0; n < m; ++n) yc[n] += xr[n];
+            }
+            for (std::size_t n = 0; n < m; ++n) yc[n] *= scale;
+        }
+    }
+
+    void backward(backward_context<T>& ctx) override {
+        const std::size_t m = ctx.input(0).shape()[1], hw = std::size_t(geo.h) * geo.w;
+        const T* dy = ctx.grad_output().data();
+        const T scale = T(1) / static_cast<T>(hw);
+        gradient_target<T> t = ctx.target(0);
+        write_gradient(t, [&](std::size_t k) {
+            const std::size_t row = k / m, n = k % m;
+            return scale * dy[(row / hw) * m + n];
+        });
+    }
+};
+
+/// Refuses a geometry that does not fit the op's packed storage before the op is made (window_problem's
+/// message, naming the op and the caller).
+void check_packable(std::string_view op, const image_shape& in, const window2d& w,
+                    const std::source_location& loc) {
+    constexpr std::size_t big = std::size_t(1) << 31;
+    for (std::size_t v : {in.channels, in.height, in.width, w.kernel_h, w.kernel_w, w.stride_h, w.stride_w,
+                          w.pad_h, w.pad_w, w.dilation_h, w.dilation_w}) {
+        if (v >= big) {
+            throw shape_error(detail::op_message(op,
+                                                 fmt::format("window {} over images {}: {}", to_string(w),
+                                                             to_string(in), window_problem(in, w)),
+                                                 loc));
+        }
+    }
+}
+
+template <class Op, class T>
+var<T> checked_window_apply(std::initializer_list<var<T>> inputs, const image_shape& in, const window2d& w,
+                            const std::source_location& loc) {
+    check_packable(Op::rule.name, in, w, loc);
+    return apply<Op>(inputs, loc, in, w);
+}
+
+}  // namespace
+
+XGRAD_OP_FUNCTION(conv2d,
+                  (const var<T>& w, const var<T>& h, const var<T>& b, const image_shape& in,
+                   const window2d& window),
+                  checked_window_apply<conv2d_op<T>, T>({w, h, b}, in, window, loc))
+XGRAD_OP_FUNCTION(max_pool2d, (const var<T>& h, const image_shape& in, const window2d& window),
+                  checked_window_apply<max_pool2d_op<T>, T>({h}, in, window, loc))
+XGRAD_OP_FUNCTION(avg_pool2d, (const var<T>& h, const image_shape& in, const window2d& window),
+                  checked_window_apply<avg_pool2d_op<T>, T>({h}, in, window, loc))
+XGRAD_OP_FUNCTION(global_avg_pool, (const var<T>& h, const image_shape& in),
+                  (check_packable("global_avg_pool", in, window2d{in.height, in.width}, loc),
+                   apply<global_avg_pool_op<T>>({h}, loc, in)))
+
+namespace detail {
+void register_conv_ops(op_registry& r) {
+    r.add_ops<conv2d_op, max_pool2d_op, avg_pool2d_op, global_avg_pool_op>("conv");
+}
+}  // namespace detail
+
+}  // namespace xgrad

@@ -1,0 +1,122 @@
+// Tests of the convolution modules (nn_conv.hpp) and of architecture strings (architecture.hpp).
+#include <string>
+
+#include "support.hpp"
+
+using xgrad::image_shape;
+using xgrad::matrix;
+using xgrad::window2d;
+using xgrad::test::random_matrix;
+namespace nn = xgrad::nn;
+
+TEST_CASE("nn conv: modules compose with linear in sequential, layer by layer", "[nn][conv]") {
+    xgrad::rng g(5);
+    nn::sequential<double> net;
+    auto& c1 = net.emplace<nn::conv2d<double>>(image_shape{2, 7, 6}, 3, window2d::square(3, 1, 1), g);
+    net.emplace<nn::activation<double>>(nn::activation_kind::relu);
+    auto& p1 = net.emplace<nn::max_pool2d<double>>(c1.output_shape(), window2d::pool(2));
+    auto& a1 = net.emplace<nn::avg_pool2d<double>>(p1.output_shape(), window2d::square(2, 1, 0));
+    auto& gp = net.emplace<nn::global_avg_pool<double>>(a1.output_shape());
+    net.emplace<nn::linear<double>>(gp.output_shape().size(), 4, g);
+    CHECK(c1.output_shape() == image_shape{3, 7, 6});
+    CHECK(p1.output_shape() == image_shape{3, 3, 3});
+    CHECK(a1.output_shape() == image_shape{3, 2, 2});
+    CHECK(gp.output_shape() == image_shape{3, 1, 1});
+    const auto named = net.named_parameters();
+    REQUIRE(named.size() == 4);
+    CHECK(named[0].first == "0.weight");
+    CHECK(named[0].second->shape() == xgrad::shape2{3, 2 * 3 * 3});  // K × C·kh·kw
+    CHECK(named[1].first == "0.bias");
+    CHECK(named[1].second->shape() == xgrad::shape2{3, 1});
+    CHECK(named[2].first == "5.weight");
+    CHECK(
+        net.describe() ==
+        "conv2d(2×7×6 → 3×7×6, 3×3 stride 1 pad 1) → relu → max_pool2d(3×7×6 → 3×3×3, 2×2 stride 2 pad 0) → "
+        "avg_pool2d(3×3×3 → 3×2×2, 2×2 stride 1 pad 0) → global_avg_pool(3×2×2 → 3×1×1) → linear(3 → 4)");
+
+    // forward equals the ops applied by hand, and gradients reach the conv parameters
+    const matrix<double> x = random_matrix(2 * 7 * 6, 3, 9);
+    xgrad::graph<double> gr;
+    auto y = net(gr.constant(x));
+    REQUIRE(y.shape() == xgrad::shape2{4, 3});
+    xgrad::graph<double> gh;
+    auto h = xgrad::relu(xgrad::conv2d(gh.constant(named[0].second->value()), gh.constant(x),
+                                       gh.constant(named[1].second->value()), {2, 7, 6},
+                                       window2d::square(3, 1, 1)));
+    h = xgrad::global_avg_pool(xgrad::avg_pool2d(xgrad::max_pool2d(h, {3, 7, 6}, window2d::pool(2)),
+                                                 {3, 3, 3}, window2d::square(2, 1, 0)),
+                               {3, 2, 2});
+    auto yh = xgrad::linear(gh.constant(named[2].second->value()), h, gh.constant(named[3].second->value()));
+    XGRAD_REQUIRE_CLOSE(y.value(), yh.value(), 1e-14, 1e-14);
+    gr.backward(xgrad::sum(y));
+    CHECK(named[0].second->has_grad());
+}
+
+TEST_CASE("nn conv: a window that does not fit is refused when the module is made", "[nn][conv][error]") {
+    xgrad::rng g(1);
+    CHECK_THROWS_WITH(nn::conv2d<float>(image_shape{1, 2, 2}, 4, window2d::square(3), g),
+                      Catch::Contains("larger than the padded image") && Catch::Contains("1×2×2"));
+    CHECK_THROWS_AS(nn::max_pool2d<float>(image_shape{1, 1, 5}, window2d::pool(2)), xgrad::argument_error);
+}
+
+TEST_CASE("architecture: the default CNN parses, prints back and builds", "[nn][architecture]") {
+    const nn::architecture a = nn::parse_architecture(nn::default_cnn);
+    REQUIRE(a.layers.size() == 8);
+    CHECK(a.to_string() == nn::default_cnn);
+    CHECK(a.layers[0].kind == "conv");
+    CHECK(a.layers[0].units == 32);
+    CHECK(a.layers[0].window == window2d::square(3, 1, 1));  // "same" padding by default
+    CHECK(a.layers[2].window == window2d::pool(2));
+    CHECK(nn::has_image_layers(a));
+    const auto shapes = nn::layer_shapes(a, {1, 28, 28}, 10);
+    REQUIRE(shapes.size() == 9);
+    CHECK(shapes[2] == image_shape{32, 14, 14});
+    CHECK(shapes[5] == image_shape{64, 7, 7});
+    CHECK(shapes[8] == image_shape{10, 1, 1});
+    xgrad::rng g(2);
+    auto net = nn::build<float>(a, {1, 28, 28}, 10, g);
+    const std::size_t expected =
+        (32 * 9 + 32) + (64 * 32 * 9 + 64) + (128 * 64 * 7 * 7 + 128) + (10 * 128 + 10);
+    CHECK(net->parameter_count() == expected);
+    xgrad::graph<float> gr;
+    auto y = (*net)(gr.constant(random_matrix<float>(784, 2, 3)));
+    CHECK(y.shape() == xgrad::shape2{10, 2});
+}
+
+TEST_CASE("architecture: options, canonical form and round trip", "[nn][architecture]") {
+    const nn::architecture a = nn::parse_architecture(
+        " conv5x3:16/s2/p0 , tanh, maxpool3x2/s1, conv3:8/d2, leaky_relu:0.2, avgpool2/p1, "
+        "gap, fc:7, elu");
+    REQUIRE(a.layers.size() == 9);
+    CHECK(a.layers[0].window == window2d{5, 3, 2, 2, 0, 0, 1, 1});
+    CHECK(a.layers[2].window == window2d{3, 2, 1, 1, 0, 0, 1, 1});
+    CHECK(a.layers[3].window == window2d{3, 3, 1, 1, 2, 2, 2, 2});  // same padding d·(k − 1)/2
+    CHECK(a.layers[4].param == 0.2);
+    CHECK(a.layers[5].window == window2d{2, 2, 2, 2, 1, 1, 1, 1});
+    CHECK(a.to_string() ==
+          "conv5x3:16/s2/p0,tanh,maxpool3x2/s1,conv3x3:8/d2,leaky_relu:0.2,avgpool2/p1,gap,fc:7,elu");
+    CHECK(nn::parse_architecture(a.to_string()) == a);
+    CHECK_FALSE(nn::has_image_layers(nn::parse_architecture("fc:64,relu,fc:32")));
+}
+
+TEST_CASE("architecture: bad strings name the layer and what was expected", "[nn][architecture][error]") {
+    using Catch::Contains;
+    const auto msg = [](std::string_view s) {
+        return xgrad::test::message_of<xgrad::argument_error>([&] { nn::parse_architecture(s); });
+    };
+    CHECK_THAT(msg("conv3x3:32,relu,pool2"), Contains("layer 3 'pool2'") && Contains("unknown layer"));
+    CHECK_THAT(msg("conv3x3"), Contains("layer 1") && Contains("conv3x3:32"));
+    CHECK_THAT(msg("conv3x3:0"), Contains("number of filters must be at least 1"));
+    CHECK_THAT(msg("fc:12a"), Contains("whole number") && Contains("'12a'"));
+    CHECK_THAT(msg("relu,,fc:3"), Contains("layer 2 is empty"));
+    CHECK_THAT(msg("maxpool2/q1"), Contains("unknown option '/q1'"));
+    CHECK_THAT(msg("leaky_relu:2"), Contains("leaky_relu") && Contains("0 ≤ f < 1"));
+    CHECK_THAT(msg("relu:1"), Contains("takes no parameter"));
+    // a layer that does not fit its input is named with the shape it gets
+    const nn::architecture a = nn::parse_architecture("conv3x3:4,maxpool2,maxpool2,maxpool2,maxpool2");
+    CHECK_THAT(
+        xgrad::test::message_of<xgrad::argument_error>([&] {
+            nn::layer_shapes(a, {1, 12, 12}, 10);
+        }),
+        Contains("layer 5 'maxpool2'") && Contains("4×1×1") && Contains("larger than the padded image"));
+}
