@@ -9,6 +9,8 @@
 ///       two_layer(xgrad::rng& g) : l1(2, 8, g), l2(8, 1, g) { add_module("l1", l1); add_module("l2", l2); }
 ///       xgrad::var<double> forward(const xgrad::var<double>& x) override { return l2(xgrad::tanh(l1(x))); }
 ///   };
+///
+/// More layers (embedding, dropout, batch_norm, layer_norm) are in xgrad/layers.hpp.
 #pragma once
 
 #include <array>
@@ -47,6 +49,19 @@ public:
     /// Every parameter with its dotted name ("0.weight", "l1.bias"), children first in registration order.
     std::vector<std::pair<std::string, parameter<T>*>> named_parameters();
     std::vector<parameter<T>*> parameters();
+    /// Every buffer — state that is saved with the model but not trained, such as batch_norm's running
+    /// statistics — with its dotted name ("1.running_mean"), children first. Optimizers never see them.
+    std::vector<std::pair<std::string, parameter<T>*>> named_buffers();
+    /// What a checkpoint holds: named_parameters() followed by named_buffers().
+    std::vector<std::pair<std::string, parameter<T>*>> named_state();
+
+    /// Training (true, the default) or evaluation mode, set on this module and every child: dropout drops
+    /// only in training, batch_norm uses the batch's statistics in training and the running ones in
+    /// evaluation. train::fit trains in training mode and train::evaluate evaluates in evaluation mode.
+    void train(bool on = true);
+    /// train(false).
+    void eval() { train(false); }
+    bool is_training() const noexcept { return m_training; }
     /// Marks every parameter's gradient zero.
     void zero_grad();
     /// Total number of scalar parameters.
@@ -57,6 +72,9 @@ public:
 protected:
     /// Creates a parameter owned by this module (its address never changes).
     parameter<T>& add_parameter(std::string name, matrix<T> value);
+    /// Creates a buffer owned by this module: saved in checkpoints, never trained (no gradient is asked of
+    /// it).
+    parameter<T>& add_buffer(std::string name, matrix<T> value);
     /// Registers a child whose parameters are listed as "name.<param>"; the child must outlive this module
     /// (typically a member).
     void add_module(std::string name, module<T>& child);
@@ -65,7 +83,9 @@ protected:
 
 private:
     std::vector<std::pair<std::string, std::unique_ptr<parameter<T>>>> m_params;
+    std::vector<std::pair<std::string, std::unique_ptr<parameter<T>>>> m_buffers;
     std::vector<std::pair<std::string, module<T>*>> m_children;
+    bool m_training = true;
 };
 
 /// Weight initialization schemes for linear layers.

@@ -20,6 +20,7 @@
 #include <initializer_list>
 #include <new>
 #include <source_location>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -232,20 +233,21 @@ private:
     unsigned char* m_delivered;
 };
 
-/// Records op `Op` (constructed from `args`) applied to `inputs`, called from `loc`; returns its output.
+/// Records op `Op` (constructed from `args`) applied to `inputs` (any number ≥ 1, e.g. concat's), called
+/// from `loc`; returns its output.
 ///
 ///   template <class T>
 ///   var<T> softplus(const var<T>& x, std::source_location loc = std::source_location::current()) {
 ///       return xgrad::apply<softplus_op<T>>({x}, loc);
 ///   }
 template <class Op, class... Args>
-var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_type>> inputs,
+var<typename Op::value_type> apply(std::span<const var<typename Op::value_type>> inputs,
                                    const std::source_location& loc, Args&&... args) {
     using T = typename Op::value_type;
     static_assert(std::is_base_of_v<op<T>, Op>, "apply<Op>: Op must derive from xgrad::op<T>");
-    if (inputs.size() == 0) throw graph_error("apply: an op needs at least one input (it names the graph)");
-    graph<T>& g = inputs.begin()->owner();
-    detail::node<T>& n = detail::engine<T>::begin_op(g, inputs.begin(), inputs.size(), loc);
+    if (inputs.empty()) throw graph_error("apply: an op needs at least one input (it names the graph)");
+    graph<T>& g = inputs.front().owner();
+    detail::node<T>& n = detail::engine<T>::begin_op(g, inputs.data(), inputs.size(), loc);
     try {
         if constexpr (sizeof(Op) <= detail::inline_op_bytes && alignof(Op) <= alignof(std::max_align_t)) {
             n.fn = ::new (static_cast<void*>(n.fn_storage)) Op(std::forward<Args>(args)...);
@@ -259,6 +261,14 @@ var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_
         throw;
     }
     return detail::engine<T>::finish_op(g, n);
+}
+
+/// apply<Op> with a fixed list of inputs: apply<Op>({a, b}, loc, args…).
+template <class Op, class... Args>
+var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_type>> inputs,
+                                   const std::source_location& loc, Args&&... args) {
+    return apply<Op>(std::span<const var<typename Op::value_type>>(inputs.begin(), inputs.size()), loc,
+                     std::forward<Args>(args)...);
 }
 
 }  // namespace xgrad

@@ -94,6 +94,7 @@ struct fit_options {
 /// Trains `model` (outputs [classes × m] out of x [features × m]) with `options.loss` — softmax
 /// cross-entropy unless given — against the labels of `train`, one optimizer step per mini-batch:
 ///   zero_grad → record forward and loss → backward → step.
+/// The model is in training mode while it trains (module::train), and back in its previous mode after.
 /// One graph is re-recorded every step, so its buffers are reused. An op error inside names `loc`.
 template <class T>
 std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, const data::dataset<T>& train,
@@ -102,7 +103,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
 
 /// Accuracy (argmax of the outputs per column against the label; or `metric`'s mean), mean loss (softmax
 /// cross-entropy, or `loss`) and confusion matrix (from the argmax), evaluated under no_grad in batches of
-/// `batch`.
+/// `batch`, with the model in evaluation mode (module::eval; its previous mode is restored after).
 template <class T>
 evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_t batch = 1000,
                     const loss_function<T>& loss = {}, const metric_function<T>& metric = {});

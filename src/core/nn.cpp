@@ -27,6 +27,29 @@ std::vector<parameter<T>*> module<T>::parameters() {
 }
 
 template <class T>
+std::vector<std::pair<std::string, parameter<T>*>> module<T>::named_buffers() {
+    std::vector<std::pair<std::string, parameter<T>*>> out;
+    for (auto& [name, child] : m_children) {
+        for (auto& [sub, p] : child->named_buffers()) out.emplace_back(name + "." + sub, p);
+    }
+    for (auto& [name, p] : m_buffers) out.emplace_back(name, p.get());
+    return out;
+}
+
+template <class T>
+std::vector<std::pair<std::string, parameter<T>*>> module<T>::named_state() {
+    auto out = named_parameters();
+    for (auto& nb : named_buffers()) out.push_back(std::move(nb));
+    return out;
+}
+
+template <class T>
+void module<T>::train(bool on) {
+    m_training = on;
+    for (auto& c : m_children) c.second->train(on);
+}
+
+template <class T>
 void module<T>::zero_grad() {
     for (auto* p : parameters()) p->zero_grad();
 }
@@ -51,6 +74,18 @@ parameter<T>& module<T>::add_parameter(std::string name, matrix<T> value) {
 }
 
 template <class T>
+parameter<T>& module<T>::add_buffer(std::string name, matrix<T> value) {
+    for (auto& nb : m_buffers) {
+        if (nb.first == name)
+            throw argument_error(fmt::format("module: a buffer named '{}' already exists", name));
+    }
+    auto p = std::make_unique<parameter<T>>(std::move(value), name);
+    parameter<T>& ref = *p;
+    m_buffers.emplace_back(std::move(name), std::move(p));
+    return ref;
+}
+
+template <class T>
 void module<T>::add_module(std::string name, module<T>& child) {
     for (auto& c : m_children) {
         if (c.first == name)
@@ -59,6 +94,8 @@ void module<T>::add_module(std::string name, module<T>& child) {
     // Parameters carry their full dotted name ("0.weight", "encoder.0.bias"), so traces, pictures and
     // error messages can tell the layers apart.
     for (auto& [sub, p] : child.named_parameters()) p->set_name(name + "." + sub);
+    for (auto& [sub, p] : child.named_buffers()) p->set_name(name + "." + sub);
+    child.train(m_training);
     m_children.emplace_back(std::move(name), &child);
 }
 

@@ -61,6 +61,22 @@ bool all_finite(const matrix<T>& m) {
     return !detail::any_non_finite(m.data(), m.size());
 }
 
+/// Puts a model in training or evaluation mode for a scope, then back into the mode it was in.
+template <class T>
+class mode_scope {
+public:
+    mode_scope(nn::module<T>& model, bool training) : m_model(model), m_previous(model.is_training()) {
+        model.train(training);
+    }
+    ~mode_scope() { m_model.train(m_previous); }
+    mode_scope(const mode_scope&) = delete;
+    mode_scope& operator=(const mode_scope&) = delete;
+
+private:
+    nn::module<T>& m_model;
+    bool m_previous;
+};
+
 template <class T>
 void check_classification(const nn::module<T>&, const data::dataset<T>& ds, const char* what,
                           const char* which = "the data set") {
@@ -103,6 +119,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
         throw argument_error(
             fmt::format("fit: first_epoch must be in [0, epochs = {}], not {}", o.epochs, o.first_epoch));
     for (int e = 0; e < o.first_epoch; ++e) batches.start_epoch();  // the same shuffling orders as the run
+    const mode_scope<T> training(model, true);  // dropout drops, batch_norm uses the batch's statistics
     for (int e = o.first_epoch; e < o.epochs; ++e) {
         if (o.schedule) opt.set_learning_rate(static_cast<T>(o.schedule(e)));
         const auto t0 = clock_type::now();
@@ -181,6 +198,7 @@ evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_
     data::batcher<T> batches(ds, std::max<std::size_t>(batch, 1), 0, /*shuffle=*/false);
     graph<T> g;
     no_grad guard;
+    const mode_scope<T> evaluation_mode(model, false);  // no dropout; batch_norm's running statistics
     double correct = 0, loss_sum = 0;
     while (batches.next()) {
         g.clear();

@@ -34,6 +34,7 @@
 
 #include "xgrad/graph.hpp"
 #include "xgrad/io/file.hpp"
+#include "xgrad/nn.hpp"
 
 namespace xgrad {
 namespace {
@@ -786,6 +787,25 @@ void load_parameters(const std::string& path,
     for (std::size_t i = 0; i < params.size(); ++i)
         std::copy(values[i].begin(), values[i].end(), params[i].second->value().begin());
 }
+
+// ---- whole modules: parameters and buffers (batch_norm's running statistics) ----
+
+template <class T>
+void save_module(const std::string& path, nn::module<T>& model) {
+    std::vector<std::pair<std::string, const parameter<T>*>> state;
+    for (const auto& [name, p] : model.named_state()) state.emplace_back(name, p);
+    save_parameters<T>(path, state);
+}
+
+template <class T>
+void load_module(const std::string& path, nn::module<T>& model) {
+    load_parameters<T>(path, model.named_state());
+}
+
+template void save_module<float>(const std::string&, nn::module<float>&);
+template void save_module<double>(const std::string&, nn::module<double>&);
+template void load_module<float>(const std::string&, nn::module<float>&);
+template void load_module<double>(const std::string&, nn::module<double>&);
 
 template void save_npz<float>(const std::string&,
                               const std::vector<std::pair<std::string, const matrix<float>*>>&);

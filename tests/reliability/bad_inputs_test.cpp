@@ -657,3 +657,66 @@ TEST_CASE("reliability: checkpoints that are missing, truncated, corrupt or do n
                                    {"'w' is given twice"});
     CHECK(read_file(good) == bytes);  // the checkpoint itself was never touched
 }
+
+// ================================================================================ layers (issue 12)
+
+TEST_CASE("reliability: embedding ids, batch_norm batches and geometry, dropout p, concat and split shapes",
+          "[reliability][reliability-table]") {
+    xgrad::graph<double> g;
+    const V e = g.variable(filled(3, 5), "E");
+    const V gamma = g.variable(filled(3, 1, 1.0), "γ"), beta = g.variable(filled(3, 1, 0.0), "β");
+    xgrad::rng r(1);
+    Loc here = Loc::current();
+    expect_error<shape_error>("op.embedding_id", "embedding(E [3×5], ids {0, 5}) — V = 5",
+                              [&] {
+                                  xgrad::embedding(e, g.constant(M{{0, 5}}, "ids"), here);
+                              },
+                              {"embedding", "id 5 at position 1", "V = 5", "[3×5]", called_at(here)});
+    here = Loc::current();
+    expect_error<shape_error>("op.embedding_fraction", "embedding(E [3×5], ids {1.5})",
+                              [&] { xgrad::embedding(e, g.constant(M{{1.5}}, "ids"), here); },
+                              {"embedding", "id 1.5", called_at(here)});
+    here = Loc::current();
+    expect_error<shape_error>("op.embedding_ids_shape", "embedding(E [3×5], ids [2×1])",
+                              [&] {
+                                  xgrad::embedding(e, g.constant(M{{0}, {1}}, "ids"), here);
+                              },
+                              {"embedding", "[2×1]", "[1×m]", called_at(here)});
+    here = Loc::current();
+    expect_error<shape_error>(
+        "op.batch_norm_m1", "batch_norm(H [3×1], γ, β) in training — one example",
+        [&] { xgrad::batch_norm(g.constant(filled(3, 1), "H"), gamma, beta, nullptr, nullptr, {}, here); },
+        {"batch_norm", "m = 1", "'H' is [3×1]", called_at(here)});
+    here = Loc::current();
+    expect_error<shape_error>("op.batch_norm_channels", "batch_norm(X [7×2]) with 3 channels",
+                              [&] {
+                                  xgrad::batch_norm_options o;
+                                  o.channels = 3;
+                                  xgrad::batch_norm(g.constant(filled(7, 2), "X"), gamma, beta, nullptr,
+                                                    nullptr, o, here);
+                              },
+                              {"batch_norm", "[7×2]", "3 channels", called_at(here)});
+    here = Loc::current();
+    expect_error<shape_error>(
+        "op.layer_norm_gamma", "layer_norm(H [4×2], γ [3×1], β [3×1])",
+        [&] { xgrad::layer_norm(g.constant(filled(4, 2), "H"), gamma, beta, 1e-5, here); },
+        {"layer_norm", "[3×1]", "[4×1]", called_at(here)});
+    here = Loc::current();
+    expect_error<argument_error>("op.dropout_p", "dropout(A, p = 1)",
+                                 [&] { xgrad::dropout(g.variable(filled(2, 3), "A"), 1.0, r, true, here); },
+                                 {"dropout", "p = 1", "[0, 1)", called_at(here)});
+    here = Loc::current();
+    expect_error<shape_error>(
+        "op.concat_columns", "concat({A [2×3], B [2×4]})",
+        [&] {
+            const std::vector<V> parts{g.variable(filled(2, 3), "A"), g.variable(filled(2, 4), "B")};
+            xgrad::concat(parts, here);
+        },
+        {"concat", "'A' [2×3]", "'B' [2×4]", called_at(here)});
+    here = Loc::current();
+    expect_error<shape_error>("op.split_sizes", "split(A [2×3], {1, 2})",
+                              [&] {
+                                  xgrad::split(g.variable(filled(2, 3), "A"), {1, 2}, here);
+                              },
+                              {"split", "{1, 2}", "2 rows", called_at(here)});
+}

@@ -93,4 +93,19 @@ template <class T>
 void load_parameters(const std::string& path,
                      const std::vector<std::pair<std::string, parameter<T>*>>& params);
 
+namespace nn {
+template <class T>
+class module;
+}
+
+/// Saves a model's state — its parameters and its buffers (batch_norm's running statistics) — under their
+/// dotted names (module::named_state), as save_parameters does.
+template <class T>
+void save_module(const std::string& path, nn::module<T>& model);
+
+/// Loads a checkpoint written by save_module into `model`: parameters and buffers, all-or-nothing, with
+/// load_parameters' checks (every name present with its shape, nothing else, finite values).
+template <class T>
+void load_module(const std::string& path, nn::module<T>& model);
+
 }  // namespace xgrad

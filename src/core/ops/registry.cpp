@@ -18,6 +18,10 @@ void register_reduction_ops(op_registry& r);
 void register_activation_ops(op_registry& r);
 void register_softmax_ops(op_registry& r);
 void register_loss_ops(op_registry& r);
+void register_embedding_ops(op_registry& r);
+void register_dropout_ops(op_registry& r);
+void register_normalization_ops(op_registry& r);
+void register_concat_ops(op_registry& r);
 void register_conv_ops(op_registry& r);
 }  // namespace detail
 
@@ -229,6 +233,10 @@ op_registry& make_global() {
     detail::register_activation_ops(r);
     detail::register_softmax_ops(r);
     detail::register_loss_ops(r);
+    detail::register_embedding_ops(r);
+    detail::register_dropout_ops(r);
+    detail::register_normalization_ops(r);
+    detail::register_concat_ops(r);
     detail::register_conv_ops(r);
     return r;
 }
