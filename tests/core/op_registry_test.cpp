@@ -285,7 +285,7 @@ TEST_CASE("op registry: fill_formula puts names in, with parentheses where a nam
 
 // ------------------------------------------------------------------ registering
 
-TEST_CASE("op registry: adding the same op twice does nothing; another op of the same name throws",
+TEST_CASE("op registry: adding the same op twice does nothing, another op of the same name throws",
           "[registry]") {
     xgrad::op_registry r;
     const xgrad::op_example ex = [](xgrad::example_inputs& in) {

@@ -62,7 +62,7 @@ TEST_CASE("load_csv: text labels are class names, in byte order", "[data][csv]")
     CHECK(ds.feature_names == std::vector<std::string>{"a", "b"});
 }
 
-TEST_CASE("load_csv: numbers among text labels are names too; numbers alone are class indices",
+TEST_CASE("load_csv: numbers among text labels are names too, numbers alone are class indices",
           "[data][csv]") {
     csv_dir d;
     const auto mixed = data::load_csv<float>(d.write("m.csv", "a,c\n1,cat\n2,0.5\n3,cat\n"));

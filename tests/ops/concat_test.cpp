@@ -24,7 +24,7 @@ TEST_CASE("concat: the parts' rows, one part above the next", "[concat]") {
     }
 }
 
-TEST_CASE("concat: backward gives each part its rows of dY; a part used twice gets both", "[concat]") {
+TEST_CASE("concat: backward gives each part its rows of dY, a part used twice gets both", "[concat]") {
     const matrix<double> a = random_matrix(2, 3, 11), b = random_matrix(3, 3, 12),
                          dy = random_matrix(7, 3, 13);
     xgrad::graph<double> g;
@@ -60,7 +60,7 @@ TEST_CASE("concat and split: gradcheck at random non-square shapes, m = 1 includ
     }
 }
 
-TEST_CASE("split: the inverse of concat; rows() takes one range", "[concat][split]") {
+TEST_CASE("split: the inverse of concat, rows() takes one range", "[concat][split]") {
     const matrix<double> x = random_matrix(6, 4, 31);
     xgrad::graph<double> g;
     const auto xv = g.constant(x);
@@ -75,7 +75,7 @@ TEST_CASE("split: the inverse of concat; rows() takes one range", "[concat][spli
         for (std::size_t j = 0; j < 4; ++j) CHECK(mid.value()(i, j) == x(2 + i, j));
 }
 
-TEST_CASE("split: backward writes dY into its rows and zeros elsewhere; pieces add up", "[concat][split]") {
+TEST_CASE("split: backward writes dY into its rows and zeros elsewhere, pieces add up", "[concat][split]") {
     const matrix<double> x = random_matrix(5, 2, 41), dy = random_matrix(2, 2, 42);
     xgrad::graph<double> g;
     const auto xv = g.variable(x);

@@ -294,7 +294,7 @@ TEST_CASE("layer_norm: gradcheck at random non-square shapes, m = 1 included",
     }
 }
 
-TEST_CASE("layer_norm: one feature gives β; a large offset does not cancel the variance",
+TEST_CASE("layer_norm: one feature gives β, a large offset does not cancel the variance",
           "[normalization][layer_norm][edge]") {
     xgrad::graph<double> g;
     const auto y = xgrad::layer_norm(g.constant(matrix<double>{{3.0, -7.0}}),
