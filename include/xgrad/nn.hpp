@@ -91,6 +91,10 @@ private:
 /// Weight initialization schemes for linear layers.
 enum class init_scheme { xavier_uniform, xavier_normal, he_uniform, he_normal, zeros };
 
+/// Fills a weight matrix W [fan_out × fan_in] by `scheme` from `g` (init.hpp's initializers).
+template <class T>
+void initialize(matrix<T>& w, init_scheme scheme, rng& g);
+
 /// A = W·H + b with W [out × in] and b [out × 1] (the lecture's layout). Parameters "weight" and "bias".
 /// W is initialized with `scheme` from `g`; b starts at zero.
 template <class T>

@@ -102,14 +102,7 @@ void module<T>::add_module(std::string name, module<T>& child) {
 // ---------------------------------------------------------------- linear
 
 template <class T>
-linear<T>::linear(std::size_t in, std::size_t out, rng& g, init_scheme scheme) : m_in(in), m_out(out) {
-    if (in == 0 || out == 0)
-        throw argument_error(fmt::format("linear: sizes must be positive, not {} → {}", in, out));
-    if (!detail::element_count({out, in}, sizeof(T))) {
-        throw argument_error(fmt::format("linear: {} → {}: the weight matrix W {}", in, out,
-                                         detail::too_large({out, in}, sizeof(T))));
-    }
-    matrix<T> w({out, in});
+void initialize(matrix<T>& w, init_scheme scheme, rng& g) {
     switch (scheme) {
         case init_scheme::xavier_uniform:
             init::xavier_uniform(w, g);
@@ -127,6 +120,18 @@ linear<T>::linear(std::size_t in, std::size_t out, rng& g, init_scheme scheme) :
             init::zeros(w);
             break;
     }
+}
+
+template <class T>
+linear<T>::linear(std::size_t in, std::size_t out, rng& g, init_scheme scheme) : m_in(in), m_out(out) {
+    if (in == 0 || out == 0)
+        throw argument_error(fmt::format("linear: sizes must be positive, not {} → {}", in, out));
+    if (!detail::element_count({out, in}, sizeof(T))) {
+        throw argument_error(fmt::format("linear: {} → {}: the weight matrix W {}", in, out,
+                                         detail::too_large({out, in}, sizeof(T))));
+    }
+    matrix<T> w({out, in});
+    initialize(w, scheme, g);
     m_weight = &this->add_parameter("weight", std::move(w));
     m_bias = &this->add_parameter("bias", matrix<T>({out, 1}, T(0)));
 }
@@ -251,11 +256,12 @@ std::unique_ptr<sequential<T>> mlp(const std::vector<std::size_t>& sizes, activa
     return net;
 }
 
-#define XGRAD_INSTANTIATE(T)      \
-    template class module<T>;     \
-    template class linear<T>;     \
-    template class activation<T>; \
-    template class sequential<T>; \
+#define XGRAD_INSTANTIATE(T)                                 \
+    template void initialize(matrix<T>&, init_scheme, rng&); \
+    template class module<T>;                                \
+    template class linear<T>;                                \
+    template class activation<T>;                            \
+    template class sequential<T>;                            \
     template std::unique_ptr<sequential<T>> mlp(const std::vector<std::size_t>&, activation_kind, rng&);
 
 XGRAD_INSTANTIATE(float)

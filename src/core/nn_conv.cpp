@@ -25,23 +25,7 @@ conv2d<T>::conv2d(const image_shape& in, std::size_t out_channels, const window2
                                          to_string(in), detail::too_large(ws, sizeof(T))));
     }
     matrix<T> w(ws);
-    switch (scheme) {
-        case init_scheme::xavier_uniform:
-            init::xavier_uniform(w, g);
-            break;
-        case init_scheme::xavier_normal:
-            init::xavier_normal(w, g);
-            break;
-        case init_scheme::he_uniform:
-            init::he_uniform(w, g);
-            break;
-        case init_scheme::he_normal:
-            init::he_normal(w, g);
-            break;
-        case init_scheme::zeros:
-            init::zeros(w);
-            break;
-    }
+    initialize(w, scheme, g);
     m_weight = &this->add_parameter("weight", std::move(w));
     m_bias = &this->add_parameter("bias", matrix<T>({out_channels, 1}, T(0)));
 }
