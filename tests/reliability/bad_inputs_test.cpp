@@ -17,9 +17,9 @@ namespace {
 using namespace xgrad::reliability;
 using M = xgrad::matrix<double>;
 using V = xgrad::var<double>;
+using xgrad::argument_error;
 using xgrad::checkpoint_error;
 using xgrad::data_error;
-using xgrad::argument_error;
 using xgrad::graph_error;
 using xgrad::shape_error;
 namespace data = xgrad::data;
@@ -347,7 +347,7 @@ TEST_CASE("reliability: training with an empty or unlabelled set, a zero batch o
                              [&] { xgrad::train::fit(*net, opt, unlabelled, o); }, {"fit", "labelled"});
     o.batch = 0;
     expect_error<argument_error>("train.zero_batch", "fit with batch 0",
-                              [&] { xgrad::train::fit(*net, opt, ds, o); }, {"batch size"});
+                                 [&] { xgrad::train::fit(*net, opt, ds, o); }, {"batch size"});
     expect_error<data_error>("data.batcher_zero", "data::batcher(ds, batch_size 0)",
                              [&] { data::batcher<float> b(ds, 0, 1); }, {"batch_size"});
     auto three = data::make_spiral<float>(30, 3, 0.1, 1);
@@ -359,14 +359,15 @@ TEST_CASE("reliability: training with an empty or unlabelled set, a zero batch o
                               [&] { o.batch = 8, xgrad::train::fit(*net, opt, wide, o); },
                               {"[3×8]", "inner dimensions"});
     expect_error<argument_error>("nn.mlp_sizes", "mlp({4}) — no output layer",
-                              [&] { xgrad::nn::mlp<float>({4}, xgrad::nn::activation_kind::relu, r); },
-                              {"mlp"});
+                                 [&] { xgrad::nn::mlp<float>({4}, xgrad::nn::activation_kind::relu, r); },
+                                 {"mlp"});
     expect_error<argument_error>("nn.activation", "parse_activation(\"gelu\")",
-                              [&] { xgrad::nn::parse_activation("gelu"); }, {"gelu"});
+                                 [&] { xgrad::nn::parse_activation("gelu"); }, {"gelu"});
     expect_error<argument_error>("optim.lr", "sgd with learning rate 0",
-                              [&] { xgrad::optim::sgd<float>(net->parameters(), 0.0f); }, {"learning rate"});
+                                 [&] { xgrad::optim::sgd<float>(net->parameters(), 0.0f); },
+                                 {"learning rate"});
     expect_error<argument_error>("optim.beta", "adam with β₁ = 1",
-                              [&] { xgrad::optim::adam<float>(net->parameters(), 1e-3f, 1.0f); }, {"β₁"});
+                                 [&] { xgrad::optim::adam<float>(net->parameters(), 1e-3f, 1.0f); }, {"β₁"});
 
     expect_error<data_error>("data.split", "split(ds, validation_fraction 1.5)",
                              [&] { data::split(ds, 1.5, 1); }, {"validation_fraction", "1.5"});
