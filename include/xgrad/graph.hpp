@@ -76,6 +76,15 @@ struct node {
     void destroy_op_slow();
 };
 
+/// One input of apply<Op>({a, b}, …): a pointer to the caller's handle. A copy of a handle that was just
+/// returned (in two registers, stored as two words) would be read back as one 16-byte word, which the CPU
+/// cannot forward from the two stores: a stall of a dozen cycles per input.
+template <class T>
+struct input_ref {
+    const var<T>* handle;
+    input_ref(const var<T>& v) noexcept : handle(&v) {}  // NOLINT: implicit, for braced lists of handles
+};
+
 /// Grad mode of the calling thread (see no_grad).
 bool grad_enabled() noexcept;
 
@@ -231,6 +240,10 @@ private:
     std::uint32_t input_id(const detail::node<T>& n, std::size_t i) const { return m_inputs[n.in_begin + i]; }
     /// Claims the next node for an op with these inputs (validates the handles).
     detail::node<T>& begin_op(const var<T>* inputs, std::size_t n, const std::source_location& loc);
+    detail::node<T>& begin_op(const detail::input_ref<T>* inputs, std::size_t n,
+                              const std::source_location& loc);
+    template <class Get>
+    detail::node<T>& begin_op_with(Get handle, std::size_t n, const std::source_location& loc);
     /// Runs the op's forward on the claimed node and commits it to the tape.
     var<T> finish_op(detail::node<T>& n);
     /// Drops a claimed node whose op could not be constructed.
@@ -285,6 +298,10 @@ namespace detail {
 template <class T>
 struct engine {
     static node<T>& begin_op(graph<T>& g, const var<T>* inputs, std::size_t n,
+                             const std::source_location& loc) {
+        return g.begin_op(inputs, n, loc);
+    }
+    static node<T>& begin_op(graph<T>& g, const input_ref<T>* inputs, std::size_t n,
                              const std::source_location& loc) {
         return g.begin_op(inputs, n, loc);
     }

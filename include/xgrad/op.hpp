@@ -256,6 +256,29 @@ private:
     unsigned char* m_delivered;
 };
 
+namespace detail {
+/// apply's second half: constructs the op in the node begin_op claimed and runs its forward.
+template <class Op, class... Args>
+var<typename Op::value_type> construct_and_finish(graph<typename Op::value_type>& g,
+                                                  node<typename Op::value_type>& n, Args&&... args) {
+    using T = typename Op::value_type;
+    static_assert(std::is_base_of_v<op<T>, Op>, "apply<Op>: Op must derive from xgrad::op<T>");
+    try {
+        if constexpr (sizeof(Op) <= inline_op_bytes && alignof(Op) <= alignof(std::max_align_t)) {
+            n.fn = ::new (static_cast<void*>(n.fn_storage)) Op(std::forward<Args>(args)...);
+            n.fn_on_heap = false;
+        } else {
+            n.fn = new Op(std::forward<Args>(args)...);
+            n.fn_on_heap = true;
+        }
+    } catch (...) {
+        engine<T>::abandon_op(g, n);
+        throw;
+    }
+    return engine<T>::finish_op(g, n);
+}
+}  // namespace detail
+
 /// Records op `Op` (constructed from `args`) applied to `inputs` (any number ≥ 1, e.g. concat's), called
 /// from `loc`; returns its output.
 ///
@@ -267,31 +290,23 @@ template <class Op, class... Args>
 var<typename Op::value_type> apply(std::span<const var<typename Op::value_type>> inputs,
                                    const std::source_location& loc, Args&&... args) {
     using T = typename Op::value_type;
-    static_assert(std::is_base_of_v<op<T>, Op>, "apply<Op>: Op must derive from xgrad::op<T>");
     if (inputs.empty()) throw graph_error("apply: an op needs at least one input (it names the graph)");
     graph<T>& g = inputs.front().owner();
     detail::node<T>& n = detail::engine<T>::begin_op(g, inputs.data(), inputs.size(), loc);
-    try {
-        if constexpr (sizeof(Op) <= detail::inline_op_bytes && alignof(Op) <= alignof(std::max_align_t)) {
-            n.fn = ::new (static_cast<void*>(n.fn_storage)) Op(std::forward<Args>(args)...);
-            n.fn_on_heap = false;
-        } else {
-            n.fn = new Op(std::forward<Args>(args)...);
-            n.fn_on_heap = true;
-        }
-    } catch (...) {
-        detail::engine<T>::abandon_op(g, n);
-        throw;
-    }
-    return detail::engine<T>::finish_op(g, n);
+    return detail::construct_and_finish<Op>(g, n, std::forward<Args>(args)...);
 }
 
-/// apply<Op> with a fixed list of inputs: apply<Op>({a, b}, loc, args…).
+/// apply<Op> with a fixed list of inputs: apply<Op>({a, b}, loc, args…). The list refers to the caller's
+/// handles (alive until the end of the full expression) instead of copying them; a named
+/// std::initializer_list of handles goes to the overload above.
 template <class Op, class... Args>
-var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_type>> inputs,
+var<typename Op::value_type> apply(std::initializer_list<detail::input_ref<typename Op::value_type>> inputs,
                                    const std::source_location& loc, Args&&... args) {
-    return apply<Op>(std::span<const var<typename Op::value_type>>(inputs.begin(), inputs.size()), loc,
-                     std::forward<Args>(args)...);
+    using T = typename Op::value_type;
+    if (inputs.size() == 0) throw graph_error("apply: an op needs at least one input (it names the graph)");
+    graph<T>& g = inputs.begin()->handle->owner();
+    detail::node<T>& n = detail::engine<T>::begin_op(g, inputs.begin(), inputs.size(), loc);
+    return detail::construct_and_finish<Op>(g, n, std::forward<Args>(args)...);
 }
 
 }  // namespace xgrad

@@ -338,11 +338,11 @@ var<T> graph<T>::param(parameter<T>& p, std::string_view name) {
 }
 
 template <class T>
-detail::node<T>& graph<T>::begin_op(const var<T>* inputs, std::size_t count,
-                                    const std::source_location& loc) {
+template <class Get>
+detail::node<T>& graph<T>::begin_op_with(Get handle, std::size_t count, const std::source_location& loc) {
     bool any = false;
     for (std::size_t i = 0; i < count; ++i) {
-        any = checked(inputs[i], "op input").requires_grad || any;
+        any = checked(handle(i), "op input").requires_grad || any;
     }
     detail::node<T>& n = claim();
     n.kind = detail::node_kind::op;
@@ -350,9 +350,21 @@ detail::node<T>& graph<T>::begin_op(const var<T>* inputs, std::size_t count,
     n.requires_grad = any && detail::grad_enabled();
     if (m_inputs.capacity() - m_inputs.size() < count) [[unlikely]]
         reserve_inputs(count);
-    for (std::size_t i = 0; i < count; ++i) m_inputs.push_back(inputs[i].m_id);  // no reallocation
+    for (std::size_t i = 0; i < count; ++i) m_inputs.push_back(handle(i).m_id);  // no reallocation
     n.in_count = static_cast<std::uint32_t>(count);
     return n;
+}
+
+template <class T>
+detail::node<T>& graph<T>::begin_op(const var<T>* inputs, std::size_t count,
+                                    const std::source_location& loc) {
+    return begin_op_with([inputs](std::size_t i) -> const var<T>& { return inputs[i]; }, count, loc);
+}
+
+template <class T>
+detail::node<T>& graph<T>::begin_op(const detail::input_ref<T>* inputs, std::size_t count,
+                                    const std::source_location& loc) {
+    return begin_op_with([inputs](std::size_t i) -> const var<T>& { return *inputs[i].handle; }, count, loc);
 }
 
 template <class T>
