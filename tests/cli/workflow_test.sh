@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The file workflow of the xgrad command, end to end on small files this script writes:
-#   workflow_test.sh XGRAD_BINARY CASE      (CASE: files, predict, resume, numpy, chart_xml)
+#   workflow_test.sh XGRAD_BINARY CASE      (CASE: files, predict, resume, numpy, chart_xml, cnn)
 #   files    --train/--test/--val, text labels, a named label column, no header, IDX files; every label of the
 #            other files checked against the training file's classes; evaluate on a whole file with the
 #            training statistics
@@ -10,6 +10,10 @@
 #   numpy    model.npz + model.json applied with numpy alone (the block of docs/workflow.md) give predict's
 #            probabilities
 #   chart_xml  a run whose names hold < & > " ' writes SVG that python3's XML parser reads
+#   cnn      --model ARCH with batchnorm, dropout and layernorm on 28×28 IDX images this script writes:
+#            evaluate and predict reproduce the run's test numbers (evaluation mode, batch_norm's running
+#            statistics from the checkpoint), resume ≡ uninterrupted byte for byte, bad strings and models too
+#            big for memory or for model.npz refused before anything is built
 set -uo pipefail
 xgrad=$1
 [[ $xgrad == /* ]] || xgrad=$PWD/$xgrad
@@ -312,6 +316,67 @@ for p, m in zip(pred, mine):
     assert m[1] == p["predicted"] or top[1] - top[0] < 1e-5, (p, m)
 PY
     done
+    ;;
+  cnn)
+    # 28×28 IDX files: class c is a bright row at 2 + 2c over noise.
+    /usr/bin/python3 - <<'PY'
+import gzip, random, struct
+r = random.Random(5)
+for prefix, n in (("train", 300), ("t10k", 60)):
+    labels = [i % 10 for i in range(n)]
+    pixels = bytearray()
+    for l in labels:
+        img = [r.randrange(0, 60) for _ in range(784)]
+        for k in range(28):
+            img[28 * (2 + 2 * l) + k] = 255
+        pixels += bytes(img)
+    with gzip.open(f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes(pixels))
+    with gzip.open(f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(labels))
+PY
+    arch='conv3:4,batchnorm,relu,maxpool2,dropout:0.25,conv3:8/s2,layernorm,relu,avgpool2/s1,gap,fc:16,batchnorm,relu,dropout:0.1'
+    common=(--dataset fashion-mnist --data . --model "$arch" --epochs 6 --lr 0.01 --batch 32 --seed 3)
+    run train "${common[@]}" --out full
+    check "train --model with batchnorm, dropout, layernorm exits 0" test $? -eq 0
+    cp "$tmp/log" full.log
+    check "  … the model line names every layer" grep -q 'model: conv3x3:4,batchnorm,relu,maxpool2,dropout:0.25,conv3x3:8/s2,layernorm,relu,avgpool2/s1,gap,fc:16,batchnorm,relu,dropout:0.1,fc:10 (1×28×28 → 10)' full.log
+    check "  … model.npz holds batch_norm's running statistics" \
+      /usr/bin/python3 -c 'import sys, zipfile; n = zipfile.ZipFile("full/model.npz").namelist(); sys.exit(not all(k in n for k in ("1.running_mean.npy", "1.running_var.npy", "11.running_var.npy")))'
+    test_line=$(grep -oE 'test accuracy [0-9.]+% \(60 examples\), test loss [0-9.]+' full.log)
+    "$xgrad" evaluate full --data . >eval.log 2>&1
+    check "evaluate reproduces the run's test accuracy and loss ($test_line)" \
+      bash -c "[[ -n '$test_line' ]] && grep -q \"accuracy $(echo "$test_line" | grep -oE '[0-9.]+%'), loss $(echo "$test_line" | grep -oE '[0-9.]+$')\" eval.log"
+    "$xgrad" predict full t10k-images-idx3-ubyte.gz --output p.csv >/dev/null 2>&1
+    check "predict's classes give evaluate's accuracy (evaluation mode)" /usr/bin/python3 - p.csv eval.log <<'PY'
+import csv, re, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+acc = 100 * sum(r["label"] == r["predicted"] for r in rows) / len(rows)
+want = float(re.search(r"accuracy ([0-9.]+)%", open(sys.argv[2]).read()).group(1))
+assert len(rows) == 60 and f"{acc:.2f}" == f"{want:.2f}", (acc, want)
+PY
+    run train "${common[@]}" --stop-after 3 --out part
+    run train --resume part
+    check "--resume of --model ARCH exits 0" test $? -eq 0
+    check "  … resumes the architecture" grep -q "model: conv3x3:4,batchnorm" "$tmp/log"
+    check "3 + resume ≡ 6 epochs: model.npz byte for byte (weights and running statistics)" cmp full/model.npz part/model.npz
+    check "  … and resume.npz" cmp full/resume.npz part/resume.npz
+    check "  … and the history's losses and accuracies (dropout's masks drawn alike)" \
+      bash -c "diff <(cut -d, -f1-6 full/history.csv) <(cut -d, -f1-6 part/history.csv)"
+    # Bad architecture strings name the layer's position; too big a model is refused before anything is built.
+    expect_error model_bad_dropout 2 "layer 2 'dropout:1.5': the drop probability must be a number in \[0, 1\)" \
+      train --dataset fashion-mnist --data . --model conv3:4,dropout:1.5 --out x
+    expect_error model_bad_batchnorm 2 "layer 3 'batchnorm:4': batchnorm takes no arguments" \
+      train --dataset fashion-mnist --data . --model conv3:4,relu,batchnorm:4 --out x
+    expect_error model_too_big_for_checkpoint 2 \
+      "--model: the model conv3x3:64,fc:2000000,fc:10 .* has [0-9]+ parameters; too many for a model.npz" \
+      train --dataset fashion-mnist --data . --model conv3:64,fc:2000000 --out x
+    failed_before=$failed  # (under a limit of 7.6 GiB, whatever this machine's memory: a subshell)
+    (ulimit -v 8000000 && expect_error model_too_big_for_memory 2 \
+      "--model: the model conv3x3:20000,fc:10 .*more than the .* this process may use" \
+      train --dataset fashion-mnist --data . --model conv3:20000 --batch 64 --out x && [[ $failed -eq $failed_before ]]) ||
+      failed=$((failed + 1))
+    check "  … nothing written" test ! -e x
     ;;
   *)
     echo "unknown case $case_name"

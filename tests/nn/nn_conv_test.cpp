@@ -120,3 +120,55 @@ TEST_CASE("architecture: bad strings name the layer and what was expected", "[nn
         }),
         Contains("layer 5 'maxpool2'") && Contains("4×1×1") && Contains("larger than the padded image"));
 }
+
+TEST_CASE("architecture: dropout, batchnorm and layernorm build as their modules, with train/eval mode",
+          "[nn][architecture]") {
+    const nn::architecture a = nn::parse_architecture(
+        "conv3:4, batchnorm, relu, dropout, maxpool2, layernorm, fc:6, batchnorm, "
+        "dropout:0.25");
+    CHECK(a.to_string() ==
+          "conv3x3:4,batchnorm,relu,dropout:0.5,maxpool2,layernorm,fc:6,batchnorm,dropout:0.25");
+    CHECK(nn::parse_architecture(a.to_string()) == a);
+    xgrad::rng g(1), noise(2);
+    auto net = nn::build<double>(a, {1, 6, 6}, 3, g, noise);
+    REQUIRE(net->size() == 10);
+    CHECK((*net)[1].describe() == "batch_norm(4 channels)");  // per channel after a conv
+    CHECK((*net)[7].describe() == "batch_norm(6 features)");  // per feature after fc
+    CHECK((*net)[5].describe() == "layer_norm(36)");          // all C·H·W values of an example
+    CHECK((*net)[3].describe() == "dropout(p = 0.5)");
+    // γ, β of each norm layer are parameters; the running statistics are buffers, saved with them.
+    const double convs = 4 * 9 + 4, fcs = 6 * 36 + 6 + 3 * 6 + 3, norms = 2 * 4 + 2 * 36 + 2 * 6;
+    CHECK(static_cast<double>(net->parameter_count()) == convs + fcs + norms);
+    std::size_t buffers = 0;
+    for (const auto& [name, p] : net->named_buffers()) buffers += p->value().size();
+    CHECK(buffers == 2 * 4 + 2 * 6);
+    // Dropout draws from `noise` in training, nothing in evaluation; the model's output is the same twice in
+    // evaluation.
+    const matrix<double> x = random_matrix<double>(36, 5, 4);
+    xgrad::graph<double> gr;
+    xgrad::rng before = noise;
+    net->eval();
+    const matrix<double> y1 = (*net)(gr.constant(x)).value();
+    const matrix<double> y2 = (*net)(gr.constant(x)).value();
+    CHECK(y1 == y2);
+    CHECK(noise.engine() == before.engine());
+    net->train();
+    (void)(*net)(gr.constant(x));
+    CHECK(noise.engine() != before.engine());
+}
+
+TEST_CASE("architecture: bad dropout, batchnorm and layernorm layers are named with their position",
+          "[nn][architecture][error]") {
+    using Catch::Contains;
+    const auto msg = [](std::string_view s) {
+        return xgrad::test::message_of<xgrad::argument_error>([&] { nn::parse_architecture(s); });
+    };
+    CHECK_THAT(msg("fc:8,dropout:1"), Contains("layer 2 'dropout:1'") && Contains("[0, 1)"));
+    CHECK_THAT(msg("fc:8,dropout:-0.1"), Contains("[0, 1)"));
+    CHECK_THAT(msg("dropout0.5"), Contains("layer 1") && Contains("dropout:<p>"));
+    CHECK_THAT(msg("conv3:2,relu,batchnorm:2"),
+               Contains("layer 3 'batchnorm:2'") && Contains("takes no arguments"));
+    CHECK_THAT(msg("layernorm(4)"), Contains("layer 1 'layernorm(4)'") && Contains("takes no arguments"));
+    CHECK_THAT(msg("fc:4,bn"),
+               Contains("layer 2 'bn'") && Contains("unknown layer") && Contains("batchnorm"));
+}
