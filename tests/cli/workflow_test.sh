@@ -13,7 +13,8 @@
 #   cnn      --model ARCH with batchnorm, dropout and layernorm on 28×28 IDX images this script writes:
 #            evaluate and predict reproduce the run's test numbers (evaluation mode, batch_norm's running
 #            statistics from the checkpoint), resume ≡ uninterrupted byte for byte, bad strings and models too
-#            big for memory or for model.npz refused before anything is built
+#            big for memory or for model.npz refused before anything is built; xgrad filters draws the first
+#            conv layer's filters as SVG
 set -uo pipefail
 xgrad=$1
 [[ $xgrad == /* ]] || xgrad=$PWD/$xgrad
@@ -363,6 +364,28 @@ PY
     check "  … and resume.npz" cmp full/resume.npz part/resume.npz
     check "  … and the history's losses and accuracies (dropout's masks drawn alike)" \
       bash -c "diff <(cut -d, -f1-6 full/history.csv) <(cut -d, -f1-6 part/history.csv)"
+    # xgrad filters: the first conv layer's 4 filters of 3×3, as SVG that python3's XML parser reads (the title
+    # holds the checkpoint's path, here with the characters XML reserves).
+    cp -r full 'f<&>"'
+    "$xgrad" filters 'f<&>"' --output filters.svg >"$tmp/log" 2>&1
+    check "filters exits 0 and says what it drew" grep -q 'wrote filters.svg (4 filters of layer 1, conv2d(1×28×28 → 4×28×28' "$tmp/log"
+    check "  … valid SVG: 4 filters of 3×3 squares, coloured by the weights, and the path in the title" \
+      /usr/bin/python3 - filters.svg full/model.npz <<'PY'
+import sys, xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()
+groups = [g for g in root.iter(ns + "g")]
+assert len(groups) == 4, len(groups)
+for g in groups:
+    squares = [r for r in g.iter(ns + "rect") if r.get("fill") != "none"]
+    assert len(squares) == 9, len(squares)
+fills = {r.get("fill") for r in root.iter(ns + "rect")}
+assert any(f.startswith("rgb(255,") for f in fills) and any(f.endswith(",255)") for f in fills), fills
+assert any('f<&>"/model.npz' in "".join(t.itertext()) for t in root.iter(ns + "text"))
+PY
+    "$xgrad" train --dataset fashion-mnist --data . --layers 8 --epochs 1 --progress none --out mlp >/dev/null 2>&1
+    expect_error filters_without_conv 2 'mlp/model.npz has no conv layer to draw' filters mlp --output none.svg
+    check "  … nothing written" test ! -e none.svg
     # Bad architecture strings name the layer's position; too big a model is refused before anything is built.
     expect_error model_bad_dropout 2 "layer 2 'dropout:1.5': the drop probability must be a number in \[0, 1\)" \
       train --dataset fashion-mnist --data . --model conv3:4,dropout:1.5 --out x

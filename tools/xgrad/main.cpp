@@ -47,6 +47,7 @@
 #include "app/charts.hpp"
 #include "app/checksum.hpp"
 #include "app/confusion.hpp"
+#include "app/filters.hpp"
 #include "app/graphviz.hpp"
 #include "app/model_choice.hpp"
 #include "app/output_set.hpp"
@@ -1203,6 +1204,36 @@ int run_predict(const predict_args& a) {
     return xgrad::app::exit_ok;
 }
 
+// ---------------------------------------------------------------- xgrad filters
+
+/// The first conv2d layer's filters of a checkpoint, drawn as an SVG (app/filters.hpp).
+int run_filters(const std::string& checkpoint, const std::string& output) {
+    g_stage = "checking the options";
+    const fs::path ckpt = checkpoint_of(checkpoint, std::nullopt);
+    fs::path meta_path = ckpt;
+    meta_path.replace_extension(".json");
+    if (!fs::is_regular_file(meta_path))
+        throw usage_error(fmt::format("{}: missing (xgrad train writes it next to the checkpoint)",
+                                      printable(meta_path.string())));
+    const model_description m = read_model_json(meta_path);
+    auto net = load_network(ckpt, m);
+    for (std::size_t i = 0; i < net->size(); ++i) {
+        if (auto* conv = dynamic_cast<xgrad::nn::conv2d<real>*>(&(*net)[i])) {
+            const auto& w = conv->window();
+            const std::string svg = xgrad::app::filters_svg(
+                conv->weight().value(), conv->input_shape().channels, w.kernel_h, w.kernel_w,
+                fmt::format("{} — layer {}: {}", ckpt.string(), i + 1, conv->describe()));
+            g_stage = "writing " + printable(output);
+            xgrad::io::write_atomically(output, svg);
+            fmt::print("wrote {} ({} filters of layer {}, {})\n", printable(output),
+                       conv->weight().value().shape()[0], i + 1, conv->describe());
+            return xgrad::app::exit_ok;
+        }
+    }
+    throw usage_error(fmt::format("{} has no conv layer to draw (its model is {})", printable(ckpt.string()),
+                                  m.arch ? m.arch->to_string() : layers_to_string(m.sizes)));
+}
+
 // ---------------------------------------------------------------- xgrad graph
 
 struct graph_args {
@@ -1484,6 +1515,16 @@ int main(int argc, char** argv) {
         ->type_name("FILE")
         ->capture_default_str();
 
+    std::string filters_checkpoint, filters_output = "filters.svg";
+    auto* filters =
+        app.add_subcommand("filters", "draw the first conv layer's filters of a checkpoint (SVG)");
+    filters->footer(exit_status_help);
+    filters->add_option("checkpoint", filters_checkpoint,
+                        "model.npz written by xgrad train (or its directory)");
+    filters->add_option("--output", filters_output, "the SVG to write")
+        ->type_name("FILE")
+        ->capture_default_str();
+
     graph_args ga;
     auto* graph = app.add_subcommand(
         "graph", "draw the computation graph xgrad train records (DOT; SVG, PNG or PDF with Graphviz)");
@@ -1541,6 +1582,7 @@ int main(int argc, char** argv) {
     const char* sub = train->parsed()     ? "train"
                       : eval->parsed()    ? "evaluate"
                       : predict->parsed() ? "predict"
+                      : filters->parsed() ? "filters"
                                           : "graph";
     ta.dataset_given = train->count("--dataset") > 0;
     for (const auto* o : train->get_options()) {
@@ -1551,6 +1593,7 @@ int main(int argc, char** argv) {
         if (eval->parsed()) return run_evaluate(ea);
         if (predict->parsed()) return run_predict(pa);
         if (graph->parsed()) return run_graph(ga);
+        if (filters->parsed()) return run_filters(filters_checkpoint, filters_output);
     } catch (const usage_error& e) {
         fmt::print(stderr, "xgrad: {}\nRun 'xgrad {} --help' for the options.\n", e.what(), sub);
         return xgrad::app::exit_usage;
