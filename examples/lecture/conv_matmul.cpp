@@ -7,6 +7,7 @@
 // of 2×2, stride 1, no padding, so Ho = 2, Wo = 3. The loss is L = Σ R ⊙ Y for a fixed R, so dY = R.
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 #include <xgrad/xgrad.hpp>
 
@@ -108,5 +109,34 @@ int main() {
     const double e = std::max({max_difference(Y, y.value()), max_difference(dW, w.grad()),
                                max_difference(db, bias.grad()), max_difference(dX, x.grad())});
     std::printf("\nconv2d's Y, dW, db and dX against the matmul by hand: largest difference %g\n", e);
+
+    // The GEMMs of `xgrad train --model cnn` at batch 64, from the architecture's own layer shapes.
+    constexpr std::size_t batch = 64;
+    const xgrad::nn::architecture cnn = xgrad::nn::parse_architecture(xgrad::nn::default_cnn);
+    const xgrad::image_shape image{1, 28, 28};
+    const auto shapes = xgrad::nn::layer_shapes(cnn, image, 10);
+    std::printf("\nThe default CNN (%s, fc:10) at m = %zu:\n", cnn.to_string().c_str(), batch);
+    xgrad::image_shape prev = image;
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+        const bool classifier = i == cnn.layers.size();
+        const std::string kind = classifier ? "fc" : cnn.layers[i].kind;
+        const std::string text = classifier ? "fc:10" : cnn.layers[i].to_string();
+        const xgrad::image_shape& out = shapes[i];
+        if (kind == "conv") {
+            const auto& w = cnn.layers[i].window;
+            const std::size_t taps = prev.channels * w.kernel_h * w.kernel_w,
+                              q = out.height * out.width * batch;
+            std::printf("  %-10s X [%zu×%zu] → cols [%zu×%zu];  W [%zu×%zu]·cols = [%zu×%zu] = A [%zu×%zu]\n",
+                        text.c_str(), prev.size(), batch, taps, q, out.channels, taps, out.channels, q,
+                        out.size(), batch);
+        } else if (kind == "fc") {
+            std::printf("  %-10s W [%zu×%zu]·H [%zu×%zu] = A [%zu×%zu]\n", text.c_str(), out.size(),
+                        prev.size(), prev.size(), batch, out.size(), batch);
+        } else {
+            std::printf("  %-10s [%zu×%zu] → [%zu×%zu]\n", text.c_str(), prev.size(), batch, out.size(),
+                        batch);
+        }
+        prev = out;
+    }
     return e == 0 ? 0 : 1;
 }
