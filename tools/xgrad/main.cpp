@@ -1278,11 +1278,12 @@ int run_graph(const graph_args& a) {
     sizes.push_back(classes);
     const xgrad::image_shape in =
         arch ? model_input(*arch, d.name, features, classes, "--model") : xgrad::image_shape{};
-    if (!arch) {
-        check_model_fits(
-            sizes,
-            s ? std::min(static_cast<std::size_t>(batch), s->train.size()) : static_cast<std::size_t>(batch),
-            0, 0, fmt::format("--layers {}", printable(layers_text)));
+    const std::size_t graph_batch =
+        s ? std::min(static_cast<std::size_t>(batch), s->train.size()) : static_cast<std::size_t>(batch);
+    if (arch) {
+        check_architecture_fits(*arch, in, classes, graph_batch, 0, 0, "--model");
+    } else {
+        check_model_fits(sizes, graph_batch, 0, 0, fmt::format("--layers {}", printable(layers_text)));
     }
     const std::string model_text = arch ? xgrad::app::describe(*arch, in, classes) : layers_to_string(sizes);
     g_stage = fmt::format("building the model {}", model_text);
