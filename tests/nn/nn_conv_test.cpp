@@ -1,6 +1,7 @@
 // Tests of the convolution modules (nn_conv.hpp) and of architecture strings (architecture.hpp).
 #include <string>
 
+#include "app/model_choice.hpp"
 #include "support.hpp"
 
 using xgrad::image_shape;
@@ -171,4 +172,23 @@ TEST_CASE("architecture: bad dropout, batchnorm and layernorm layers are named w
     CHECK_THAT(msg("layernorm(4)"), Contains("layer 1 'layernorm(4)'") && Contains("takes no arguments"));
     CHECK_THAT(msg("fc:4,bn"),
                Contains("layer 2 'bn'") && Contains("unknown layer") && Contains("batchnorm"));
+}
+
+TEST_CASE("architecture: the command's parameter count and memory estimate agree with the built model",
+          "[nn][architecture]") {
+    for (const char* text :
+         {"conv3:4,batchnorm,relu,maxpool2,dropout:0.25,conv3:8/s2,layernorm,relu,gap,fc:16",
+          "conv5x3:6/s2/p1,avgpool2,layernorm,fc:7,batchnorm,tanh", "fc:9,layernorm"}) {
+        const nn::architecture a = nn::parse_architecture(text);
+        xgrad::rng g(1);
+        const image_shape in{2, 12, 10};
+        auto net = nn::build<float>(a, in, 5, g);
+        CAPTURE(text);
+        CHECK(xgrad::app::parameter_count(a, in, 5) == static_cast<double>(net->parameter_count()));
+        const auto small = xgrad::app::estimate_cost(a, in, 5, 8, 2, 0);
+        const auto big = xgrad::app::estimate_cost(a, in, 5, 16, 2, 0);
+        CHECK(small.parameters == static_cast<double>(net->parameter_count()));
+        CHECK(small.parameter_bytes == 4.0 * 4 * small.parameters);  // W, its gradient, Adam's m and v
+        CHECK(big.activation_bytes == 2 * small.activation_bytes);   // linear in the batch
+    }
 }
