@@ -53,17 +53,22 @@ int main() {
     auto y = xgrad::conv2d(w, x, bias, in, win);
     g.backward(y, R);
 
-    // 2. By hand. im2col: column (p, n) = p·m + n holds the kh·kw pixels under output position p = oy·Wo + ox
-    // of example n, row (c·kh + i)·kw + j.
+    // 2. By hand. im2col and col2im walk the same pairs: entry (r, q) of cols, r = (c·kh + i)·kw + j the tap
+    // of the window and q = p·m + n its position p = oy·Wo + ox in example n, and the pixel (row of X, n)
+    // under it. im2col reads the pixel into cols; col2im adds a gradient of cols back into the pixel.
+    const auto each_tap = [&](auto&& visit) {
+        for (std::size_t c = 0; c < C; ++c)
+            for (std::size_t i = 0; i < kh; ++i)
+                for (std::size_t j = 0; j < kw; ++j)
+                    for (std::size_t oy = 0; oy < Ho; ++oy)
+                        for (std::size_t ox = 0; ox < Wo; ++ox)
+                            for (std::size_t n = 0; n < m; ++n)
+                                visit((c * kh + i) * kw + j, (oy * Wo + ox) * m + n,
+                                      (c * H + oy + i) * W + ox + j, n);
+    };
     mat cols({C * kh * kw, Ho * Wo * m});
-    for (std::size_t c = 0; c < C; ++c)
-        for (std::size_t i = 0; i < kh; ++i)
-            for (std::size_t j = 0; j < kw; ++j)
-                for (std::size_t oy = 0; oy < Ho; ++oy)
-                    for (std::size_t ox = 0; ox < Wo; ++ox)
-                        for (std::size_t n = 0; n < m; ++n)
-                            cols((c * kh + i) * kw + j, (oy * Wo + ox) * m + n) =
-                                X((c * H + oy + i) * W + ox + j, n);
+    each_tap(
+        [&](std::size_t r, std::size_t q, std::size_t pixel, std::size_t n) { cols(r, q) = X(pixel, n); });
     // Y = W·cols + b: (K × C·kh·kw)·(C·kh·kw × Ho·Wo·m) = (K × Ho·Wo·m), whose buffer is (K·Ho·Wo × m).
     xgrad::graph<double> h;
     mat Yk = xgrad::matmul(h.constant(Wt), h.constant(cols)).value();
@@ -80,14 +85,8 @@ int main() {
     for (std::size_t k = 0; k < K; ++k)
         for (std::size_t q = 0; q < Ho * Wo * m; ++q) db(k, 0) += dYk(k, q);  // Σ dY over positions, examples
     mat dX({C * H * W, m}, 0.0);  // col2im: each column's values added back to the pixels it was read from
-    for (std::size_t c = 0; c < C; ++c)
-        for (std::size_t i = 0; i < kh; ++i)
-            for (std::size_t j = 0; j < kw; ++j)
-                for (std::size_t oy = 0; oy < Ho; ++oy)
-                    for (std::size_t ox = 0; ox < Wo; ++ox)
-                        for (std::size_t n = 0; n < m; ++n)
-                            dX((c * H + oy + i) * W + ox + j, n) +=
-                                dcols((c * kh + i) * kw + j, (oy * Wo + ox) * m + n);
+    each_tap(
+        [&](std::size_t r, std::size_t q, std::size_t pixel, std::size_t n) { dX(pixel, n) += dcols(r, q); });
 
     std::printf(
         "m = %zu images of C×H×W = %zu×%zu×%zu; K = %zu filters %zu×%zu, stride 1, pad 0 → Ho×Wo = "

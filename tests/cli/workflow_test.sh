@@ -61,6 +61,29 @@ PY
 
 run() { "$xgrad" "$@" --progress none >"$tmp/log" 2>&1; }
 
+# idx_files N_TRAIN N_TEST SIDE NOISE: train-* and t10k-* IDX files (gzip) of SIDE×SIDE images, as MNIST ships
+# them: labels i % 10, pixels uniform in [0, NOISE) but for the class's SIDE²/16 bright pixels in a run at
+# class·SIDE²/16 (with SIDE 4: the class is the bright pixel).
+idx_files() {
+  /usr/bin/python3 - "$@" <<'PY'
+import gzip, random, struct, sys
+n_train, n_test, side, noise = map(int, sys.argv[1:5])
+run = side * side // 16
+r = random.Random(5)
+for prefix, n in (("train", n_train), ("t10k", n_test)):
+    labels = [i % 10 for i in range(n)]
+    pixels = bytearray()
+    for l in labels:
+        img = [r.randrange(0, noise) for _ in range(side * side)]
+        img[l * run:(l + 1) * run] = [255] * run
+        pixels += bytes(img)
+    with gzip.open(f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, side, side) + bytes(pixels))
+    with gzip.open(f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(labels))
+PY
+}
+
 case $case_name in
   files)
     iris_like train.csv 120 1
@@ -134,21 +157,7 @@ csv.writer(open('middle.csv', 'w', newline='')).writerows([[r[0], r[2], r[1]] fo
     expect_error missing_test_file 2 '--test none.csv: no such file' train --train train.csv --test none.csv --out x
     expect_error bad_fraction 2 '--val-fraction must be above 0 and below 1' train --train train.csv --test test.csv --val-fraction 1 --out x
     # IDX files (as MNIST ships them): an images file and the labels file beside it.
-    /usr/bin/python3 - <<'PY'
-import gzip, random, struct
-r = random.Random(5)
-for prefix, n in (("train", 200), ("t10k", 50)):
-    labels = [i % 10 for i in range(n)]
-    pixels = bytearray()
-    for l in labels:
-        img = [r.randrange(0, 40) for _ in range(16)]
-        img[l] = 255  # the class is the bright pixel
-        pixels += bytes(img)
-    with gzip.open(f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 4, 4) + bytes(pixels))
-    with gzip.open(f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(labels))
-PY
+    idx_files 200 50 4 40
     run train --train train-images-idx3-ubyte.gz --test t10k-images-idx3-ubyte.gz --layers 16 --epochs 30 --lr 0.01 --out i
     check "IDX files: --train/--test take images files (their labels beside them)" \
       grep -q 'examples: 175 train, 25 validation, 50 test; 16 features, 10 classes' "$tmp/log"
@@ -319,23 +328,7 @@ PY
     done
     ;;
   cnn)
-    # 28×28 IDX files: class c is a bright row at 2 + 2c over noise.
-    /usr/bin/python3 - <<'PY'
-import gzip, random, struct
-r = random.Random(5)
-for prefix, n in (("train", 300), ("t10k", 60)):
-    labels = [i % 10 for i in range(n)]
-    pixels = bytearray()
-    for l in labels:
-        img = [r.randrange(0, 60) for _ in range(784)]
-        for k in range(28):
-            img[28 * (2 + 2 * l) + k] = 255
-        pixels += bytes(img)
-    with gzip.open(f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + bytes(pixels))
-    with gzip.open(f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(labels))
-PY
+    idx_files 300 60 28 60
     arch='conv3:4,batchnorm,relu,maxpool2,dropout:0.25,conv3:8/s2,layernorm,relu,avgpool2/s1,gap,fc:16,batchnorm,relu,dropout:0.1'
     common=(--dataset fashion-mnist --data . --model "$arch" --epochs 6 --lr 0.01 --batch 32 --seed 3)
     run train "${common[@]}" --out full
