@@ -68,12 +68,13 @@ public:
     gradient_reducer(const gradient_reducer&) = delete;
     gradient_reducer& operator=(const gradient_reducer&) = delete;
 
-    /// After this rank's backward: every gradient ← Σ_r scale_r·∇_r (scale: this rank's m_r / M).
+    /// After this rank's backward: every gradient ← Σ_r scale_r·∇_r (scale: this rank's m_r / M), one
+    /// blocking allreduce per bucket.
     void reduce(double scale);
-    /// g.backward(root) and reduce(scale); with overlap, each bucket's allreduce starts as soon as backward
-    /// has finished the gradients in it (graph::set_backward_observer; an observer set before, such as a
-    /// trace's, is called too and is back in place after).
-    void backward(graph<T>& g, const var<T>& root, double scale, bool overlap = true);
+    /// g.backward(root) and reduce(scale); with overlap, each bucket's (non-blocking) allreduce starts as
+    /// soon as backward has finished the gradients in it (graph::set_backward_observer; an observer set
+    /// before, such as a trace's, is called too and is back in place after).
+    void backward(graph<T>& g, const var<T>& root, double scale, bool overlap = false);
 
     std::size_t buckets() const noexcept;
     std::size_t elements() const noexcept;  ///< number of gradient entries reduced per step

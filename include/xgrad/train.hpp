@@ -96,8 +96,10 @@ struct fit_options {
     /// across the ranks (dist::shard_of), the gradients are averaged over the global batch, and the
     /// reported loss, metric and validation are those of all ranks together. Null: this process alone.
     dist::communicator* communicator = nullptr;
-    /// With a communicator: start each bucket's allreduce while backward still runs.
-    bool overlap_reduction = true;
+    /// With a communicator: start each bucket's allreduce while backward still runs (non-blocking sums).
+    /// Off by default: with Open MPI 4.1 on one machine a non-blocking sum took twice as long as a blocking
+    /// one and progressed only inside MPI calls, so overlapping lost time (docs/distributed.md).
+    bool overlap_reduction = false;
 };
 
 /// Trains `model` (outputs [classes × m] out of x [features × m]) with `options.loss` — softmax

@@ -133,6 +133,9 @@ void attach_job(train::fit_options<float>& options) {
     dist::communicator* comm = job_communicator();
     if (comm == nullptr) return;
     options.communicator = comm;
+    // XGRAD_DIST_OVERLAP=1: non-blocking sums started during backward (off by default: docs/distributed.md).
+    if (const char* v = std::getenv("XGRAD_DIST_OVERLAP"); v != nullptr && std::string_view(v) == "1")
+        options.overlap_reduction = true;
 #ifdef XGRAD_WITH_MPI
     g_comm->reset_stats();
 #endif
