@@ -779,10 +779,7 @@ int run_train(const train_args& a, const resume_input* resumed) {
                printable((o / "history.csv").string()));
     fmt::print("wall time {:.1f} s (training {:.1f} s, {:.0f} examples/s)\n", wall, train_seconds,
                examples / train_seconds);
-    if (const std::string r = xgrad::cli::collective_report(xgrad::cli::optimizer_steps(*opt) -
-                                                            (resumed ? resumed->state.steps : 0));
-        !r.empty())
-        fmt::print("{}\n", r);
+    if (const std::string r = xgrad::cli::collective_report(); !r.empty()) fmt::print("{}\n", r);
     return xgrad::app::exit_ok;
 }
 

@@ -44,12 +44,13 @@ void abort_job(int status) noexcept;
 void check_same_configuration(const data::dataset<float>& train, const data::dataset<float>& validation,
                               const data::dataset<float>& test);
 
-/// Sets options.communicator (and overlap_reduction when XGRAD_DIST_OVERLAP=1), and wraps options.on_batch for the test hook XGRAD_TEST_KILL=RANK:K (rank RANK
-/// raises SIGKILL on itself after its K-th batch, to test a lost process). No job: nothing.
+/// Sets options.communicator (and overlap_reduction when XGRAD_DIST_OVERLAP=1), and wraps options.on_batch
+/// for the test hook XGRAD_TEST_KILL=RANK:K (rank RANK raises SIGKILL on itself after its K-th batch, to test
+/// a lost process). No job: nothing.
 void attach_job(train::fit_options<float>& options);
 
-/// "allreduce: …" — the time the job's collectives took per step, for the report after training (empty
-/// without a job).
-std::string collective_report(std::size_t steps);
+/// "allreduce (rank 0): …" — the time this rank was blocked in the job's sums per optimizer step of this run
+/// (counted by attach_job's on_batch), for the report after training (empty without a job).
+std::string collective_report();
 
 }  // namespace xgrad::cli
