@@ -15,7 +15,9 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-/// Inputs whose shapes do not fit the op (thrown when the op is recorded, in every build type).
+/// Inputs an op cannot take, thrown when the op is recorded, in every build type: shapes that do not fit, or
+/// input values outside the op's domain (a label that is no class, a probability outside [0, 1]). A parameter
+/// that is not an input (leaky_relu's slope, a dropout probability) is an argument_error.
 class shape_error : public error {
 public:
     using error::error;

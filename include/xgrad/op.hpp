@@ -142,7 +142,7 @@ public:
     /// False under no_grad or when no input needs a gradient: backward will never run, skip saving.
     bool recording() const noexcept { return m_node.requires_grad; }
 
-    /// Throws shape_error "op: message (called at file:line)".
+    /// Throws shape_error "op: message (called at file:line)": the inputs' shapes or values do not fit.
     [[noreturn]] void fail(std::string_view message) const;
     /// Throws unless inputs i and j have the same shape (message names both shapes).
     void expect_same_shape(std::size_t i, std::size_t j) const;

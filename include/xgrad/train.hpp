@@ -122,7 +122,8 @@ evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_
                     const loss_function<T>& loss = {}, const metric_function<T>& metric = {},
                     dist::communicator* communicator = nullptr);
 
-/// The confusion matrix as an aligned text table (rows: true class, columns: predicted).
+/// The confusion matrix as an aligned text table (rows: true class, by number and name; columns: predicted,
+/// by number).
 std::string format_confusion(const evaluation& e, const std::vector<std::string>& class_names = {});
 
 }  // namespace xgrad::train

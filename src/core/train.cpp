@@ -291,7 +291,10 @@ evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_
 }
 
 std::string format_confusion(const evaluation& e, const std::vector<std::string>& names) {
-    auto name = [&](std::size_t k) { return k < names.size() ? names[k] : std::to_string(k); };
+    // Rows by number and name ("2 virginica"), so that the numbered columns can be read by name.
+    auto name = [&](std::size_t k) {
+        return k < names.size() ? fmt::format("{} {}", k, names[k]) : std::to_string(k);
+    };
     std::size_t w = 5, label_w = 4;
     for (std::size_t k = 0; k < e.classes; ++k) label_w = std::max(label_w, name(k).size());
     for (const auto& row : e.confusion) {
@@ -301,7 +304,7 @@ std::string format_confusion(const evaluation& e, const std::vector<std::string>
     for (std::size_t p = 0; p < e.classes; ++p) s += fmt::format("{:>{}}", std::to_string(p), w);
     s += "\n";
     for (std::size_t t = 0; t < e.classes; ++t) {
-        s += fmt::format("{:>{}}", name(t), label_w);
+        s += fmt::format("{:<{}}", name(t), label_w);
         for (std::size_t p = 0; p < e.classes; ++p) s += fmt::format("{:>{}}", e.confusion[t][p], w);
         s += "\n";
     }

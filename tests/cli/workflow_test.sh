@@ -186,7 +186,8 @@ right = sum(confusion[c, c] for c in names)
 assert f"{100 * right / 45:.2f}" == f"{accuracy:.2f}", (right, accuracy)
 table = text.split("predicted →\n")[1].splitlines()[1:]
 for line in table:
-    name, *counts = line.split()
+    number, name, *counts = line.split()  # rows "2 virginica  0 1 12": number, name, counts
+    assert names[int(number)] == name, (line, names)
     assert [int(c) for c in counts] == [confusion[name, p] for p in names], (line, confusion)
 assert len(table) == len(names)
 PY

@@ -2,6 +2,7 @@
 // names what is wrong — never a crash, a hang, a wrong answer or a huge allocation. Each call of expect_error
 // is one row of the table in docs/reliability.md (tests/reliability/table.sh regenerates the table from a run
 // of these tests and the `xgrad` command's cases in tests/cli/cli_test.sh, and checks the document holds it).
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -181,12 +182,12 @@ TEST_CASE("reliability: every op with mismatched shapes names the op, both shape
                               },
                               {"log_softmax", "0 classes", called_at(here)});
     here = Loc::current();
-    expect_error<shape_error>("op.leaky_relu_slope", "leaky_relu(A, f = 1.5)",
-                              [&] { xgrad::leaky_relu(a, 1.5, here); },
-                              {"leaky_relu", "1.5", called_at(here)});
+    expect_error<argument_error>("op.leaky_relu_slope", "leaky_relu(A, f = 1.5)",
+                                 [&] { xgrad::leaky_relu(a, 1.5, here); },
+                                 {"leaky_relu", "1.5", called_at(here)});
     here = Loc::current();
-    expect_error<shape_error>("op.elu_alpha", "elu(A, α = 0)", [&] { xgrad::elu(a, 0.0, here); },
-                              {"elu", "0", called_at(here)});
+    expect_error<argument_error>("op.elu_alpha", "elu(A, α = 0)", [&] { xgrad::elu(a, 0.0, here); },
+                                 {"elu", "0", called_at(here)});
 }
 
 TEST_CASE("reliability: misuse of the graph is a graph_error that says what to do",
@@ -473,7 +474,7 @@ TEST_CASE("reliability: IDX files with a wrong magic, bad dimensions, truncation
 
 // ============================================================================================= CSV files
 
-TEST_CASE("reliability: CSV files that are ragged, non-numeric, non-finite, empty or missing",
+TEST_CASE("reliability: CSV files ragged, non-numeric, non-finite, empty, missing, not regular or too long",
           "[reliability][reliability-table]") {
     temp_dir dir;
     const std::string path = dir / "t.csv";
@@ -529,6 +530,24 @@ TEST_CASE("reliability: CSV files that are ragged, non-numeric, non-finite, empt
                              {"missing.csv", "no such file"});
     expect_error<data_error>("csv.directory", "a directory", [&] { data::load_csv<float>(dir.path); },
                              {"is a directory"});
+    // Files that are not files, and inputs whose cost would not be bounded by their size.
+    const std::string fifo = dir / "rows.csv";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);  // no writer: a loader that read it would see an empty file
+    expect_error<data_error>("csv.fifo", "a FIFO (named pipe)", [&] { data::load_csv<float>(fifo); },
+                             {"rows.csv", "it is a FIFO", "must be regular files"});
+    expect_error<data_error>("csv.device", "/dev/zero (endless zero bytes)",
+                             [&] { data::load_csv<float>("/dev/zero"); },
+                             {"/dev/zero", "character device", "must be regular files"});
+    std::string long_line;
+    while (long_line.size() <= data::max_csv_line_bytes) long_line += "1,";
+    expect_error<data_error>("csv.long_line", "one line longer than 1 MiB (\"1,1,1,…\")",
+                             csv(long_line + "1\n", no_header),
+                             {"t.csv:1", "longer than the 1048576 bytes", "max_csv_line_bytes"});
+    expect_error<data_error>("csv.long_cell", "a cell of 5000 bytes",
+                             csv("x,label\n" + std::string(5000, '7') + ",0\n"),
+                             {"t.csv:2", "5000 bytes", "max_csv_cell_bytes", std::string(40, '7') + "…"});
+    expect_error<data_error>("csv.numeric_header", "a first line of numbers where a header is expected",
+                             csv("1.5,2,0\n3,4,1\n"), {"t.csv:1", "header", "only numbers", "no header"});
 }
 
 // ============================================================================================= checkpoints

@@ -99,7 +99,8 @@ struct selu_op final : unary_op<T, selu_op<T>> {
 template <class Op, class T>
 var<T> checked_apply(const var<T>& a, const std::source_location& loc, T p, bool ok, const char* what) {
     if (!ok) {
-        throw shape_error(detail::op_message(Op::rule.name, fmt::format("{} = {} is invalid", what, p), loc));
+        throw argument_error(
+            detail::op_message(Op::rule.name, fmt::format("{} = {} is invalid", what, p), loc));
     }
     return apply<Op>({a}, loc, p);
 }
