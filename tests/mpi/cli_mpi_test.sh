@@ -6,7 +6,8 @@
 #       resume        --stop-after + --resume under mpirun ≡ the uninterrupted run, byte for byte
 #       killed_rank   a rank killed mid-epoch (SIGKILL at a chosen batch) ends the job, naming the rank; the
 #                     checkpoint being resumed stays as it was
-#       mismatch      ranks started with other flags, or other data, refuse before training
+#       mismatch      ranks started with other flags, or other data, refuse before training; other
+#                     subcommands refuse to run on several processes
 # No timing: `timeout` only guards against a hang (status 124 fails the test).
 set -uo pipefail
 xgrad=$1
@@ -157,6 +158,11 @@ case $case_name in
     check "other data on rank 1: usage error (exit 2)" test $rc -eq 2
     check "  … naming rank 1 and the data" grep -q 'rank 1 of 2 read other data than rank 0' err.txt
     check "  … before training (nothing written)" test ! -e r0/xgrad-out -a ! -e r1/xgrad-out
+    # Only train is data parallel: the other subcommands would all write the same outputs.
+    run 2 predict --model nowhere --input r0/test.csv --output p.csv
+    check "mpirun -np 2 xgrad predict: usage error (exit 2)" test $rc -eq 2
+    check "  … saying only train runs on several processes" grep -q 'only xgrad train runs on several processes' err.txt
+    check "  … nothing written" test ! -e p.csv
     ;;
   *)
     echo "unknown case $case_name"

@@ -1537,6 +1537,11 @@ int main(int argc, char** argv) {
         if (o->count() > 0 && !o->get_lnames().empty()) ta.given.push_back("--" + o->get_lnames().front());
     }
     try {
+        if (!train->parsed() && xgrad::cli::job_size() > 1)  // they would all write the same outputs
+            throw usage_error(
+                fmt::format("only xgrad train runs on several processes; run xgrad {} "
+                            "without mpirun",
+                            sub));
         if (train->parsed()) return run_train(ta);
         if (eval->parsed()) return run_evaluate(ea);
         if (predict->parsed()) return run_predict(pa);
