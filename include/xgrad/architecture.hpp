@@ -12,6 +12,12 @@
 ///   avgpool<k>, avgpool<kh>x<kw>[/s…][/p…]             average pooling
 ///   gap                                                global average pooling (C×H×W → C)
 ///   fc:<n>                                             a dense layer of n units (reads any shape, flattened)
+///   dropout[:p]                                        inverted dropout, drop probability p (0.5 unless
+///   given) batchnorm                                          batch normalisation: per channel on images,
+///   per
+///                                                      feature on flat layers (running statistics in
+///                                                      evaluation; saved in checkpoints as buffers)
+///   layernorm                                          layer normalisation over each example's C·H·W values
 ///   relu, tanh, sigmoid, selu, leaky_relu[:f], elu[:α]  an activation
 /// The stride, padding and dilation options take one number (both directions) or two, "s2x1".
 ///
@@ -31,13 +37,13 @@
 
 namespace xgrad::nn {
 
-/// One layer of an architecture: its kind (the keyword: "conv", "maxpool", "avgpool", "gap", "fc", or an
-/// activation's name) and its arguments.
+/// One layer of an architecture: its kind (the keyword: "conv", "maxpool", "avgpool", "gap", "fc",
+/// "dropout", "batchnorm", "layernorm", or an activation's name) and its arguments.
 struct layer_spec {
     std::string kind;
     std::size_t units = 0;        ///< conv's filters K, fc's units
     window2d window{};            ///< conv's and the pools' window
-    std::optional<double> param;  ///< an activation's parameter (leaky_relu's f, elu's α)
+    std::optional<double> param;  ///< an activation's parameter (leaky_relu's f, elu's α), dropout's p
 
     /// The layer as written in canonical form: "conv3x3:32", "conv5x5:16/s2/p0", "maxpool2", "fc:128".
     std::string to_string() const;
@@ -69,9 +75,19 @@ std::vector<image_shape> layer_shapes(const architecture& a, const image_shape& 
 
 /// The model: the layers in order, then a dense layer of `outputs` units when outputs > 0. Conv and dense
 /// weights are He-uniform after ReLU-family activations and by default, Xavier-uniform when the next
-/// activation is sigmoid or tanh. Throws argument_error like layer_shapes.
+/// activation is sigmoid or tanh; they are drawn from `g`. Dropout layers draw their masks from `noise`,
+/// which must outlive the model (reseed it to make a run's masks reproducible from any epoch on). Throws
+/// argument_error like layer_shapes.
 template <class T>
 std::unique_ptr<sequential<T>> build(const architecture& a, const image_shape& in, std::size_t outputs,
-                                     rng& g);
+                                     rng& g, rng& noise);
+
+/// build(a, in, outputs, g, g): initialisation and dropout masks from the one generator `g`, which must then
+/// outlive the model.
+template <class T>
+std::unique_ptr<sequential<T>> build(const architecture& a, const image_shape& in, std::size_t outputs,
+                                     rng& g) {
+    return build<T>(a, in, outputs, g, g);
+}
 
 }  // namespace xgrad::nn

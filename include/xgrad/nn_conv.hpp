@@ -13,18 +13,37 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "xgrad/nn.hpp"
 #include "xgrad/ops/conv.hpp"
 
 namespace xgrad::nn {
 
+/// What conv2d and the pooling modules share: the shape of their input images, their window, and the shape
+/// of their output images (window_output; the constructor throws argument_error when the window does not
+/// fit).
+template <class T>
+class window_module : public module<T> {
+public:
+    const image_shape& input_shape() const noexcept { return m_in; }
+    const image_shape& output_shape() const noexcept { return m_out; }
+    const window2d& window() const noexcept { return m_window; }
+
+protected:
+    window_module(const image_shape& in, const window2d& window, std::size_t out_channels);
+    /// "name(1×28×28 → 32×28×28, 3×3 stride 1 pad 1)"
+    std::string describe_as(std::string_view name) const;
+    image_shape m_in, m_out;
+    window2d m_window;
+};
+
 /// A = W·im2col(H) + b: `out_channels` filters of window.kernel_h × window.kernel_w over images of shape
 /// `in`. Parameters "weight" [K × C·kh·kw] (row k is filter k, laid out (c, i, j)) and "bias" [K × 1]. W is
 /// initialized with `scheme` (fan-in C·kh·kw); b starts at zero. Throws argument_error when the window does
 /// not fit the image.
 template <class T>
-class conv2d : public module<T> {
+class conv2d : public window_module<T> {
 public:
     conv2d(const image_shape& in, std::size_t out_channels, const window2d& window, rng& g,
            init_scheme scheme = init_scheme::he_uniform);
@@ -32,49 +51,30 @@ public:
     var<T> forward(const var<T>& h) override;
     /// "conv2d(1×28×28 → 32×28×28, 3×3 stride 1 pad 1)"
     std::string describe() const override;
-    const image_shape& input_shape() const noexcept { return m_in; }
-    const image_shape& output_shape() const noexcept { return m_out; }
-    const window2d& window() const noexcept { return m_window; }
     parameter<T>& weight() noexcept { return *m_weight; }
     parameter<T>& bias() noexcept { return *m_bias; }
 
 private:
-    image_shape m_in, m_out;
-    window2d m_window;
     parameter<T>* m_weight;
     parameter<T>* m_bias;
 };
 
 /// Max pooling over each window (ties: the first maximum gets the gradient). No parameters.
 template <class T>
-class max_pool2d : public module<T> {
+class max_pool2d : public window_module<T> {
 public:
-    max_pool2d(const image_shape& in, const window2d& window);
+    max_pool2d(const image_shape& in, const window2d& window) : window_module<T>(in, window, in.channels) {}
     var<T> forward(const var<T>& h) override;
     std::string describe() const override;  ///< "max_pool2d(32×28×28 → 32×14×14, 2×2 stride 2 pad 0)"
-    const image_shape& input_shape() const noexcept { return m_in; }
-    const image_shape& output_shape() const noexcept { return m_out; }
-    const window2d& window() const noexcept { return m_window; }
-
-private:
-    image_shape m_in, m_out;
-    window2d m_window;
 };
 
 /// Average pooling over each window (padding counts as zeros). No parameters.
 template <class T>
-class avg_pool2d : public module<T> {
+class avg_pool2d : public window_module<T> {
 public:
-    avg_pool2d(const image_shape& in, const window2d& window);
+    avg_pool2d(const image_shape& in, const window2d& window) : window_module<T>(in, window, in.channels) {}
     var<T> forward(const var<T>& h) override;
     std::string describe() const override;
-    const image_shape& input_shape() const noexcept { return m_in; }
-    const image_shape& output_shape() const noexcept { return m_out; }
-    const window2d& window() const noexcept { return m_window; }
-
-private:
-    image_shape m_in, m_out;
-    window2d m_window;
 };
 
 /// The mean of each channel: C×H×W images → C×1×1 (a [C × m] batch). No parameters.

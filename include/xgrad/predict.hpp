@@ -19,8 +19,8 @@ struct predictions {
 };
 
 /// The model's class probabilities and predicted classes for the examples (columns) of x, evaluated under
-/// no_grad in batches of `batch` columns (as train::evaluate, whose confusion matrix counts the same
-/// classes):
+/// no_grad in evaluation mode (module::eval; its previous mode is restored after) in batches of `batch`
+/// columns (as train::evaluate, whose confusion matrix counts the same classes):
 ///   P[:, j] = softmax(model(x[:, j])),  P_ij = exp(Z_ij − max_i Z_ij) / Σ_k exp(Z_kj − max_k Z_kj)
 /// (computed in double, so no output overflows). Throws argument_error for batch 0, an x without columns or a
 /// model without outputs.

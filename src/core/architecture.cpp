@@ -1,6 +1,8 @@
 // Architecture strings: parsed into layer_specs, printed back canonically, built as nn::sequential.
 #include "xgrad/architecture.hpp"
 
+#include "xgrad/layers.hpp"
+
 #include <charconv>
 #include <cmath>
 
@@ -131,13 +133,28 @@ void parse_pool(std::string_view rest, layer_spec& l) {
     l.window = parse_window(parts[0], {parts.begin() + 1, parts.end()}, false);
 }
 
-void parse_gap(std::string_view rest, layer_spec&) {
-    if (!rest.empty()) throw layer_error{"gap takes no arguments"};
-}
-
 void parse_fc(std::string_view rest, layer_spec& l) {
     if (rest.empty() || rest.front() != ':') throw layer_error{"fc needs its number of units, e.g. fc:128"};
     l.units = positive(rest.substr(1), "the number of units");
+}
+
+void parse_dropout(std::string_view rest, layer_spec& l) {
+    l.param = 0.5;
+    if (rest.empty()) return;
+    if (rest.front() != ':')
+        throw layer_error{"dropout takes its drop probability as dropout:<p>, e.g. dropout:0.25"};
+    const std::string p(rest.substr(1));
+    char* end = nullptr;
+    const double v = std::strtod(p.c_str(), &end);
+    if (p.empty() || end != p.c_str() + p.size() || !(v >= 0.0 && v < 1.0)) {
+        throw layer_error{fmt::format("the drop probability must be a number in [0, 1), not '{}'", p)};
+    }
+    l.param = v;
+}
+
+/// batchnorm and layernorm: the keyword alone.
+void parse_plain(std::string_view rest, layer_spec& l) {
+    if (!rest.empty()) throw layer_error{fmt::format("{} takes no arguments", l.kind)};
 }
 
 struct layer_kind {
@@ -147,11 +164,9 @@ struct layer_kind {
 
 /// Every kind of layer but the activations (which are read by name from nn::activations). Add new kinds
 /// here, in to_string, in layer_shapes and in make_layer.
-constexpr layer_kind kinds[] = {{"conv", parse_conv},
-                                {"maxpool", parse_pool},
-                                {"avgpool", parse_pool},
-                                {"gap", parse_gap},
-                                {"fc", parse_fc}};
+constexpr layer_kind kinds[] = {
+    {"conv", parse_conv}, {"maxpool", parse_pool},    {"avgpool", parse_pool},    {"gap", parse_plain},
+    {"fc", parse_fc},     {"dropout", parse_dropout}, {"batchnorm", parse_plain}, {"layernorm", parse_plain}};
 
 std::optional<activation_kind> activation_named(std::string_view name) {
     for (const activation_entry& a : activations) {
@@ -177,7 +192,7 @@ layer_spec parse_layer(std::string_view text) {
         for (const activation_entry& a : activations) names += fmt::format(", {}", a.name);
         throw layer_error{
             fmt::format("unknown layer (one of conv<k>:<filters>, maxpool<k>, avgpool<k>, gap, "
-                        "fc:<units>{})",
+                        "fc:<units>, dropout[:p], batchnorm, layernorm{})",
                         names)};
     }
     l.kind = std::string(name);
@@ -218,7 +233,8 @@ init_scheme scheme_after(const architecture& a, std::size_t i) {
 }
 
 template <class T>
-void make_layer(sequential<T>& net, const architecture& a, std::size_t i, const image_shape& in, rng& g) {
+void make_layer(sequential<T>& net, const architecture& a, std::size_t i, const image_shape& in, rng& g,
+                rng& noise) {
     const layer_spec& l = a.layers[i];
     if (l.kind == "conv") {
         net.template emplace<conv2d<T>>(in, l.units, l.window, g, scheme_after(a, i));
@@ -230,6 +246,13 @@ void make_layer(sequential<T>& net, const architecture& a, std::size_t i, const 
         net.template emplace<global_avg_pool<T>>(in);
     } else if (l.kind == "fc") {
         net.template emplace<linear<T>>(in.size(), l.units, g, scheme_after(a, i));
+    } else if (l.kind == "dropout") {
+        net.template emplace<dropout<T>>(*l.param, noise);
+    } else if (l.kind == "batchnorm") {  // per channel on images; a 1×1 image's channels are its features
+        const bool flat = in.height == 1 && in.width == 1;
+        net.template emplace<batch_norm<T>>(in.channels, flat ? norm_axis::features : norm_axis::channels);
+    } else if (l.kind == "layernorm") {
+        net.template emplace<layer_norm<T>>(in.size());
     } else {
         std::optional<T> p;
         if (l.param) p = static_cast<T>(*l.param);
@@ -246,6 +269,7 @@ std::string layer_spec::to_string() const {
     if (kind == "maxpool" || kind == "avgpool")
         return kind + pair_text(window.kernel_h, window.kernel_w) + window_options(window, false);
     if (kind == "fc") return fmt::format("fc:{}", units);
+    if (kind == "dropout") return fmt::format("dropout:{}", param.value_or(0.5));
     if (param) return fmt::format("{}:{}", kind, *param);
     return kind;
 }
@@ -310,10 +334,11 @@ std::vector<image_shape> layer_shapes(const architecture& a, const image_shape& 
 
 template <class T>
 std::unique_ptr<sequential<T>> build(const architecture& a, const image_shape& in, std::size_t outputs,
-                                     rng& g) {
+                                     rng& g, rng& noise) {
     const std::vector<image_shape> shapes = layer_shapes(a, in, outputs);  // every layer fits
     auto net = std::make_unique<sequential<T>>();
-    for (std::size_t i = 0; i < a.layers.size(); ++i) make_layer(*net, a, i, i == 0 ? in : shapes[i - 1], g);
+    for (std::size_t i = 0; i < a.layers.size(); ++i)
+        make_layer(*net, a, i, i == 0 ? in : shapes[i - 1], g, noise);
     if (outputs > 0) {
         net->template emplace<linear<T>>(a.layers.empty() ? in.size() : shapes[a.layers.size() - 1].size(),
                                          outputs, g, init_scheme::he_uniform);
@@ -321,8 +346,9 @@ std::unique_ptr<sequential<T>> build(const architecture& a, const image_shape& i
     return net;
 }
 
-template std::unique_ptr<sequential<float>> build(const architecture&, const image_shape&, std::size_t, rng&);
-template std::unique_ptr<sequential<double>> build(const architecture&, const image_shape&, std::size_t,
+template std::unique_ptr<sequential<float>> build(const architecture&, const image_shape&, std::size_t, rng&,
+                                                  rng&);
+template std::unique_ptr<sequential<double>> build(const architecture&, const image_shape&, std::size_t, rng&,
                                                    rng&);
 
 }  // namespace xgrad::nn

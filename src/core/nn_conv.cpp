@@ -11,12 +11,23 @@ std::string shapes(std::string_view name, const image_shape& in, const image_sha
 }
 }  // namespace
 
+// ---------------------------------------------------------------- window_module
+
+template <class T>
+window_module<T>::window_module(const image_shape& in, const window2d& window, std::size_t out_channels)
+    : m_in(in), m_out(window_output(in, window, out_channels)), m_window(window) {}
+
+template <class T>
+std::string window_module<T>::describe_as(std::string_view name) const {
+    return shapes(name, m_in, m_out, &m_window);
+}
+
 // ---------------------------------------------------------------- conv2d
 
 template <class T>
 conv2d<T>::conv2d(const image_shape& in, std::size_t out_channels, const window2d& window, rng& g,
                   init_scheme scheme)
-    : m_in(in), m_out(window_output(in, window, out_channels)), m_window(window) {
+    : window_module<T>(in, window, out_channels) {
     if (out_channels == 0)
         throw argument_error("conv2d: the number of output channels must be positive, not 0");
     const shape2 ws{out_channels, in.channels * window.kernel_h * window.kernel_w};
@@ -36,42 +47,34 @@ var<T> conv2d<T>::forward(const var<T>& h) {
     // W's leaf before b's (argument evaluation order is unspecified, so node ids would vary by compiler)
     const var<T> w = this->use(h, *m_weight);
     const var<T> b = this->use(h, *m_bias);
-    return xgrad::conv2d(w, h, b, m_in, m_window);
+    return xgrad::conv2d(w, h, b, this->m_in, this->m_window);
 }
 
 template <class T>
 std::string conv2d<T>::describe() const {
-    return shapes("conv2d", m_in, m_out, &m_window);
+    return this->describe_as("conv2d");
 }
 
 // ---------------------------------------------------------------- pooling
 
 template <class T>
-max_pool2d<T>::max_pool2d(const image_shape& in, const window2d& window)
-    : m_in(in), m_out(window_output(in, window, in.channels)), m_window(window) {}
-
-template <class T>
 var<T> max_pool2d<T>::forward(const var<T>& h) {
-    return xgrad::max_pool2d(h, m_in, m_window);
+    return xgrad::max_pool2d(h, this->m_in, this->m_window);
 }
 
 template <class T>
 std::string max_pool2d<T>::describe() const {
-    return shapes("max_pool2d", m_in, m_out, &m_window);
+    return this->describe_as("max_pool2d");
 }
 
 template <class T>
-avg_pool2d<T>::avg_pool2d(const image_shape& in, const window2d& window)
-    : m_in(in), m_out(window_output(in, window, in.channels)), m_window(window) {}
-
-template <class T>
 var<T> avg_pool2d<T>::forward(const var<T>& h) {
-    return xgrad::avg_pool2d(h, m_in, m_window);
+    return xgrad::avg_pool2d(h, this->m_in, this->m_window);
 }
 
 template <class T>
 std::string avg_pool2d<T>::describe() const {
-    return shapes("avg_pool2d", m_in, m_out, &m_window);
+    return this->describe_as("avg_pool2d");
 }
 
 template <class T>
@@ -89,6 +92,8 @@ std::string global_avg_pool<T>::describe() const {
     return shapes("global_avg_pool", m_in, output_shape(), nullptr);
 }
 
+template class window_module<float>;
+template class window_module<double>;
 template class conv2d<float>;
 template class conv2d<double>;
 template class max_pool2d<float>;

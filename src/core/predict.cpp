@@ -17,6 +17,13 @@ predictions<T> predict(nn::module<T>& model, const matrix<T>& x, std::size_t bat
         throw argument_error(fmt::format("predict: x {} has no examples (columns)", to_string(x.shape())));
     predictions<T> out;
     out.classes.reserve(n);
+    // Evaluation mode (no dropout; batch_norm's running statistics), then back into the model's own mode.
+    struct evaluation_mode {
+        nn::module<T>& model;
+        bool was = model.is_training();
+        ~evaluation_mode() { model.train(was); }
+    } mode{model};
+    model.eval();
     graph<T> g;
     no_grad guard;
     matrix<T> part;

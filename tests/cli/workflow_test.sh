@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The file workflow of the xgrad command, end to end on small files this script writes:
-#   workflow_test.sh XGRAD_BINARY CASE      (CASE: files, predict, resume, numpy, chart_xml)
+#   workflow_test.sh XGRAD_BINARY CASE      (CASE: files, predict, resume, numpy, chart_xml, cnn)
 #   files    --train/--test/--val, text labels, a named label column, no header, IDX files; every label of the
 #            other files checked against the training file's classes; evaluate on a whole file with the
 #            training statistics
@@ -10,6 +10,11 @@
 #   numpy    model.npz + model.json applied with numpy alone (the block of docs/workflow.md) give predict's
 #            probabilities
 #   chart_xml  a run whose names hold < & > " ' writes SVG that python3's XML parser reads
+#   cnn      --model ARCH with batchnorm, dropout and layernorm on 28×28 IDX images this script writes:
+#            evaluate and predict reproduce the run's test numbers (evaluation mode, batch_norm's running
+#            statistics from the checkpoint), resume ≡ uninterrupted byte for byte, bad strings and models too
+#            big for memory or for model.npz refused before anything is built; xgrad filters draws the first
+#            conv layer's filters as SVG
 set -uo pipefail
 xgrad=$1
 [[ $xgrad == /* ]] || xgrad=$PWD/$xgrad
@@ -55,6 +60,29 @@ PY
 }
 
 run() { "$xgrad" "$@" --progress none >"$tmp/log" 2>&1; }
+
+# idx_files N_TRAIN N_TEST SIDE NOISE: train-* and t10k-* IDX files (gzip) of SIDE×SIDE images, as MNIST ships
+# them: labels i % 10, pixels uniform in [0, NOISE) but for the class's SIDE²/16 bright pixels in a run at
+# class·SIDE²/16 (with SIDE 4: the class is the bright pixel).
+idx_files() {
+  /usr/bin/python3 - "$@" <<'PY'
+import gzip, random, struct, sys
+n_train, n_test, side, noise = map(int, sys.argv[1:5])
+run = side * side // 16
+r = random.Random(5)
+for prefix, n in (("train", n_train), ("t10k", n_test)):
+    labels = [i % 10 for i in range(n)]
+    pixels = bytearray()
+    for l in labels:
+        img = [r.randrange(0, noise) for _ in range(side * side)]
+        img[l * run:(l + 1) * run] = [255] * run
+        pixels += bytes(img)
+    with gzip.open(f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, side, side) + bytes(pixels))
+    with gzip.open(f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(labels))
+PY
+}
 
 case $case_name in
   files)
@@ -129,21 +157,7 @@ csv.writer(open('middle.csv', 'w', newline='')).writerows([[r[0], r[2], r[1]] fo
     expect_error missing_test_file 2 '--test none.csv: no such file' train --train train.csv --test none.csv --out x
     expect_error bad_fraction 2 '--val-fraction must be above 0 and below 1' train --train train.csv --test test.csv --val-fraction 1 --out x
     # IDX files (as MNIST ships them): an images file and the labels file beside it.
-    /usr/bin/python3 - <<'PY'
-import gzip, random, struct
-r = random.Random(5)
-for prefix, n in (("train", 200), ("t10k", 50)):
-    labels = [i % 10 for i in range(n)]
-    pixels = bytearray()
-    for l in labels:
-        img = [r.randrange(0, 40) for _ in range(16)]
-        img[l] = 255  # the class is the bright pixel
-        pixels += bytes(img)
-    with gzip.open(f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 4, 4) + bytes(pixels))
-    with gzip.open(f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + bytes(labels))
-PY
+    idx_files 200 50 4 40
     run train --train train-images-idx3-ubyte.gz --test t10k-images-idx3-ubyte.gz --layers 16 --epochs 30 --lr 0.01 --out i
     check "IDX files: --train/--test take images files (their labels beside them)" \
       grep -q 'examples: 175 train, 25 validation, 50 test; 16 features, 10 classes' "$tmp/log"
@@ -313,6 +327,73 @@ for p, m in zip(pred, mine):
     assert m[1] == p["predicted"] or top[1] - top[0] < 1e-5, (p, m)
 PY
     done
+    ;;
+  cnn)
+    idx_files 300 60 28 60
+    arch='conv3:4,batchnorm,relu,maxpool2,dropout:0.25,conv3:8/s2,layernorm,relu,avgpool2/s1,gap,fc:16,batchnorm,relu,dropout:0.1'
+    common=(--dataset fashion-mnist --data . --model "$arch" --epochs 6 --lr 0.01 --batch 32 --seed 3)
+    run train "${common[@]}" --out full
+    check "train --model with batchnorm, dropout, layernorm exits 0" test $? -eq 0
+    cp "$tmp/log" full.log
+    check "  … the model line names every layer" grep -q 'model: conv3x3:4,batchnorm,relu,maxpool2,dropout:0.25,conv3x3:8/s2,layernorm,relu,avgpool2/s1,gap,fc:16,batchnorm,relu,dropout:0.1,fc:10 (1×28×28 → 10)' full.log
+    check "  … model.npz holds batch_norm's running statistics" \
+      /usr/bin/python3 -c 'import sys, zipfile; n = zipfile.ZipFile("full/model.npz").namelist(); sys.exit(not all(k in n for k in ("1.running_mean.npy", "1.running_var.npy", "11.running_var.npy")))'
+    test_line=$(grep -oE 'test accuracy [0-9.]+% \(60 examples\), test loss [0-9.]+' full.log)
+    "$xgrad" evaluate full --data . >eval.log 2>&1
+    check "evaluate reproduces the run's test accuracy and loss ($test_line)" \
+      bash -c "[[ -n '$test_line' ]] && grep -q \"accuracy $(echo "$test_line" | grep -oE '[0-9.]+%'), loss $(echo "$test_line" | grep -oE '[0-9.]+$')\" eval.log"
+    "$xgrad" predict full t10k-images-idx3-ubyte.gz --output p.csv >/dev/null 2>&1
+    check "predict's classes give evaluate's accuracy (evaluation mode)" /usr/bin/python3 - p.csv eval.log <<'PY'
+import csv, re, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+acc = 100 * sum(r["label"] == r["predicted"] for r in rows) / len(rows)
+want = float(re.search(r"accuracy ([0-9.]+)%", open(sys.argv[2]).read()).group(1))
+assert len(rows) == 60 and f"{acc:.2f}" == f"{want:.2f}", (acc, want)
+PY
+    run train "${common[@]}" --stop-after 3 --out part
+    run train --resume part
+    check "--resume of --model ARCH exits 0" test $? -eq 0
+    check "  … resumes the architecture" grep -q "model: conv3x3:4,batchnorm" "$tmp/log"
+    check "3 + resume ≡ 6 epochs: model.npz byte for byte (weights and running statistics)" cmp full/model.npz part/model.npz
+    check "  … and resume.npz" cmp full/resume.npz part/resume.npz
+    check "  … and the history's losses and accuracies (dropout's masks drawn alike)" \
+      bash -c "diff <(cut -d, -f1-6 full/history.csv) <(cut -d, -f1-6 part/history.csv)"
+    # xgrad filters: the first conv layer's 4 filters of 3×3, as SVG that python3's XML parser reads (the title
+    # holds the checkpoint's path, here with the characters XML reserves).
+    cp -r full 'f<&>"'
+    "$xgrad" filters 'f<&>"' --output filters.svg >"$tmp/log" 2>&1
+    check "filters exits 0 and says what it drew" grep -q 'wrote filters.svg (4 filters of layer 1, conv2d(1×28×28 → 4×28×28' "$tmp/log"
+    check "  … valid SVG: 4 filters of 3×3 squares, coloured by the weights, and the path in the title" \
+      /usr/bin/python3 - filters.svg full/model.npz <<'PY'
+import sys, xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()
+groups = [g for g in root.iter(ns + "g")]
+assert len(groups) == 4, len(groups)
+for g in groups:
+    squares = [r for r in g.iter(ns + "rect") if r.get("fill") != "none"]
+    assert len(squares) == 9, len(squares)
+fills = {r.get("fill") for r in root.iter(ns + "rect")}
+assert any(f.startswith("rgb(255,") for f in fills) and any(f.endswith(",255)") for f in fills), fills
+assert any('f<&>"/model.npz' in "".join(t.itertext()) for t in root.iter(ns + "text"))
+PY
+    "$xgrad" train --dataset fashion-mnist --data . --layers 8 --epochs 1 --progress none --out mlp >/dev/null 2>&1
+    expect_error filters_without_conv 2 'mlp/model.npz has no conv layer to draw' filters mlp --output none.svg
+    check "  … nothing written" test ! -e none.svg
+    # Bad architecture strings name the layer's position; too big a model is refused before anything is built.
+    expect_error model_bad_dropout 2 "layer 2 'dropout:1.5': the drop probability must be a number in \[0, 1\)" \
+      train --dataset fashion-mnist --data . --model conv3:4,dropout:1.5 --out x
+    expect_error model_bad_batchnorm 2 "layer 3 'batchnorm:4': batchnorm takes no arguments" \
+      train --dataset fashion-mnist --data . --model conv3:4,relu,batchnorm:4 --out x
+    expect_error model_too_big_for_checkpoint 2 \
+      "--model: the model conv3x3:64,fc:2000000,fc:10 .* has [0-9]+ parameters; too many for a model.npz" \
+      train --dataset fashion-mnist --data . --model conv3:64,fc:2000000 --out x
+    failed_before=$failed  # (under a limit of 7.6 GiB, whatever this machine's memory: a subshell)
+    (ulimit -v 8000000 && expect_error model_too_big_for_memory 2 \
+      "--model: the model conv3x3:20000,fc:10 .*more than the .* this process may use" \
+      train --dataset fashion-mnist --data . --model conv3:20000 --batch 64 --out x && [[ $failed -eq $failed_before ]]) ||
+      failed=$((failed + 1))
+    check "  … nothing written" test ! -e x
     ;;
   *)
     echo "unknown case $case_name"

@@ -1,6 +1,7 @@
 // Tests of the convolution modules (nn_conv.hpp) and of architecture strings (architecture.hpp).
 #include <string>
 
+#include "app/model_choice.hpp"
 #include "support.hpp"
 
 using xgrad::image_shape;
@@ -119,4 +120,75 @@ TEST_CASE("architecture: bad strings name the layer and what was expected", "[nn
             nn::layer_shapes(a, {1, 12, 12}, 10);
         }),
         Contains("layer 5 'maxpool2'") && Contains("4×1×1") && Contains("larger than the padded image"));
+}
+
+TEST_CASE("architecture: dropout, batchnorm and layernorm build as their modules, with train/eval mode",
+          "[nn][architecture]") {
+    const nn::architecture a = nn::parse_architecture(
+        "conv3:4, batchnorm, relu, dropout, maxpool2, layernorm, fc:6, batchnorm, "
+        "dropout:0.25");
+    CHECK(a.to_string() ==
+          "conv3x3:4,batchnorm,relu,dropout:0.5,maxpool2,layernorm,fc:6,batchnorm,dropout:0.25");
+    CHECK(nn::parse_architecture(a.to_string()) == a);
+    xgrad::rng g(1), noise(2);
+    auto net = nn::build<double>(a, {1, 6, 6}, 3, g, noise);
+    REQUIRE(net->size() == 10);
+    CHECK((*net)[1].describe() == "batch_norm(4 channels)");  // per channel after a conv
+    CHECK((*net)[7].describe() == "batch_norm(6 features)");  // per feature after fc
+    CHECK((*net)[5].describe() == "layer_norm(36)");          // all C·H·W values of an example
+    CHECK((*net)[3].describe() == "dropout(p = 0.5)");
+    // γ, β of each norm layer are parameters; the running statistics are buffers, saved with them.
+    const double convs = 4 * 9 + 4, fcs = 6 * 36 + 6 + 3 * 6 + 3, norms = 2 * 4 + 2 * 36 + 2 * 6;
+    CHECK(static_cast<double>(net->parameter_count()) == convs + fcs + norms);
+    std::size_t buffers = 0;
+    for (const auto& [name, p] : net->named_buffers()) buffers += p->value().size();
+    CHECK(buffers == 2 * 4 + 2 * 6);
+    // Dropout draws from `noise` in training, nothing in evaluation; the model's output is the same twice in
+    // evaluation.
+    const matrix<double> x = random_matrix<double>(36, 5, 4);
+    xgrad::graph<double> gr;
+    xgrad::rng before = noise;
+    net->eval();
+    const matrix<double> y1 = (*net)(gr.constant(x)).value();
+    const matrix<double> y2 = (*net)(gr.constant(x)).value();
+    CHECK(y1 == y2);
+    CHECK(noise.engine() == before.engine());
+    net->train();
+    (void)(*net)(gr.constant(x));
+    CHECK(noise.engine() != before.engine());
+}
+
+TEST_CASE("architecture: bad dropout, batchnorm and layernorm layers are named with their position",
+          "[nn][architecture][error]") {
+    using Catch::Contains;
+    const auto msg = [](std::string_view s) {
+        return xgrad::test::message_of<xgrad::argument_error>([&] { nn::parse_architecture(s); });
+    };
+    CHECK_THAT(msg("fc:8,dropout:1"), Contains("layer 2 'dropout:1'") && Contains("[0, 1)"));
+    CHECK_THAT(msg("fc:8,dropout:-0.1"), Contains("[0, 1)"));
+    CHECK_THAT(msg("dropout0.5"), Contains("layer 1") && Contains("dropout:<p>"));
+    CHECK_THAT(msg("conv3:2,relu,batchnorm:2"),
+               Contains("layer 3 'batchnorm:2'") && Contains("takes no arguments"));
+    CHECK_THAT(msg("layernorm(4)"), Contains("layer 1 'layernorm(4)'") && Contains("takes no arguments"));
+    CHECK_THAT(msg("fc:4,bn"),
+               Contains("layer 2 'bn'") && Contains("unknown layer") && Contains("batchnorm"));
+}
+
+TEST_CASE("architecture: the command's parameter count and memory estimate agree with the built model",
+          "[nn][architecture]") {
+    for (const char* text :
+         {"conv3:4,batchnorm,relu,maxpool2,dropout:0.25,conv3:8/s2,layernorm,relu,gap,fc:16",
+          "conv5x3:6/s2/p1,avgpool2,layernorm,fc:7,batchnorm,tanh", "fc:9,layernorm"}) {
+        const nn::architecture a = nn::parse_architecture(text);
+        xgrad::rng g(1);
+        const image_shape in{2, 12, 10};
+        auto net = nn::build<float>(a, in, 5, g);
+        CAPTURE(text);
+        CHECK(xgrad::app::parameter_count(a, in, 5) == static_cast<double>(net->parameter_count()));
+        const auto small = xgrad::app::estimate_cost(a, in, 5, 8, 2, 0);
+        const auto big = xgrad::app::estimate_cost(a, in, 5, 16, 2, 0);
+        CHECK(small.parameters == static_cast<double>(net->parameter_count()));
+        CHECK(small.parameter_bytes == 4.0 * 4 * small.parameters);  // W, its gradient, Adam's m and v
+        CHECK(big.activation_bytes == 2 * small.activation_bytes);   // linear in the batch
+    }
 }

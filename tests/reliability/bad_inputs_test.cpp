@@ -740,3 +740,39 @@ TEST_CASE("reliability: embedding ids, batch_norm batches and geometry, dropout 
                               },
                               {"split", "{1, 2}", "2 rows", called_at(here)});
 }
+
+TEST_CASE("reliability: conv2d and pooling with a wrong geometry or a window larger than the padded image",
+          "[reliability][reliability-table]") {
+    xgrad::graph<double> g;
+    const V w = g.variable(filled(2, 9), "W"), b = g.variable(filled(2, 1), "b");
+    const xgrad::image_shape in{1, 5, 5};
+    Loc here = Loc::current();
+    expect_error<shape_error>(
+        "op.conv2d_geometry", "conv2d(W [2×9], X [24×3], b) over 1×5×5 images (25 rows expected)",
+        [&] { xgrad::conv2d(w, g.constant(filled(24, 3), "X"), b, in, xgrad::window2d::square(3), here); },
+        {"conv2d", "1×5×5", "[24×3]", called_at(here)});
+    here = Loc::current();
+    expect_error<shape_error>(
+        "op.conv2d_filters", "conv2d(W [2×8], X [25×3], b) with 3×3 kernels over 1 channel",
+        [&] {
+            xgrad::conv2d(g.variable(filled(2, 8), "W8"), g.constant(filled(25, 3), "X"), b, in,
+                          xgrad::window2d::square(3), here);
+        },
+        {"conv2d", "[2×8]", called_at(here)});
+    here = Loc::current();
+    expect_error<shape_error>(
+        "op.conv2d_kernel_too_large", "conv2d with a 7×7 kernel, padding 0, over 1×5×5 images",
+        [&] {
+            xgrad::conv2d(g.variable(filled(2, 49), "W49"), g.constant(filled(25, 3), "X"), b, in,
+                          xgrad::window2d::square(7), here);
+        },
+        {"conv2d", "7×7", "1×5×5", "larger than the padded image", called_at(here)});
+    here = Loc::current();
+    expect_error<shape_error>(
+        "op.max_pool2d_window_too_large", "max_pool2d with a 3×3 window, stride 3, over 1×2×2 images",
+        [&] {
+            xgrad::max_pool2d(g.constant(filled(4, 3), "H"), xgrad::image_shape{1, 2, 2},
+                              xgrad::window2d::pool(3), here);
+        },
+        {"max_pool2d", "1×2×2", "larger than the padded image", called_at(here)});
+}

@@ -47,6 +47,7 @@
 #include "app/charts.hpp"
 #include "app/checksum.hpp"
 #include "app/confusion.hpp"
+#include "app/filters.hpp"
 #include "app/graphviz.hpp"
 #include "app/model_choice.hpp"
 #include "app/output_set.hpp"
@@ -380,13 +381,12 @@ void check_classes_and_splits(const splits& s) {
     }
 }
 
-/// Refuses a model that cannot be trained here, before anything is allocated: more memory than the
-/// machine allows, or more parameters than model.npz can hold. `what` names the flags or file that chose
-/// it; `eval_columns` is the widest evaluation (app/budget.hpp). With `lower_bound`, `sizes` has a stand-in
-/// 1 input and 2 classes (the data is not read yet): the message then speaks of the hidden layers alone.
-void check_model_fits(const std::vector<std::size_t>& sizes, std::size_t batch, int optimizer_state,
-                      std::size_t eval_columns, const std::string& what, bool lower_bound = false) {
-    const xgrad::app::model_cost c = xgrad::app::estimate_cost(sizes, batch, optimizer_state, eval_columns);
+/// Refuses a model of cost `c` that cannot be trained here, before anything is allocated: more memory than
+/// the machine allows, or more parameters than model.npz can hold. `model` names it as the message shows it
+/// ("model 784-256-10", "hidden layers 256,128"); `what` names the flags or file that chose it;
+/// `eval_columns` is the widest evaluation (app/budget.hpp); `lower_bound`: the cost is a lower bound.
+void check_cost_fits(const xgrad::app::model_cost& c, const std::string& model, std::size_t classes,
+                     std::size_t batch, std::size_t eval_columns, const std::string& what, bool lower_bound) {
     const double limit = xgrad::app::memory_limit();
     const bool too_big_for_memory = c.total() > limit;
     const bool too_big_for_checkpoint = c.parameters > xgrad::app::max_checkpoint_parameters;
@@ -413,22 +413,35 @@ void check_model_fits(const std::vector<std::size_t>& sizes, std::size_t batch, 
             columns,
             lower_bound ? std::string()
                         : fmt::format(", {} for the {}-class confusion matrix",
-                                      format_bytes(c.confusion_bytes), sizes.back()),
+                                      format_bytes(c.confusion_bytes), classes),
             format_bytes(limit));
     }
-    std::string model;
-    if (lower_bound) {
-        const std::vector<std::size_t> hidden(sizes.begin() + 1, sizes.end() - 1);
-        model = fmt::format("hidden layers {} alone have {:.0f} parameters", layers_to_string(hidden),
-                            c.parameters);
-    } else {
-        model = fmt::format("model {} has {:.0f} parameters", layers_to_string(sizes), c.parameters);
-    }
-    const std::string message = fmt::format("{}: the {}; {}", what, model, why);
+    const std::string message = fmt::format("{}: the {} {} {:.0f} parameters; {}", what, model,
+                                            lower_bound ? "alone have" : "has", c.parameters, why);
     // The class count comes from the data: when its confusion matrix is what does not fit, the data is at
     // fault.
     if (c.confusion_bytes > c.parameter_bytes + c.activation_bytes) throw run_error(message);
     throw usage_error(message);
+}
+
+/// check_cost_fits for the MLP `sizes`. With `lower_bound`, `sizes` has a stand-in 1 input and 2 classes
+/// (the data is not read yet): the message then speaks of the hidden layers alone.
+void check_model_fits(const std::vector<std::size_t>& sizes, std::size_t batch, int optimizer_state,
+                      std::size_t eval_columns, const std::string& what, bool lower_bound = false) {
+    const std::string model = lower_bound
+                                  ? "hidden layers " + layers_to_string({sizes.begin() + 1, sizes.end() - 1})
+                                  : "model " + layers_to_string(sizes);
+    check_cost_fits(xgrad::app::estimate_cost(sizes, batch, optimizer_state, eval_columns), model,
+                    sizes.back(), batch, eval_columns, what, lower_bound);
+}
+
+/// check_model_fits for an architecture on images `in` (xgrad/architecture.hpp; its layers fit).
+void check_architecture_fits(const xgrad::nn::architecture& arch, const xgrad::image_shape& in,
+                             std::size_t classes, std::size_t batch, int optimizer_state,
+                             std::size_t eval_columns, const std::string& what) {
+    check_cost_fits(xgrad::app::estimate_cost(arch, in, classes, batch, optimizer_state, eval_columns),
+                    "model " + xgrad::app::describe(arch, in, classes), classes, batch, eval_columns, what,
+                    false);
 }
 
 int optimizer_state(const std::string& optimizer) {
@@ -555,16 +568,18 @@ int run_train(const train_args& a, const resume_input* resumed) {
     const auto hidden = parse_layers(layers_text);
     const auto act = xgrad::nn::parse_activation(a.activation);  // CLI11 already checked the name
     const auto arch = model_flag(a.model, a.layers.has_value());
-    if (arch &&
-        (d.name == "fashion-mnist" || d.name == "mnist")) {  // their images are known: check before loading
-        model_input(*arch, d.name, 28 * 28, 10, "--model");
-    }
     const double lr = a.lr ? parse_lr(*a.lr) : default_lr(d, a.optimizer);
     const int epochs = a.epochs
                            ? static_cast<int>(xgrad::app::parse_integer("--epochs", *a.epochs, 1, INT_MAX))
                            : def.epochs;
     const long long batch =
         a.batch ? xgrad::app::parse_integer("--batch", *a.batch, 1, LLONG_MAX) : def.batch;
+    if (arch &&
+        (d.name == "fashion-mnist" || d.name == "mnist")) {  // their images are known: check before loading
+        check_architecture_fits(*arch, model_input(*arch, d.name, 28 * 28, 10, "--model"), 10,
+                                static_cast<std::size_t>(std::min(batch, 60000LL)),  // (their most)
+                                optimizer_state(a.optimizer), 1000, "--model");
+    }
     const std::uint64_t seed = xgrad::app::parse_unsigned64("--seed", a.seed);
     const int first_epoch = resumed ? resumed->state.epochs_done : 0;
     const int last_epoch =
@@ -605,7 +620,11 @@ int run_train(const train_args& a, const resume_input* resumed) {
     const xgrad::image_shape in =
         arch ? model_input(*arch, d.name, s.train.features(), s.train.classes, "--model")
              : xgrad::image_shape{};
-    if (!arch) {  // (the memory estimate knows dense layers only)
+    if (arch) {
+        check_architecture_fits(
+            *arch, in, s.train.classes, std::min(static_cast<std::size_t>(batch), s.train.size()),
+            optimizer_state(a.optimizer), widest_evaluation, fmt::format("--model on {}", s.description));
+    } else {
         check_model_fits(sizes, std::min(static_cast<std::size_t>(batch), s.train.size()),
                          optimizer_state(a.optimizer), widest_evaluation,
                          fmt::format("--layers {} on {}", printable(layers_text), s.description));
@@ -646,8 +665,10 @@ int run_train(const train_args& a, const resume_input* resumed) {
 
     g_stage = fmt::format("building the model {}", model_text);
     xgrad::rng g(seed);
-    auto net =
-        arch ? xgrad::nn::build<real>(*arch, in, s.train.classes, g) : xgrad::nn::mlp<real>(sizes, act, g);
+    // Dropout's masks: a generator of their own, reseeded at each epoch (so a resumed run draws the same).
+    xgrad::rng noise = xgrad::app::epoch_noise(seed, first_epoch);
+    auto net = arch ? xgrad::nn::build<real>(*arch, in, s.train.classes, g, noise)
+                    : xgrad::nn::mlp<real>(sizes, act, g);
     std::unique_ptr<xgrad::optim::optimizer<real>> opt;
     if (a.optimizer == "sgd") opt = std::make_unique<xgrad::optim::sgd<real>>(net->parameters(), real(lr));
     if (a.optimizer == "momentum")
@@ -657,7 +678,7 @@ int run_train(const train_args& a, const resume_input* resumed) {
     if (resumed) {
         g_stage = "loading the run to resume";
         std::vector<std::pair<std::string, xgrad::parameter<real>*>> params;
-        for (auto& [name, p] : net->named_parameters()) params.emplace_back(name, p);
+        for (auto& [name, p] : net->named_state()) params.emplace_back(name, p);
         xgrad::load_parameters<real>((resumed->dir / "model.npz").string(), params);
         xgrad::cli::load_optimizer_state(resumed->dir / "resume.npz", *opt, resumed->state.steps);
         full_history = resumed->state.history;
@@ -676,6 +697,10 @@ int run_train(const train_args& a, const resume_input* resumed) {
                                                                   : progress_mode::automatic,
                                           stdout);
     progress.attach(fo);
+    fo.on_epoch = [&noise, seed, shown = fo.on_epoch](const xgrad::train::epoch_stats& e) {
+        noise = xgrad::app::epoch_noise(seed, e.epoch);
+        if (shown) shown(e);
+    };
     xgrad::cli::attach_job(fo);  // mpirun: shard the batches over the processes
     fo.schedule = xgrad::optim::cosine_schedule{lr, lr / 20, epochs};
     g_stage = "training";
@@ -699,7 +724,7 @@ int run_train(const train_args& a, const resume_input* resumed) {
     try {
         out.begin();
         std::vector<std::pair<std::string, const xgrad::parameter<real>*>> named;
-        for (auto& [name, p] : net->named_parameters()) named.emplace_back(name, p);
+        for (auto& [name, p] : net->named_state()) named.emplace_back(name, p);  // batch_norm's buffers too
         xgrad::save_parameters<real>(out.file("model.npz").string(), named);
         xgrad::cli::save_optimizer_state(out.file("resume.npz"), *opt);
         std::string csv =
@@ -934,10 +959,11 @@ std::unique_ptr<xgrad::nn::sequential<real>> load_network(const fs::path& ckpt, 
         m.arch ? xgrad::app::describe(*m.arch, m.image, m.sizes.back()) : layers_to_string(m.sizes);
     g_stage = fmt::format("building the model {}", model_text);
     xgrad::rng g(0);
-    auto net = m.arch ? xgrad::nn::build<real>(*m.arch, m.image, m.sizes.back(), g)
+    static xgrad::rng no_noise(0);  // dropout holds a generator, but draws nothing in evaluation
+    auto net = m.arch ? xgrad::nn::build<real>(*m.arch, m.image, m.sizes.back(), g, no_noise)
                       : xgrad::nn::mlp<real>(m.sizes, m.activation, g);
     std::vector<std::pair<std::string, xgrad::parameter<real>*>> named;
-    for (auto& [name, p] : net->named_parameters()) named.emplace_back(name, p);
+    for (auto& [name, p] : net->named_state()) named.emplace_back(name, p);
     g_stage = "loading the checkpoint";
     xgrad::load_parameters<real>(ckpt.string(), named);
     return net;
@@ -1085,11 +1111,15 @@ int run_resume(const train_args& a) {
     resume_input r{dir, xgrad::cli::resume_from_json(meta, where)};
     train_args b;
     try {
-        std::vector<std::size_t> hidden(m.sizes.begin() + 1, m.sizes.end() - 1);
-        b.layers = hidden.empty() ? std::string("none") : std::string();
-        for (std::size_t i = 0; i < hidden.size(); ++i)
-            *b.layers += (i ? "," : "") + std::to_string(hidden[i]);
-        b.activation = meta.at("activation").get<std::string>();
+        if (m.arch) {
+            b.model = m.arch->to_string();
+        } else {
+            std::vector<std::size_t> hidden(m.sizes.begin() + 1, m.sizes.end() - 1);
+            b.layers = hidden.empty() ? std::string("none") : std::string();
+            for (std::size_t i = 0; i < hidden.size(); ++i)
+                *b.layers += (i ? "," : "") + std::to_string(hidden[i]);
+            b.activation = meta.at("activation").get<std::string>();
+        }
         b.optimizer = meta.at("optimizer").get<std::string>();
         b.lr = fmt::format("{}", meta.at("learning_rate").get<double>());
         b.epochs = std::to_string(meta.at("epochs").get<int>());
@@ -1184,6 +1214,36 @@ int run_predict(const predict_args& a) {
     return xgrad::app::exit_ok;
 }
 
+// ---------------------------------------------------------------- xgrad filters
+
+/// The first conv2d layer's filters of a checkpoint, drawn as an SVG (app/filters.hpp).
+int run_filters(const std::string& checkpoint, const std::string& output) {
+    g_stage = "checking the options";
+    const fs::path ckpt = checkpoint_of(checkpoint, std::nullopt);
+    fs::path meta_path = ckpt;
+    meta_path.replace_extension(".json");
+    if (!fs::is_regular_file(meta_path))
+        throw usage_error(fmt::format("{}: missing (xgrad train writes it next to the checkpoint)",
+                                      printable(meta_path.string())));
+    const model_description m = read_model_json(meta_path);
+    auto net = load_network(ckpt, m);
+    for (std::size_t i = 0; i < net->size(); ++i) {
+        if (auto* conv = dynamic_cast<xgrad::nn::conv2d<real>*>(&(*net)[i])) {
+            const auto& w = conv->window();
+            const std::string svg = xgrad::app::filters_svg(
+                conv->weight().value(), conv->input_shape().channels, w.kernel_h, w.kernel_w,
+                fmt::format("{} — layer {}: {}", ckpt.string(), i + 1, conv->describe()));
+            g_stage = "writing " + printable(output);
+            xgrad::io::write_atomically(output, svg);
+            fmt::print("wrote {} ({} filters of layer {}, {})\n", printable(output),
+                       conv->weight().value().shape()[0], i + 1, conv->describe());
+            return xgrad::app::exit_ok;
+        }
+    }
+    throw usage_error(fmt::format("{} has no conv layer to draw (its model is {})", printable(ckpt.string()),
+                                  m.arch ? m.arch->to_string() : layers_to_string(m.sizes)));
+}
+
 // ---------------------------------------------------------------- xgrad graph
 
 struct graph_args {
@@ -1228,11 +1288,12 @@ int run_graph(const graph_args& a) {
     sizes.push_back(classes);
     const xgrad::image_shape in =
         arch ? model_input(*arch, d.name, features, classes, "--model") : xgrad::image_shape{};
-    if (!arch) {
-        check_model_fits(
-            sizes,
-            s ? std::min(static_cast<std::size_t>(batch), s->train.size()) : static_cast<std::size_t>(batch),
-            0, 0, fmt::format("--layers {}", printable(layers_text)));
+    const std::size_t graph_batch =
+        s ? std::min(static_cast<std::size_t>(batch), s->train.size()) : static_cast<std::size_t>(batch);
+    if (arch) {
+        check_architecture_fits(*arch, in, classes, graph_batch, 0, 0, "--model");
+    } else {
+        check_model_fits(sizes, graph_batch, 0, 0, fmt::format("--layers {}", printable(layers_text)));
     }
     const std::string model_text = arch ? xgrad::app::describe(*arch, in, classes) : layers_to_string(sizes);
     g_stage = fmt::format("building the model {}", model_text);
@@ -1474,6 +1535,16 @@ int main(int argc, char** argv) {
         ->type_name("FILE")
         ->capture_default_str();
 
+    std::string filters_checkpoint, filters_output = "filters.svg";
+    auto* filters =
+        app.add_subcommand("filters", "draw the first conv layer's filters of a checkpoint (SVG)");
+    filters->footer(exit_status_help);
+    filters->add_option("checkpoint", filters_checkpoint,
+                        "model.npz written by xgrad train (or its directory)");
+    filters->add_option("--output", filters_output, "the SVG to write")
+        ->type_name("FILE")
+        ->capture_default_str();
+
     graph_args ga;
     auto* graph = app.add_subcommand(
         "graph", "draw the computation graph xgrad train records (DOT; SVG, PNG or PDF with Graphviz)");
@@ -1531,6 +1602,7 @@ int main(int argc, char** argv) {
     const char* sub = train->parsed()     ? "train"
                       : eval->parsed()    ? "evaluate"
                       : predict->parsed() ? "predict"
+                      : filters->parsed() ? "filters"
                                           : "graph";
     ta.dataset_given = train->count("--dataset") > 0;
     for (const auto* o : train->get_options()) {
@@ -1546,6 +1618,7 @@ int main(int argc, char** argv) {
         if (eval->parsed()) return run_evaluate(ea);
         if (predict->parsed()) return run_predict(pa);
         if (graph->parsed()) return run_graph(ga);
+        if (filters->parsed()) return run_filters(filters_checkpoint, filters_output);
     } catch (const usage_error& e) {  // (under mpirun every rank has the same command line: rank 0 says it)
         if (xgrad::cli::is_root())
             fmt::print(stderr, "xgrad: {}\nRun 'xgrad {} --help' for the options.\n", e.what(), sub);

@@ -21,9 +21,10 @@ struct bn_groups {
     std::size_t count = 0, size = 0;
 };
 
-/// Checks X, γ, β (and the running statistics, if any) and returns the groups; fails naming the geometry.
+/// Checks X (not empty), ε (positive), γ and β (one per group) and returns the groups of batch_norm; with
+/// channels = 0 the groups are X's rows, as layer_norm's γ and β are. Fails naming the geometry.
 template <class T>
-bn_groups check_batch_norm(forward_context<T>& ctx, std::size_t channels, double eps) {
+bn_groups check_norm_inputs(forward_context<T>& ctx, std::size_t channels, double eps) {
     const shape2 x = ctx.input_shape(0), g = ctx.input_shape(1), b = ctx.input_shape(2);
     if (x[0] == 0 || x[1] == 0) ctx.fail(fmt::format("{} is {}: empty", ctx.input_name(0), to_string(x)));
     if (!(eps > 0.0)) ctx.fail(fmt::format("ε = {} must be positive", eps));
@@ -85,9 +86,19 @@ void normalize_groups(const matrix<T>& x, const matrix<T>& gamma, const matrix<T
     }
 }
 
-/// dγ = Σ dY ⊙ X̂ and dβ = Σ dY per group (into targets 1 and 2 when wanted); returns nothing else.
+/// What batch_norm's backward (training and evaluation) starts from: the groups and, per group, Σ dY and
+/// Σ dY ⊙ X̂ (sums[2c], sums[2c + 1]; scratch, valid until the next call).
+struct affine_sums {
+    bn_groups groups;
+    const double* sums;
+};
+
+/// dγ = Σ dY ⊙ X̂ and dβ = Σ dY per group (into targets 1 and 2 when wanted), from the saved rows
+/// (μ, 1/√(σ² + ε)) of `stats` [C×2]; returns the groups and the sums, for dX.
 template <class T>
-void affine_gradients(backward_context<T>& ctx, const matrix<T>& stats, const bn_groups& gr, double* sums) {
+affine_sums affine_gradients(backward_context<T>& ctx, const matrix<T>& stats) {
+    const bn_groups gr{stats.shape()[0], ctx.input(0).size() / stats.shape()[0]};
+    double* sums = scratch(0, 2 * gr.count);
     const T* px = ctx.input(0).data();
     const T* pg = ctx.grad_output().data();
     double* s = sums;  // [2·C]: Σ dY, Σ dY ⊙ X̂ per group
@@ -107,6 +118,7 @@ void affine_gradients(backward_context<T>& ctx, const matrix<T>& stats, const bn
         write_gradient(ctx.target(1), [&](std::size_t c) { return static_cast<T>(s[2 * c + 1]); });
     if (ctx.needs_grad(2))
         write_gradient(ctx.target(2), [&](std::size_t c) { return static_cast<T>(s[2 * c]); });
+    return {gr, sums};
 }
 
 template <class T>
@@ -141,7 +153,7 @@ struct batch_norm_op final : op<T> {
     }
     const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
-        const bn_groups gr = check_batch_norm(ctx, channels, eps);
+        const bn_groups gr = check_norm_inputs(ctx, channels, eps);
         if (gr.size < 2) {
             ctx.fail(fmt::format(
                 "training needs at least 2 values per {} for batch statistics, but {} is {} "
@@ -178,9 +190,9 @@ struct batch_norm_op final : op<T> {
     }
     void backward(backward_context<T>& ctx) override {
         const matrix<T>& stats = ctx.saved(0);
-        const bn_groups gr{stats.shape()[0], ctx.input(0).size() / stats.shape()[0]};
-        double* sums = scratch(0, 2 * gr.count);
-        affine_gradients(ctx, stats, gr, sums);
+        const affine_sums a = affine_gradients(ctx, stats);
+        const bn_groups gr = a.groups;
+        const double* sums = a.sums;
         if (!ctx.needs_grad(0)) return;
         // dX = γ/√(σ² + ε) ⊙ (dY − mean dY − X̂ ⊙ mean(dY ⊙ X̂)), per group
         const gradient_target<T> t = ctx.target(0);
@@ -240,7 +252,7 @@ struct batch_norm_eval_op final : op<T> {
     }
     const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
-        const bn_groups gr = check_batch_norm(ctx, channels, eps);
+        const bn_groups gr = check_norm_inputs(ctx, channels, eps);
         const shape2 want{gr.count, 1};
         if (ctx.input_shape(3) != want || ctx.input_shape(4) != want) {
             ctx.fail(fmt::format("the running statistics are {} and {} but must be {}",
@@ -264,9 +276,7 @@ struct batch_norm_eval_op final : op<T> {
     }
     void backward(backward_context<T>& ctx) override {
         const matrix<T>& stats = ctx.saved(0);
-        const bn_groups gr{stats.shape()[0], ctx.input(0).size() / stats.shape()[0]};
-        double* sums = scratch(0, 2 * gr.count);
-        affine_gradients(ctx, stats, gr, sums);
+        const bn_groups gr = affine_gradients(ctx, stats).groups;
         if (!ctx.needs_grad(0)) return;
         // dX = γ/√(r_σ² + ε) ⊙ dY
         const T* pg = ctx.grad_output().data();
@@ -303,16 +313,8 @@ struct layer_norm_op final : op<T> {
     }
     const op_rule* describe() const override { return &rule; }
     void forward(forward_context<T>& ctx) override {
-        const shape2 x = ctx.input_shape(0), g = ctx.input_shape(1), b = ctx.input_shape(2);
-        if (x[0] == 0 || x[1] == 0) ctx.fail(fmt::format("{} is {}: empty", ctx.input_name(0), to_string(x)));
-        if (!(eps > 0.0)) ctx.fail(fmt::format("ε = {} must be positive", eps));
-        const shape2 want{x[0], 1};
-        if (g != want || b != want) {
-            ctx.fail(
-                fmt::format("γ {} is {} and β {} is {} but both must be {}, one per row (feature) of {} {}",
-                            ctx.input_name(1), to_string(g), ctx.input_name(2), to_string(b), to_string(want),
-                            ctx.input_name(0), to_string(x)));
-        }
+        check_norm_inputs(ctx, 0, eps);  // γ and β one per row, as batch_norm's per feature
+        const shape2 x = ctx.input_shape(0);
         const std::size_t d = x[0], m = x[1];
         const T* px = ctx.input(0).data();
         // per column, two passes over the rows (row by row: the memory is row-major): μ, then Σ(x − μ)²
