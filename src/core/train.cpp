@@ -293,7 +293,8 @@ evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_
 std::string format_confusion(const evaluation& e, const std::vector<std::string>& names) {
     // Rows by number and name ("2 virginica"), so that the numbered columns can be read by name.
     auto name = [&](std::size_t k) {
-        return k < names.size() ? fmt::format("{} {}", k, names[k]) : std::to_string(k);
+        const std::string number = std::to_string(k);
+        return k < names.size() && names[k] != number ? fmt::format("{} {}", k, names[k]) : number;
     };
     std::size_t w = 5, label_w = 4;
     for (std::size_t k = 0; k < e.classes; ++k) label_w = std::max(label_w, name(k).size());

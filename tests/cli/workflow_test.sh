@@ -168,6 +168,10 @@ csv.writer(open('middle.csv', 'w', newline='')).writerows([[r[0], r[2], r[1]] fo
     run train --dataset mnist --data . --layers 16 --epochs 2 --out d
     "$xgrad" evaluate --model d --data t10k-images-idx3-ubyte.gz >"$tmp/eval" 2>&1
     check "--dataset mnist: evaluate --data takes the IDX test file" grep -q '(the whole file, 50 examples)' "$tmp/eval"
+    here=$PWD
+    (cd / && "$xgrad" evaluate --model "$here/d") >"$tmp/eval" 2>&1
+    check "  … and without --data, from another directory, the directory it was trained on" \
+      grep -q 'on mnist (test split, 50 examples): accuracy' "$tmp/eval"
     "$xgrad" predict --model d --input t10k-images-idx3-ubyte.gz --output d.csv >/dev/null 2>&1
     check "  … and predict --input: 50 rows" test "$(wc -l <d.csv)" -eq 51
     ;;

@@ -1041,7 +1041,10 @@ int run_evaluate(const eval_args& a) {
     }
 
     const data_choice d = parse_dataset(ds_name, ds_flag);
-    const std::optional<fs::path> dir = a.data_dir ? std::optional<fs::path>(*a.data_dir) : std::nullopt;
+    // The IDX directory: --data, else the one the run was trained on (unless --dataset names another set).
+    std::optional<fs::path> dir = a.data_dir ? std::optional<fs::path>(*a.data_dir) : std::nullopt;
+    if (!dir && !a.dataset && meta.contains("data_dir") && meta["data_dir"].is_string())
+        dir = fs::path(meta["data_dir"].get<std::string>());
     const std::uint64_t seed = seed_flag.value_or(m.seed);
     splits s = load_data(d, dir, seed, ds_flag);
     // The checkpoint must fit the data: its first layer takes the data's features, its last gives the
@@ -1507,7 +1510,7 @@ int main(int argc, char** argv) {
             "--data", ea.data_dir,
             "a data file, evaluated whole (read like the training file, standardized with the training "
             "statistics; default for a --train/--test run: its test file), or the directory of the "
-            "IDX files of --dataset mnist")
+            "IDX files of --dataset mnist or fashion-mnist (default: the directory the run was trained on)")
         ->type_name("FILE|DIR");
     eval->add_option("--seed", ea.seed,
                      "seed of the generated data set and split (default: the training run's)")
