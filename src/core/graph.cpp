@@ -159,6 +159,13 @@ const matrix<T>& parameter<T>::grad() const {
     return m_slot.grad;
 }
 
+template <class T>
+matrix<T>& parameter<T>::grad_for_writing() {
+    static_cast<void>(grad());  // zeros when nothing was accumulated
+    m_slot.has_grad = true;
+    return m_slot.grad;
+}
+
 // ---------------------------------------------------------------- var
 
 template <class T>
