@@ -129,6 +129,9 @@ public:
     matrix<T>& value() { return m_slot.value; }
     /// dLoss/dθ accumulated since the last zero_grad(); zeros if nothing was accumulated.
     const matrix<T>& grad() const { return m_slot.has_grad ? m_slot.grad : zeros(); }
+    /// The gradient for writing in place (e.g. to replace it by its average over processes, as
+    /// dist::gradient_reducer does): zeros if nothing was accumulated; marked delivered from then on.
+    matrix<T>& grad_for_writing();
     /// False after zero_grad() until a backward delivers a gradient.
     bool has_grad() const noexcept { return m_slot.has_grad; }
     /// Marks the gradient as zero (O(1): the next backward overwrites instead of adding).
@@ -220,6 +223,8 @@ public:
     /// (info, value_of, grad_of) but must not record on it.
     using backward_observer = std::function<void(const graph& g, std::uint32_t id)>;
     void set_backward_observer(backward_observer observer) { m_observer = std::move(observer); }
+    /// The observer set now (empty if none), e.g. to chain it and put it back after.
+    const backward_observer& current_backward_observer() const noexcept { return m_observer; }
 
     /// Anomaly mode: after every forward and backward, check for NaN/Inf and throw numeric_error naming the
     /// first op that produced one (and where it was called). Off by default (it reads every element).

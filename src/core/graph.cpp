@@ -160,6 +160,13 @@ const matrix<T>& parameter<T>::zeros() const {
     return m_slot.grad;
 }
 
+template <class T>
+matrix<T>& parameter<T>::grad_for_writing() {
+    static_cast<void>(grad());  // zeros when nothing was accumulated
+    m_slot.has_grad = true;
+    return m_slot.grad;
+}
+
 // ---------------------------------------------------------------- var
 
 template <class T>

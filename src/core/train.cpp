@@ -1,12 +1,16 @@
 #include "xgrad/train.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <memory>
+#include <numeric>
 
 #include <fmt/format.h>
 
 #include "xgrad/detail/finite.hpp"
+#include "xgrad/distributed.hpp"
 #include "xgrad/ops/loss.hpp"
 
 namespace xgrad::train {
@@ -98,6 +102,15 @@ void check_classification(const nn::module<T>&, const data::dataset<T>& ds, cons
     }
 }
 
+/// dst ← src's columns [begin, begin + count) (a rank's slice of a global batch).
+template <class T>
+void slice_columns(const matrix<T>& src, dist::shard sh, matrix<T>& dst) {
+    const std::size_t rows = src.shape()[0], cols = src.shape()[1];
+    if (dst.shape()[0] != rows || dst.shape()[1] != sh.count) dst = matrix<T>({rows, sh.count});
+    for (std::size_t r = 0; r < rows; ++r)
+        std::copy_n(src.data() + r * cols + sh.begin, sh.count, dst.data() + r * sh.count);
+}
+
 }  // namespace
 
 template <class T>
@@ -110,7 +123,17 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
     if (o.epochs < 0) throw argument_error(fmt::format("fit: epochs must be ≥ 0, not {}", o.epochs));
     if (o.batch == 0) throw argument_error("fit: the batch size must be at least 1");
 
-    data::batcher<T> batches(train, o.batch, o.seed);
+    // Data parallelism: the batcher draws global batches of N·batch; this rank trains on its slice.
+    dist::communicator* comm =
+        o.communicator != nullptr && o.communicator->size() > 1 ? o.communicator : nullptr;
+    const std::size_t ranks = comm != nullptr ? static_cast<std::size_t>(comm->size()) : 1;
+    std::unique_ptr<dist::gradient_reducer<T>> reducer;
+    matrix<T> x_slice, y_slice;
+    if (comm != nullptr) {
+        dist::broadcast_model(*comm, model, opt);
+        reducer = std::make_unique<dist::gradient_reducer<T>>(*comm, opt.params());
+    }
+    data::batcher<T> batches(train, o.batch * ranks, o.seed);
     const auto named = model.named_parameters();
     const std::size_t per_epoch = batches.batches_per_epoch();
     graph<T> g;
@@ -129,12 +152,28 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
         while (batches.next()) {
             g.clear();
             opt.zero_grad();
-            const auto x = g.borrow(batches.x(), "X");
-            const auto y = g.borrow(batches.y(), "Y");
-            const auto z = model(x);
-            const auto loss = batch_loss(o.loss, z, y, "fit");
-            const std::size_t m = batches.x().shape()[1];
-            const double l = static_cast<double>(loss.item());
+            const matrix<T>*bx = &batches.x(), *by = &batches.y();
+            const std::size_t m_global = bx->shape()[1];
+            std::size_t m = m_global;
+            if (comm != nullptr) {
+                const dist::shard sh = dist::shard_of(m_global, comm->rank(), comm->size());
+                slice_columns(*bx, sh, x_slice);
+                slice_columns(*by, sh, y_slice);
+                bx = &x_slice, by = &y_slice, m = sh.count;
+            }
+            var<T> loss;
+            double l = 0, hits = 0;
+            if (m > 0) {
+                const auto z = model(g.borrow(*bx, "X"));
+                loss = batch_loss(o.loss, z, g.borrow(*by, "Y"), "fit");
+                l = static_cast<double>(loss.item());
+                hits = batch_metric(o.metric, z.value(), *by);
+            }
+            if (comm != nullptr) {  // the global batch's loss and metric, the same on every rank
+                std::array<double, 2> sums{l * static_cast<double>(m), hits};
+                comm->allreduce_sum(std::span<double>(sums));
+                l = sums[0] / static_cast<double>(m_global), hits = sums[1];
+            }
             // A diverging run stops here, before the update, so the weights stay as they were.
             if (!std::isfinite(l)) {
                 throw numeric_error(fmt::format(
@@ -143,7 +182,14 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                     "batch",
                     l, e + 1, done + 1, static_cast<double>(opt.learning_rate())));
             }
-            g.backward(loss);
+            if (comm == nullptr) {
+                g.backward(loss);
+            } else if (m > 0) {  // backward, and the gradients averaged over the global batch
+                reducer->backward(g, loss, static_cast<double>(m) / static_cast<double>(m_global),
+                                  o.overlap_reduction);
+            } else {
+                reducer->reduce(0);
+            }
             if (o.check_gradients) {
                 for (auto& [name, p] : named) {
                     if (!all_finite(p->grad())) {
@@ -156,14 +202,15 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                 }
             }
             opt.step();
-            loss_sum += l * static_cast<double>(m);
-            correct += batch_metric(o.metric, z.value(), batches.y());
-            seen += m;
+            loss_sum += l * static_cast<double>(m_global);
+            correct += hits;
+            seen += m_global;
             ++done;
             if (o.on_batch)
                 o.on_batch({e + 1, o.epochs, done, per_epoch, loss_sum / static_cast<double>(seen),
                             correct / static_cast<double>(seen)});
         }
+        if (comm != nullptr) dist::average_buffers(*comm, model);  // running statistics, as one
         const double train_seconds = seconds_since(t0);
         epoch_stats s;
         s.epoch = e + 1;
@@ -172,7 +219,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
         s.learning_rate = static_cast<double>(opt.learning_rate());
         s.examples_per_second = static_cast<double>(seen) / train_seconds;
         if (o.validation != nullptr && o.validation->size() > 0) {
-            const evaluation v = evaluate(model, *o.validation, 1000, o.loss, o.metric);
+            const evaluation v = evaluate(model, *o.validation, 1000, o.loss, o.metric, comm);
             s.val_accuracy = v.accuracy;
             s.val_loss = v.loss;
         }
@@ -190,8 +237,32 @@ double count_correct(const matrix<T>& output, const matrix<T>& labels) {
 
 template <class T>
 evaluation evaluate(nn::module<T>& model, const data::dataset<T>& ds, std::size_t batch,
-                    const loss_function<T>& loss_fn, const metric_function<T>& metric) {
+                    const loss_function<T>& loss_fn, const metric_function<T>& metric,
+                    dist::communicator* comm) {
     check_classification(model, ds, "evaluate");
+    if (comm != nullptr && comm->size() > 1) {  // this rank's slice, then the totals of all ranks
+        const dist::shard sh = dist::shard_of(ds.size(), comm->rank(), comm->size());
+        std::vector<std::size_t> columns(sh.count);
+        std::iota(columns.begin(), columns.end(), sh.begin);
+        evaluation part;
+        part.classes = ds.classes;
+        part.confusion.assign(ds.classes, std::vector<std::size_t>(ds.classes, 0));
+        if (sh.count > 0) part = evaluate(model, data::subset(ds, columns), batch, loss_fn, metric);
+        std::vector<double> sums{part.accuracy * static_cast<double>(part.examples),
+                                 part.loss * static_cast<double>(part.examples),
+                                 static_cast<double>(part.examples)};
+        for (const auto& row : part.confusion)
+            for (std::size_t v : row) sums.push_back(static_cast<double>(v));  // exact below 2⁵³
+        comm->allreduce_sum(std::span<double>(sums));
+        evaluation r = part;
+        r.examples = static_cast<std::size_t>(sums[2]);
+        r.accuracy = sums[0] / sums[2];
+        r.loss = sums[1] / sums[2];
+        std::size_t at = 3;
+        for (auto& row : r.confusion)
+            for (auto& v : row) v = static_cast<std::size_t>(sums[at++]);
+        return r;
+    }
     evaluation r;
     r.classes = ds.classes;
     r.confusion.assign(ds.classes, std::vector<std::size_t>(ds.classes, 0));
@@ -248,9 +319,10 @@ template std::vector<epoch_stats> fit(nn::module<double>&, optim::optimizer<doub
                                       const data::dataset<double>&, const fit_options<double>&,
                                       std::source_location);
 template evaluation evaluate(nn::module<float>&, const data::dataset<float>&, std::size_t,
-                             const loss_function<float>&, const metric_function<float>&);
+                             const loss_function<float>&, const metric_function<float>&, dist::communicator*);
 template evaluation evaluate(nn::module<double>&, const data::dataset<double>&, std::size_t,
-                             const loss_function<double>&, const metric_function<double>&);
+                             const loss_function<double>&, const metric_function<double>&,
+                             dist::communicator*);
 template double count_correct(const matrix<float>&, const matrix<float>&);
 template double count_correct(const matrix<double>&, const matrix<double>&);
 

@@ -52,6 +52,7 @@
 #include "app/model_choice.hpp"
 #include "app/output_set.hpp"
 #include "app/progress.hpp"
+#include "parallel.hpp"
 #include "workflow.hpp"
 
 namespace fs = std::filesystem;
@@ -632,6 +633,7 @@ int run_train(const train_args& a, const resume_input* resumed) {
         arch ? xgrad::app::describe(*arch, in, s.train.classes) : layers_to_string(sizes);
     g_stage = "standardizing the features";
     standardize(s);
+    xgrad::cli::check_same_configuration(s.train, s.validation, s.test);  // mpirun: every rank alike
 
     fmt::print("xgrad train: {}\n", s.description);
     fmt::print("  examples: {} train, {} validation, {} test; {} features, {} classes\n", s.train.size(),
@@ -647,6 +649,10 @@ int run_train(const train_args& a, const resume_input* resumed) {
         "  training: {} lr {}, {} epochs, batch {}, seed {}, {} thread(s), BLAS core {} ({}; XGRAD_BLAS "
         "chooses another)\n",
         a.optimizer, lr, epochs, batch, seed, threads, xgrad::blas_core(), xgrad::blas_info().library);
+    if (xgrad::cli::job_size() > 1) {
+        fmt::print("  data parallel: {} processes (mpirun), batch {} each: global batch {}\n",
+                   xgrad::cli::job_size(), batch, batch * xgrad::cli::job_size());
+    }
     if (resumed) {
         fmt::print("  resuming {} after epoch {} of {}{}\n", printable(resumed->dir.string()), first_epoch,
                    epochs, last_epoch < epochs ? fmt::format(", stopping after epoch {}", last_epoch) : "");
@@ -695,6 +701,7 @@ int run_train(const train_args& a, const resume_input* resumed) {
         noise = xgrad::app::epoch_noise(seed, e.epoch);
         if (shown) shown(e);
     };
+    xgrad::cli::attach_job(fo);  // mpirun: shard the batches over the processes
     fo.schedule = xgrad::optim::cosine_schedule{lr, lr / 20, epochs};
     g_stage = "training";
     const auto t_train = std::chrono::steady_clock::now();
@@ -704,12 +711,13 @@ int run_train(const train_args& a, const resume_input* resumed) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
 
     g_stage = "evaluating on the test split";
-    const auto test = xgrad::train::evaluate(*net, s.test);
+    const auto test = xgrad::train::evaluate(*net, s.test, 1000, {}, {}, xgrad::cli::job_communicator());
     const double examples = static_cast<double>(history.size()) * static_cast<double>(s.train.size());
     fmt::print("\ntest accuracy {:.2f}% ({} examples), test loss {:.4f}\n", 100 * test.accuracy,
                test.examples, test.loss);
     fmt::print("confusion matrix (test):\n{}", xgrad::app::confusion_report(test, s.class_names));
 
+    if (!xgrad::cli::is_root()) return xgrad::app::exit_ok;  // rank 0 writes the outputs
     // The outputs, as one set: staged beside the output directory, then swapped in.
     g_stage = "writing the outputs";
     const bool plane = s.train.features() == 2;
@@ -755,6 +763,7 @@ int run_train(const train_args& a, const resume_input* resumed) {
                                {"optimizer", a.optimizer},
                                {"learning_rate", lr},
                                {"threads", threads},
+                               {"processes", xgrad::cli::job_size()},
                                {"blas_core", xgrad::blas_core()},
                                {"xgrad_version", XGRAD_VERSION_STRING},
                                {"files", manifest}};
@@ -795,6 +804,7 @@ int run_train(const train_args& a, const resume_input* resumed) {
                printable((o / "history.csv").string()));
     fmt::print("wall time {:.1f} s (training {:.1f} s, {:.0f} examples/s)\n", wall, train_seconds,
                examples / train_seconds);
+    if (const std::string r = xgrad::cli::collective_report(); !r.empty()) fmt::print("{}\n", r);
     return xgrad::app::exit_ok;
 }
 
@@ -1366,6 +1376,13 @@ int run_graph(const graph_args& a) {
     return xgrad::app::exit_ok;
 }
 
+/// "rank R of N: " under mpirun, else "".
+std::string rank_prefix() {
+    return xgrad::cli::job_size() > 1
+               ? fmt::format("rank {} of {}: ", xgrad::cli::job_rank(), xgrad::cli::job_size())
+               : std::string();
+}
+
 /// The subcommand the command line names (for the hint after a usage error), or "" for none.
 std::string subcommand_of(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
@@ -1378,6 +1395,7 @@ std::string subcommand_of(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    xgrad::cli::job_scope job(argc, argv);  // mpirun -np N: MPI, and rank 0 alone prints (parallel.hpp)
     CLI::App app{"xgrad: train and evaluate multilayer perceptrons with the xgrad autodiff library"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string("xgrad ") + XGRAD_VERSION_STRING);
@@ -1419,9 +1437,10 @@ int main(int argc, char** argv) {
     train->add_option("--epochs", ta.epochs, "passes over the training set" + default_note(image, plane))
         ->type_name("INT");
     train
-        ->add_option("--batch", ta.batch,
-                     "examples per mini-batch" + default_note(std::to_string(image_defaults.batch),
-                                                              std::to_string(plane_defaults.batch)))
+        ->add_option(
+            "--batch", ta.batch,
+            "examples per mini-batch (under mpirun -np N: per process, so N × this per step)" +
+                default_note(std::to_string(image_defaults.batch), std::to_string(plane_defaults.batch)))
         ->type_name("INT");
     train->add_option("--seed", ta.seed, "seed for initialization, shuffling and generated data (0 … 2^64−1)")
         ->type_name("UINT")
@@ -1593,22 +1612,30 @@ int main(int argc, char** argv) {
         if (o->count() > 0 && !o->get_lnames().empty()) ta.given.push_back("--" + o->get_lnames().front());
     }
     try {
+        if (!train->parsed() && xgrad::cli::job_size() > 1)  // they would all write the same outputs
+            throw usage_error(
+                fmt::format("only xgrad train runs on several processes; run xgrad {} "
+                            "without mpirun",
+                            sub));
         if (train->parsed()) return run_train(ta);
         if (eval->parsed()) return run_evaluate(ea);
         if (predict->parsed()) return run_predict(pa);
         if (graph->parsed()) return run_graph(ga);
         if (filters->parsed()) return run_filters(filters_checkpoint, filters_output);
-    } catch (const usage_error& e) {
-        fmt::print(stderr, "xgrad: {}\nRun 'xgrad {} --help' for the options.\n", e.what(), sub);
+    } catch (const usage_error& e) {  // (under mpirun every rank has the same command line: rank 0 says it)
+        if (xgrad::cli::is_root())
+            fmt::print(stderr, "xgrad: {}\nRun 'xgrad {} --help' for the options.\n", e.what(), sub);
         return xgrad::app::exit_usage;
     } catch (const std::bad_alloc&) {
         fmt::print(
             stderr,
-            "xgrad: out of memory while {}: it needs more than the {} of memory this process may use\n",
-            g_stage, xgrad::app::format_bytes(xgrad::app::memory_limit()));
+            "xgrad: {}out of memory while {}: it needs more than the {} of memory this process may use\n",
+            rank_prefix(), g_stage, xgrad::app::format_bytes(xgrad::app::memory_limit()));
+        xgrad::cli::abort_job(xgrad::app::exit_failure);  // the other ranks would wait for this one
         return xgrad::app::exit_failure;
     } catch (const std::exception& e) {
-        fmt::print(stderr, "xgrad: {}\n", printable(e.what(), 2000));
+        fmt::print(stderr, "xgrad: {}{}\n", rank_prefix(), printable(e.what(), 2000));
+        xgrad::cli::abort_job(xgrad::app::exit_failure);
         return xgrad::app::exit_failure;
     }
     return xgrad::app::exit_ok;

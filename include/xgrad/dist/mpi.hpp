@@ -1,0 +1,77 @@
+/// @file dist/mpi.hpp
+/// @brief xgrad::dist over MPI (the xgrad::dist library, built when CMake finds MPI): the environment a
+/// program started by `mpirun -np N` runs in, and a communicator over its processes. The header does not
+/// include <mpi.h>.
+///
+///   int main(int argc, char** argv) {
+///       xgrad::dist::mpi_environment env(argc, argv);   // MPI_Init … MPI_Finalize
+///       xgrad::dist::mpi_communicator comm;              // all processes of the job
+///       xgrad::train::fit_options<float> o;  o.communicator = &comm;   // fit shards and averages
+///       …; if (comm.rank() == 0) save the model;
+///   }
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "xgrad/communicator.hpp"
+
+namespace xgrad::dist {
+
+/// Initialises MPI for the program's lifetime (MPI_Init_thread, funneled; MPI_Finalize in the destructor).
+/// One per process, made before any mpi_communicator.
+class mpi_environment {
+public:
+    mpi_environment(int& argc, char**& argv);
+    ~mpi_environment();
+    mpi_environment(const mpi_environment&) = delete;
+    mpi_environment& operator=(const mpi_environment&) = delete;
+
+    /// Whether this process was started by an MPI launcher (mpirun, mpiexec): its environment says so.
+    static bool launched_by_mpirun() noexcept;
+    /// Ends every process of the job at once with `status` (MPI_Abort): for a failure on one rank that the
+    /// others, waiting in a collective, would never learn about.
+    [[noreturn]] static void abort(int status) noexcept;
+};
+
+/// Time and traffic of the collectives of one communicator.
+struct collective_stats {
+    std::size_t allreduces = 0;  ///< allreduce_sum and start_allreduce_sum calls
+    std::size_t bytes = 0;       ///< their payload (per rank)
+    double seconds = 0;          ///< wall time inside allreduce_sum and wait (blocked on the sums)
+};
+
+/// A communicator over MPI_COMM_WORLD (a duplicate of it). The MPI errors handler is MPI_ERRORS_ARE_FATAL:
+/// a lost process ends the job (mpirun reports which).
+class mpi_communicator final : public communicator {
+public:
+    mpi_communicator();
+    ~mpi_communicator() override;
+    mpi_communicator(const mpi_communicator&) = delete;
+    mpi_communicator& operator=(const mpi_communicator&) = delete;
+
+    int rank() const noexcept override;
+    int size() const noexcept override;
+    void allreduce_sum(std::span<float> x) override;
+    void allreduce_sum(std::span<double> x) override;
+    int start_allreduce_sum(std::span<float> x) override;
+    int start_allreduce_sum(std::span<double> x) override;
+    void wait(int handle) override;
+    void broadcast(std::span<float> x, int root) override;
+    void broadcast(std::span<double> x, int root) override;
+    void broadcast(std::span<std::uint64_t> x, int root) override;
+    std::vector<std::uint64_t> all_gather(std::uint64_t value) override;
+
+    const collective_stats& stats() const noexcept { return m_stats; }
+    void reset_stats() noexcept { m_stats = {}; }
+
+private:
+    struct impl;
+    std::unique_ptr<impl> m;
+    collective_stats m_stats;
+};
+
+}  // namespace xgrad::dist
