@@ -36,6 +36,12 @@ void sum_to(matrix<T>& g, T beta, const shape2& full, F&& f) {
         }
     } else if (gr == r) {  // [r×1]: sum over columns (8 running sums, so the loop vectorises)
         for (std::size_t i = 0; i < r; ++i) {
+            if (c < 8) {  // the same sums as below, where the eight partial sums would all stay zero
+                T s = 0;
+                for (std::size_t j = 0; j < c; ++j) s += f(i, j);
+                out[i] = (beta == T(0)) ? s : out[i] + s;
+                continue;
+            }
             T acc[8] = {};
             std::size_t j = 0;
             for (; j + 8 <= c; j += 8) {

@@ -46,10 +46,10 @@ inline constexpr std::size_t inline_op_bytes = 64;
 /// again reuses their value, gradient and saved buffers (no allocation when shapes repeat).
 template <class T>
 struct node {
-    slot<T> own;                          // storage for op outputs, constants and variables
-    slot<T>* data = &own;                 // &own, or a parameter's slot
-    const matrix<T>* borrowed = nullptr;  // a constant read in place (graph::borrow)
-    op<T>* fn = nullptr;                  // the op that produced this node; null for leaves
+    slot<T> own;                        // storage for op outputs, constants and variables
+    slot<T>* data = &own;               // &own, or a parameter's slot
+    const matrix<T>* val = &own.value;  // the value: data->value, or a constant read in place (borrow)
+    op<T>* fn = nullptr;                // the op that produced this node; null for leaves
     bool fn_on_heap = false;
     alignas(std::max_align_t) unsigned char fn_storage[inline_op_bytes];
     std::uint32_t in_begin = 0;  // inputs are m_inputs[in_begin, in_begin + in_count)
@@ -68,9 +68,21 @@ struct node {
     node& operator=(const node&) = delete;
     ~node() { destroy_op(); }
 
-    const matrix<T>& value() const { return borrowed ? *borrowed : data->value; }
+    const matrix<T>& value() const { return *val; }
     std::string_view label() const { return param_name != nullptr && name.empty() ? *param_name : name; }
-    void destroy_op();
+    void destroy_op() {
+        if (fn != nullptr) destroy_op_slow();
+    }
+    void destroy_op_slow();
+};
+
+/// One input of apply<Op>({a, b}, …): a pointer to the caller's handle. A copy of a handle that was just
+/// returned (in two registers, stored as two words) would be read back as one 16-byte word, which the CPU
+/// cannot forward from the two stores: a stall of a dozen cycles per input.
+template <class T>
+struct input_ref {
+    const var<T>* handle;
+    input_ref(const var<T>& v) noexcept : handle(&v) {}  // NOLINT: implicit, for braced lists of handles
 };
 
 /// Grad mode of the calling thread (see no_grad).
@@ -97,6 +109,8 @@ inline graph_slot& graph_slot_at(std::uint32_t slot) noexcept {
 
 /// Throws graph_error "<what>: stale handle (…)" for tensor #id of a graph that has been destroyed.
 [[noreturn]] void throw_destroyed(std::string_view what, std::uint32_t id);
+/// Throws graph_error "var: this handle was default-constructed and refers to no graph".
+[[noreturn]] void throw_default_constructed();
 
 }  // namespace detail
 
@@ -114,7 +128,7 @@ public:
     /// Mutable access for optimizers and initializers (update in place; keep the shape).
     matrix<T>& value() { return m_slot.value; }
     /// dLoss/dθ accumulated since the last zero_grad(); zeros if nothing was accumulated.
-    const matrix<T>& grad() const;
+    const matrix<T>& grad() const { return m_slot.has_grad ? m_slot.grad : zeros(); }
     /// The gradient for writing in place (e.g. to replace it by its average over processes, as
     /// dist::gradient_reducer does): zeros if nothing was accumulated; marked delivered from then on.
     matrix<T>& grad_for_writing();
@@ -128,6 +142,8 @@ public:
 
 private:
     friend class graph<T>;  // a parameter leaf reads and accumulates into the slot in place
+    /// The gradient buffer filled with zeros (grad() before any backward delivered one).
+    const matrix<T>& zeros() const;
     /// The engine's view (value, gradient, flag).
     detail::slot<T>& storage() noexcept { return m_slot; }
     mutable detail::slot<T> m_slot;
@@ -229,32 +245,42 @@ private:
     std::uint32_t input_id(const detail::node<T>& n, std::size_t i) const { return m_inputs[n.in_begin + i]; }
     /// Claims the next node for an op with these inputs (validates the handles).
     detail::node<T>& begin_op(const var<T>* inputs, std::size_t n, const std::source_location& loc);
+    detail::node<T>& begin_op(const detail::input_ref<T>* inputs, std::size_t n,
+                              const std::source_location& loc);
+    template <class Get>
+    detail::node<T>& begin_op_with(Get handle, std::size_t n, const std::source_location& loc);
     /// Runs the op's forward on the claimed node and commits it to the tape.
     var<T> finish_op(detail::node<T>& n);
     /// Drops a claimed node whose op could not be constructed.
     void abandon_op(detail::node<T>& n) noexcept;
 
     detail::node<T>& claim();
+    void grow_tape();                        // claim()'s slow path: one more node
+    void reserve_inputs(std::size_t count);  // begin_op()'s slow path: room for `count` more input ids
     var<T> commit(detail::node<T>& n);
     var<T> leaf(detail::node_kind kind, const matrix<T>* copy_from, std::string_view name);
     void check_leaf_shape(const char* what, const shape2& s, std::string_view name) const;
     [[noreturn]] void throw_unchecked(const var<T>& v, const char* what) const;
     void run_backward(detail::node<T>& n);
+    /// run_backward's slow path for input i: throws op_contract_error for a missing or mis-shaped gradient,
+    /// checks it in anomaly mode.
+    void check_delivery(const detail::node<T>& n, std::size_t i);
     void check_finite(const matrix<T>& m, const detail::node<T>& n, std::string_view what) const;
 
     // Nodes are allocated one by one and never move (handles, saved buffers and ops stay put); the vector
     // of pointers only grows, so recording a known structure again allocates nothing.
     std::vector<std::unique_ptr<detail::node<T>>> m_nodes;
     std::size_t m_size = 0;
-    std::vector<std::uint32_t> m_inputs;  // flat input lists of all nodes
-    std::vector<unsigned char> m_delivered;
+    std::vector<std::uint32_t> m_inputs;     // flat input lists of all nodes
+    std::vector<unsigned char> m_delivered;  // per input of the running op; all zero between ops
     // Handles carry (slot, epoch). Epochs come from one process-wide counter (construction and every
     // clear() draw a new one), so a handle's epoch matches only the graph and the recording it came from.
     std::uint32_t m_slot = 0;         // this graph's entry in the registry of live graphs
     std::uint64_t m_epoch = 0;        // the current recording
     std::uint64_t m_first_epoch = 0;  // the epoch drawn at construction: older handles are not ours
     bool m_anomaly = false;
-    matrix<T> m_seed;  // d(root) = 1 for scalar roots, kept to avoid an allocation per backward
+    bool m_backward_ran = false;  // a backward ran since clear(): interior gradients need resetting
+    matrix<T> m_seed;             // d(root) = 1 for scalar roots, kept to avoid an allocation per backward
     backward_observer m_observer;
 };
 
@@ -280,6 +306,10 @@ struct engine {
                              const std::source_location& loc) {
         return g.begin_op(inputs, n, loc);
     }
+    static node<T>& begin_op(graph<T>& g, const input_ref<T>* inputs, std::size_t n,
+                             const std::source_location& loc) {
+        return g.begin_op(inputs, n, loc);
+    }
     static var<T> finish_op(graph<T>& g, node<T>& n) { return g.finish_op(n); }
     static void abandon_op(graph<T>& g, node<T>& n) noexcept { g.abandon_op(n); }
     static const node<T>& node_at(const graph<T>& g, std::uint32_t id) { return g.node_at(id); }
@@ -292,10 +322,11 @@ struct engine {
 // gone finds its slot free, or held by a newer graph (whose first epoch is larger than the handle's).
 template <class T>
 graph<T>& var<T>::owner() const {
-    if (m_epoch == 0) throw graph_error("var: this handle was default-constructed and refers to no graph");
+    if (m_epoch == 0) [[unlikely]]
+        detail::throw_default_constructed();
     const detail::graph_slot& s = detail::graph_slot_at(m_slot);
     void* g = s.graph.load(std::memory_order_acquire);
-    if (g == nullptr || m_epoch < s.first_epoch.load(std::memory_order_relaxed))
+    if (g == nullptr || m_epoch < s.first_epoch.load(std::memory_order_relaxed)) [[unlikely]]
         detail::throw_destroyed("var", m_id);
     return *static_cast<graph<T>*>(g);  // the graph that recorded this tensor (perhaps cleared since)
 }

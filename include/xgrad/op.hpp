@@ -17,7 +17,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <new>
 #include <source_location>
 #include <span>
@@ -121,22 +123,25 @@ public:
 template <class T>
 class forward_context {
 public:
-    forward_context(graph<T>& g, detail::node<T>& n) : m_graph(g), m_node(n) {}
+    forward_context(graph<T>& g, detail::node<T>& n)
+        : m_node(n), m_nodes(g.m_nodes.data()), m_ids(g.m_inputs.data() + n.in_begin) {}
 
     std::size_t num_inputs() const noexcept { return m_node.in_count; }
-    const matrix<T>& input(std::size_t i) const {
-        return m_graph.node_at(m_graph.input_id(m_node, i)).value();
-    }
+    const matrix<T>& input(std::size_t i) const { return m_nodes[m_ids[i]]->value(); }
     shape2 input_shape(std::size_t i) const { return shape_of(input(i)); }
     /// Whether input i will want a gradient from backward (false under no_grad).
-    bool needs_grad(std::size_t i) const {
-        return recording() && m_graph.node_at(m_graph.input_id(m_node, i)).requires_grad;
-    }
+    bool needs_grad(std::size_t i) const { return recording() && m_nodes[m_ids[i]]->requires_grad; }
     /// The user's name of input i, or "input i".
     std::string input_name(std::size_t i) const;
 
     /// The output buffer, shaped `shape` (its storage is reused when the graph is recorded again).
-    matrix<T>& output(const shape2& shape);
+    matrix<T>& output(const shape2& shape) {
+        if (((shape[0] | shape[1]) >> 24) != 0) [[unlikely]]
+            check_size(shape, "output");  // below 2²⁴ × 2²⁴ any shape fits
+        detail::ensure_shape(m_node.own.value, shape);
+        m_node.out_written = true;
+        return m_node.own.value;
+    }
     /// Saved buffer k for backward, shaped `shape` (reused like the output).
     matrix<T>& save(std::size_t k, const shape2& shape);
     /// False under no_grad or when no input needs a gradient: backward will never run, skip saving.
@@ -153,8 +158,12 @@ public:
     std::string_view op_name() const { return m_node.fn->name(); }
 
 private:
-    graph<T>& m_graph;
+    /// Throws shape_error naming the op and its inputs unless a matrix of `shape` can exist.
+    void check_size(const shape2& shape, const char* what) const;
+
     detail::node<T>& m_node;
+    const std::unique_ptr<detail::node<T>>* m_nodes;  // the tape (it does not grow while an op runs)
+    const std::uint32_t* m_ids;                       // the tape positions of this op's inputs
 };
 
 /// Where a gradient kernel writes: the buffer of input i's gradient and the β to use with it —
@@ -184,21 +193,20 @@ template <class T>
 class backward_context {
 public:
     backward_context(graph<T>& g, detail::node<T>& n, unsigned char* delivered)
-        : m_graph(g), m_node(n), m_delivered(delivered) {}
+        : m_node(n),
+          m_nodes(g.m_nodes.data()),
+          m_ids(g.m_inputs.data() + n.in_begin),
+          m_delivered(delivered) {}
 
     std::size_t num_inputs() const noexcept { return m_node.in_count; }
     /// dY: the gradient of the root with respect to this op's output.
     const matrix<T>& grad_output() const noexcept { return m_node.own.grad; }
     /// Y: this op's output.
     const matrix<T>& output() const noexcept { return m_node.own.value; }
-    const matrix<T>& input(std::size_t i) const {
-        return m_graph.node_at(m_graph.input_id(m_node, i)).value();
-    }
+    const matrix<T>& input(std::size_t i) const { return m_nodes[m_ids[i]]->value(); }
     const matrix<T>& saved(std::size_t k) const { return m_node.saved[k]; }
     /// Whether input i needs a gradient (it, or something it was computed from, requires one).
-    bool needs_grad(std::size_t i) const {
-        return m_graph.node_at(m_graph.input_id(m_node, i)).requires_grad;
-    }
+    bool needs_grad(std::size_t i) const { return m_nodes[m_ids[i]]->requires_grad; }
 
     /// Delivers dXᵢ = expr (added to what other ops delivered). `expr` must have input i's shape exactly;
     /// un-broadcast first with sum_to. Evaluates straight into the gradient buffer (no temporary).
@@ -216,7 +224,19 @@ public:
     }
     /// Claims input i's gradient buffer for a kernel that writes it itself (gemm with β, sum_to, loops).
     /// The buffer has input i's shape; write G ← contribution + beta·G.
-    gradient_target<T> target(std::size_t i);
+    gradient_target<T> target(std::size_t i) {
+        if (i >= m_node.in_count) [[unlikely]]
+            refuse_target(i);
+        detail::node<T>& in = *m_nodes[m_ids[i]];
+        if (!in.requires_grad || m_delivered[i] != 0) [[unlikely]]
+            refuse_target(i);
+        m_delivered[i] = 1;
+        detail::slot<T>& s = *in.data;
+        detail::ensure_shape(s.grad, shape_of(in.value()));
+        const T beta = s.has_grad ? T(1) : T(0);
+        s.has_grad = true;
+        return {s.grad, beta};
+    }
     /// Scratch buffer k for intermediate results, shaped `shape`; shares the indices of forward's save(),
     /// so use indices that forward does not, and it is reused on the next step like every node buffer.
     matrix<T>& workspace(std::size_t k, const shape2& shape);
@@ -227,11 +247,37 @@ public:
 
 private:
     void check_delivery_shape(std::size_t i, std::size_t dims, std::size_t rows, std::size_t cols) const;
+    /// Throws op_contract_error: input i does not exist, needs no gradient or already has one.
+    [[noreturn]] void refuse_target(std::size_t i) const;
 
-    graph<T>& m_graph;
     detail::node<T>& m_node;
+    const std::unique_ptr<detail::node<T>>* m_nodes;  // the tape (it does not grow while an op runs)
+    const std::uint32_t* m_ids;                       // the tape positions of this op's inputs
     unsigned char* m_delivered;
 };
+
+namespace detail {
+/// apply's second half: constructs the op in the node begin_op claimed and runs its forward.
+template <class Op, class... Args>
+var<typename Op::value_type> construct_and_finish(graph<typename Op::value_type>& g,
+                                                  node<typename Op::value_type>& n, Args&&... args) {
+    using T = typename Op::value_type;
+    static_assert(std::is_base_of_v<op<T>, Op>, "apply<Op>: Op must derive from xgrad::op<T>");
+    try {
+        if constexpr (sizeof(Op) <= inline_op_bytes && alignof(Op) <= alignof(std::max_align_t)) {
+            n.fn = ::new (static_cast<void*>(n.fn_storage)) Op(std::forward<Args>(args)...);
+            n.fn_on_heap = false;
+        } else {
+            n.fn = new Op(std::forward<Args>(args)...);
+            n.fn_on_heap = true;
+        }
+    } catch (...) {
+        engine<T>::abandon_op(g, n);
+        throw;
+    }
+    return engine<T>::finish_op(g, n);
+}
+}  // namespace detail
 
 /// Records op `Op` (constructed from `args`) applied to `inputs` (any number ≥ 1, e.g. concat's), called
 /// from `loc`; returns its output.
@@ -244,31 +290,23 @@ template <class Op, class... Args>
 var<typename Op::value_type> apply(std::span<const var<typename Op::value_type>> inputs,
                                    const std::source_location& loc, Args&&... args) {
     using T = typename Op::value_type;
-    static_assert(std::is_base_of_v<op<T>, Op>, "apply<Op>: Op must derive from xgrad::op<T>");
     if (inputs.empty()) throw graph_error("apply: an op needs at least one input (it names the graph)");
     graph<T>& g = inputs.front().owner();
     detail::node<T>& n = detail::engine<T>::begin_op(g, inputs.data(), inputs.size(), loc);
-    try {
-        if constexpr (sizeof(Op) <= detail::inline_op_bytes && alignof(Op) <= alignof(std::max_align_t)) {
-            n.fn = ::new (static_cast<void*>(n.fn_storage)) Op(std::forward<Args>(args)...);
-            n.fn_on_heap = false;
-        } else {
-            n.fn = new Op(std::forward<Args>(args)...);
-            n.fn_on_heap = true;
-        }
-    } catch (...) {
-        detail::engine<T>::abandon_op(g, n);
-        throw;
-    }
-    return detail::engine<T>::finish_op(g, n);
+    return detail::construct_and_finish<Op>(g, n, std::forward<Args>(args)...);
 }
 
-/// apply<Op> with a fixed list of inputs: apply<Op>({a, b}, loc, args…).
+/// apply<Op> with a fixed list of inputs: apply<Op>({a, b}, loc, args…). The list refers to the caller's
+/// handles (alive until the end of the full expression) instead of copying them; a named
+/// std::initializer_list of handles goes to the overload above.
 template <class Op, class... Args>
-var<typename Op::value_type> apply(std::initializer_list<var<typename Op::value_type>> inputs,
+var<typename Op::value_type> apply(std::initializer_list<detail::input_ref<typename Op::value_type>> inputs,
                                    const std::source_location& loc, Args&&... args) {
-    return apply<Op>(std::span<const var<typename Op::value_type>>(inputs.begin(), inputs.size()), loc,
-                     std::forward<Args>(args)...);
+    using T = typename Op::value_type;
+    if (inputs.size() == 0) throw graph_error("apply: an op needs at least one input (it names the graph)");
+    graph<T>& g = inputs.begin()->handle->owner();
+    detail::node<T>& n = detail::engine<T>::begin_op(g, inputs.begin(), inputs.size(), loc);
+    return detail::construct_and_finish<Op>(g, n, std::forward<Args>(args)...);
 }
 
 }  // namespace xgrad

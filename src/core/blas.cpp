@@ -363,8 +363,8 @@ backend& the_backend() {
 }
 
 template <class T>
-void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
-              std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+inline void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                     std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 
 // The first gemm loads the BLAS; kept out of gemm_raw so that its fast path saves no registers for it.
 template <class T>
@@ -375,9 +375,11 @@ template <class T>
     gemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+// Inlined into the gemm entry points: a call with thirteen arguments costs as much as the checks.
 template <class T>
-void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
-              std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+[[gnu::always_inline]] inline void gemm_raw(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k,
+                                            T alpha, const T* a, std::size_t lda, const T* b, std::size_t ldb,
+                                            T beta, T* c, std::size_t ldc) {
     const backend* loaded = g_loaded.load(std::memory_order_acquire);
     if (loaded == nullptr) [[unlikely]] {
         return gemm_first(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -102,14 +102,17 @@ void unregister_graph(std::uint32_t slot) noexcept {
 
 std::atomic<graph_slot*> graph_slot_chunks[graph_slot_chunk_count];  // constant-initialized to null
 
+void throw_default_constructed() {
+    throw graph_error("var: this handle was default-constructed and refers to no graph");
+}
+
 void throw_destroyed(std::string_view what, std::uint32_t id) {
     throw graph_error(fmt::format(
         "{}: stale handle (tensor #{} was recorded on a graph that has since been destroyed)", what, id));
 }
 
 template <class T>
-void node<T>::destroy_op() {
-    if (fn == nullptr) return;
+void node<T>::destroy_op_slow() {
     if (fn_on_heap) {
         delete fn;
     } else {
@@ -150,12 +153,10 @@ parameter<T>::parameter(matrix<T> value, std::string name) : m_name(std::move(na
 }
 
 template <class T>
-const matrix<T>& parameter<T>::grad() const {
-    if (!m_slot.has_grad) {
-        // Zero means "no contribution yet": materialise it for readers without marking it delivered.
-        detail::ensure_shape(m_slot.grad, shape_of(m_slot.value));
-        std::fill(m_slot.grad.begin(), m_slot.grad.end(), T(0));
-    }
+const matrix<T>& parameter<T>::zeros() const {
+    // Zero means "no contribution yet": materialise it for readers without marking it delivered.
+    detail::ensure_shape(m_slot.grad, shape_of(m_slot.value));
+    std::fill(m_slot.grad.begin(), m_slot.grad.end(), T(0));
     return m_slot.grad;
 }
 
@@ -239,12 +240,24 @@ detail::node<T>& graph<T>::checked(const var<T>& v, const char* what) {
 }
 
 template <class T>
-detail::node<T>& graph<T>::claim() {
-    if (m_size == m_nodes.size()) m_nodes.push_back(std::make_unique<detail::node<T>>());
+void graph<T>::grow_tape() {
+    m_nodes.push_back(std::make_unique<detail::node<T>>());
+}
+
+template <class T>
+void graph<T>::reserve_inputs(std::size_t count) {
+    m_inputs.reserve(std::max(2 * m_inputs.capacity(), m_inputs.size() + count));
+}
+
+// Inlined into the recording functions below (they are the only callers); the slow paths are calls.
+template <class T>
+[[gnu::always_inline]] inline detail::node<T>& graph<T>::claim() {
+    if (m_size == m_nodes.size()) [[unlikely]]
+        grow_tape();
     detail::node<T>& n = *m_nodes[m_size];
-    n.destroy_op();
+    n.destroy_op();  // a null test: clear(), abandon_op() and finish_op()'s failure path leave no op
     n.data = &n.own;
-    n.borrowed = nullptr;
+    n.val = &n.own.value;
     n.own.has_grad = false;
     n.in_begin = static_cast<std::uint32_t>(m_inputs.size());
     n.in_count = 0;
@@ -262,6 +275,14 @@ var<T> graph<T>::commit(detail::node<T>& n) {
     return var<T>(m_slot, id, m_epoch);
 }
 
+namespace {
+/// True for shapes every matrix can have (both extents < 2²⁴): the leaves' check without a call.
+template <class E>
+bool small_shape(const E& s) noexcept {
+    return ((s[0] | s[1]) >> 24) == 0;
+}
+}  // namespace
+
 template <class T>
 void graph<T>::check_leaf_shape(const char* what, const shape2& s, std::string_view name) const {
     if (!detail::element_count(s, sizeof(T))) {
@@ -273,8 +294,10 @@ void graph<T>::check_leaf_shape(const char* what, const shape2& s, std::string_v
 
 template <class T>
 var<T> graph<T>::leaf(detail::node_kind kind, const matrix<T>* copy_from, std::string_view name) {
-    check_leaf_shape(kind == detail::node_kind::constant ? "constant" : "variable", shape_of(*copy_from),
-                     name);
+    if (!small_shape(copy_from->shape())) [[unlikely]] {
+        check_leaf_shape(kind == detail::node_kind::constant ? "constant" : "variable", shape_of(*copy_from),
+                         name);
+    }
     detail::node<T>& n = claim();
     n.kind = kind;
     if (!name.empty()) n.name.assign(name);
@@ -293,11 +316,12 @@ var<T> graph<T>::constant(const matrix<T>& value, std::string_view name) {
 
 template <class T>
 var<T> graph<T>::borrow(const matrix<T>& value, std::string_view name) {
-    check_leaf_shape("borrow", shape_of(value), name);
+    if (!small_shape(value.shape())) [[unlikely]]
+        check_leaf_shape("borrow", shape_of(value), name);
     detail::node<T>& n = claim();
     n.kind = detail::node_kind::constant;
     if (!name.empty()) n.name.assign(name);
-    n.borrowed = &value;
+    n.val = &value;
     return commit(n);
 }
 
@@ -308,10 +332,12 @@ var<T> graph<T>::variable(const matrix<T>& value, std::string_view name) {
 
 template <class T>
 var<T> graph<T>::param(parameter<T>& p, std::string_view name) {
-    check_leaf_shape("param", p.shape(), name.empty() ? std::string_view(p.name()) : name);
+    if (!small_shape(p.value().shape())) [[unlikely]]
+        check_leaf_shape("param", p.shape(), name.empty() ? std::string_view(p.name()) : name);
     detail::node<T>& n = claim();
     n.kind = detail::node_kind::parameter;
     n.data = &p.storage();
+    n.val = &n.data->value;
     if (!name.empty()) n.name.assign(name);  // else the node shows the parameter's own name
     n.param_name = &p.name();
     n.requires_grad = true;
@@ -319,19 +345,33 @@ var<T> graph<T>::param(parameter<T>& p, std::string_view name) {
 }
 
 template <class T>
-detail::node<T>& graph<T>::begin_op(const var<T>* inputs, std::size_t count,
-                                    const std::source_location& loc) {
+template <class Get>
+detail::node<T>& graph<T>::begin_op_with(Get handle, std::size_t count, const std::source_location& loc) {
     bool any = false;
     for (std::size_t i = 0; i < count; ++i) {
-        any = checked(inputs[i], "op input").requires_grad || any;
+        any = checked(handle(i), "op input").requires_grad || any;
     }
     detail::node<T>& n = claim();
     n.kind = detail::node_kind::op;
     n.where = loc;
     n.requires_grad = any && detail::grad_enabled();
-    for (std::size_t i = 0; i < count; ++i) m_inputs.push_back(inputs[i].m_id);
+    if (m_inputs.capacity() - m_inputs.size() < count) [[unlikely]]
+        reserve_inputs(count);
+    for (std::size_t i = 0; i < count; ++i) m_inputs.push_back(handle(i).m_id);  // no reallocation
     n.in_count = static_cast<std::uint32_t>(count);
     return n;
+}
+
+template <class T>
+detail::node<T>& graph<T>::begin_op(const var<T>* inputs, std::size_t count,
+                                    const std::source_location& loc) {
+    return begin_op_with([inputs](std::size_t i) -> const var<T>& { return inputs[i]; }, count, loc);
+}
+
+template <class T>
+detail::node<T>& graph<T>::begin_op(const detail::input_ref<T>* inputs, std::size_t count,
+                                    const std::source_location& loc) {
+    return begin_op_with([inputs](std::size_t i) -> const var<T>& { return *inputs[i].handle; }, count, loc);
 }
 
 template <class T>
@@ -373,6 +413,67 @@ void graph<T>::check_finite(const matrix<T>& m, const detail::node<T>& n, std::s
     }
 }
 
+// Inlined into backward's loop; what is unusual (a broken contract, anomaly mode) is one call out.
+template <class T>
+[[gnu::always_inline]] inline void graph<T>::run_backward(detail::node<T>& n) {
+    const std::size_t count = n.in_count;
+    if (m_delivered.size() < count) [[unlikely]]
+        m_delivered.resize(count);  // new flags are zero
+    unsigned char* delivered = m_delivered.data();
+    backward_context<T> ctx(*this, n, delivered);
+    try {
+        n.fn->backward(ctx);
+    } catch (...) {
+        std::fill_n(delivered, count, 0);
+        throw;
+    }
+    const std::uint32_t* ids = m_inputs.data() + n.in_begin;
+    for (std::size_t i = 0; i < count; ++i) {
+        const detail::node<T>& in = *m_nodes[ids[i]];
+        if (delivered[i] != 0) {
+            const auto& want = in.val->shape();
+            const auto& got = in.data->grad.shape();
+            if (want[0] == got[0] && want[1] == got[1] && !m_anomaly) [[likely]] {
+                delivered[i] = 0;
+                continue;
+            }
+        } else if (!in.requires_grad) {
+            continue;
+        }
+        check_delivery(n, i);
+        delivered[i] = 0;
+    }
+}
+
+template <class T>
+void graph<T>::check_delivery(const detail::node<T>& n, std::size_t i) {
+    const detail::node<T>& in = *m_nodes[input_id(n, i)];
+    try {
+        if (m_delivered[i] == 0) {
+            throw op_contract_error(detail::op_message(
+                n.fn->name(),
+                fmt::format(
+                    "backward delivered no gradient for input {}{}, which needs one (the contract: one "
+                    "gradient per input that needs one; deliver zeros explicitly if it is zero)",
+                    i, in.label().empty() ? "" : fmt::format(" ('{}')", in.label())),
+                n.where));
+        }
+        const shape2 want = shape_of(in.value());
+        const shape2 got = shape_of(in.data->grad);
+        if (want != got) {
+            throw op_contract_error(detail::op_message(
+                n.fn->name(),
+                fmt::format("backward left a gradient of shape {} for input {}, whose shape is {}",
+                            to_string(got), i, to_string(want)),
+                n.where));
+        }
+        if (m_anomaly) check_finite(in.data->grad, n, fmt::format("backward gradient for input {}", i));
+    } catch (...) {
+        std::fill_n(m_delivered.begin(), n.in_count, 0);  // all zero again for the next op
+        throw;
+    }
+}
+
 template <class T>
 void graph<T>::backward(const var<T>& root) {
     const detail::node<T>& r = checked(root, "backward");
@@ -401,15 +502,21 @@ void graph<T>::backward(const var<T>& root, const matrix<T>& seed) {
     }
     // Interior gradients start from zero on every backward; leaf gradients accumulate.
     // (all of them, also those recorded after the root, so no tensor shows a previous backward's gradient).
-    for (std::size_t i = 0; i < m_size; ++i) {
-        if (m_nodes[i]->kind == detail::node_kind::op) m_nodes[i]->own.has_grad = false;
+    // claim() starts every node without one, so only a second backward of a recording has any to reset.
+    if (m_backward_ran) {
+        for (std::size_t i = 0; i < m_size; ++i) {
+            if (m_nodes[i]->kind == detail::node_kind::op) m_nodes[i]->own.has_grad = false;
+        }
     }
+    m_backward_ran = true;
     detail::slot<T>& rs = *r.data;
     detail::ensure_shape(rs.grad, shape_of(seed));
     if (rs.has_grad) {
         rs.grad += seed;
     } else {
-        std::copy(seed.data(), seed.data() + seed.size(), rs.grad.data());
+        const T* from = seed.data();
+        T* to = rs.grad.data();
+        for (std::size_t k = 0, size = seed.size(); k < size; ++k) to[k] = from[k];
         rs.has_grad = true;
     }
     for (std::size_t i = root.id() + 1; i-- > 0;) {
@@ -417,38 +524,6 @@ void graph<T>::backward(const var<T>& root, const matrix<T>& seed) {
         if (n.kind != detail::node_kind::op || !n.requires_grad || !n.own.has_grad) continue;
         run_backward(n);
         if (m_observer) m_observer(*this, static_cast<std::uint32_t>(i));
-    }
-}
-
-template <class T>
-void graph<T>::run_backward(detail::node<T>& n) {
-    if (m_delivered.size() < n.in_count) m_delivered.resize(n.in_count);
-    std::fill_n(m_delivered.begin(), n.in_count, 0);
-    backward_context<T> ctx(*this, n, m_delivered.data());
-    n.fn->backward(ctx);
-    for (std::size_t i = 0; i < n.in_count; ++i) {
-        const detail::node<T>& in = *m_nodes[input_id(n, i)];
-        if (in.requires_grad && !m_delivered[i]) {
-            throw op_contract_error(detail::op_message(
-                n.fn->name(),
-                fmt::format(
-                    "backward delivered no gradient for input {}{}, which needs one (the contract: one "
-                    "gradient per input that needs one; deliver zeros explicitly if it is zero)",
-                    i, in.label().empty() ? "" : fmt::format(" ('{}')", in.label())),
-                n.where));
-        }
-        if (m_delivered[i]) {
-            const shape2 want = shape_of(in.value());
-            const shape2 got = shape_of(in.data->grad);
-            if (want != got) {
-                throw op_contract_error(detail::op_message(
-                    n.fn->name(),
-                    fmt::format("backward left a gradient of shape {} for input {}, whose shape is {}",
-                                to_string(got), i, to_string(want)),
-                    n.where));
-            }
-            if (m_anomaly) check_finite(in.data->grad, n, fmt::format("backward gradient for input {}", i));
-        }
     }
 }
 
@@ -463,6 +538,7 @@ template <class T>
 void graph<T>::clear() {
     for (std::size_t i = 0; i < m_size; ++i) m_nodes[i]->destroy_op();
     m_size = 0;
+    m_backward_ran = false;
     m_inputs.clear();
     m_epoch = detail::next_epoch();
     detail::graph_slot_at(m_slot).epoch.store(m_epoch, std::memory_order_release);
@@ -515,7 +591,7 @@ node_info<T> graph<T>::info(std::uint32_t id) const {
 
 template <class T>
 std::string forward_context<T>::input_name(std::size_t i) const {
-    const auto& n = m_graph.node_at(m_graph.input_id(m_node, i));
+    const auto& n = *m_nodes[m_ids[i]];
     return n.label().empty() ? fmt::format("input {}", i) : fmt::format("'{}'", n.label());
 }
 
@@ -538,11 +614,8 @@ template <class T>
 }  // namespace detail
 
 template <class T>
-matrix<T>& forward_context<T>::output(const shape2& shape) {
-    if (!detail::element_count(shape, sizeof(T))) detail::refuse_size(*this, shape, "output");
-    detail::ensure_shape(m_node.own.value, shape);
-    m_node.out_written = true;
-    return m_node.own.value;
+void forward_context<T>::check_size(const shape2& shape, const char* what) const {
+    if (!detail::element_count(shape, sizeof(T))) detail::refuse_size(*this, shape, what);
 }
 
 template <class T>
@@ -579,23 +652,16 @@ shape2 forward_context<T>::expect_broadcast(std::size_t i, std::size_t j) const 
 }
 
 template <class T>
-gradient_target<T> backward_context<T>::target(std::size_t i) {
+void backward_context<T>::refuse_target(std::size_t i) const {
     if (i >= m_node.in_count) {
         fail(fmt::format("backward delivered a gradient for input {}, but the op has {} input(s)", i,
                          m_node.in_count));
     }
-    detail::node<T>& in = m_graph.node_at(m_graph.input_id(m_node, i));
-    if (!in.requires_grad) {
+    if (!m_nodes[m_ids[i]]->requires_grad) {
         fail(fmt::format(
             "backward delivered a gradient for input {}, which needs none (check needs_grad({}))", i, i));
     }
-    if (m_delivered[i]) fail(fmt::format("backward delivered two gradients for input {}", i));
-    m_delivered[i] = 1;
-    detail::slot<T>& s = *in.data;
-    detail::ensure_shape(s.grad, shape_of(in.value()));
-    const T beta = s.has_grad ? T(1) : T(0);
-    s.has_grad = true;
-    return {s.grad, beta};
+    fail(fmt::format("backward delivered two gradients for input {}", i));
 }
 
 template <class T>
