@@ -251,13 +251,24 @@ TEST_CASE("blas: a program whose OpenBLAS chose its generic core gets the fast k
         return;
     }
     // The program links a library whose constructor puts OpenBLAS on Prescott before main, as OpenBLAS
-    // 0.3.21 does by itself on a CPU it does not know; OPENBLAS_CORETYPE stays unset.
+    // 0.3.21 does by itself on a CPU it does not know; OPENBLAS_CORETYPE stays unset. That set-up does not
+    // always hold: in about 1 run in 200 (measured: 1 of 200 in a loop, on a machine whose OpenBLAS picks
+    // Cooperlake itself) xgrad finds OpenBLAS on its own choice again, with nothing to switch. The
+    // situation under test is then absent, so the program is run again, up to 5 times, until the set-up
+    // held; every run must succeed, and the run where it held is checked.
     int status = 0;
-    const std::string out =
-        run(std::string("env -u OPENBLAS_CORETYPE -u XGRAD_BLAS ") + XGRAD_BLAS_INFO_GENERIC_CORE + " 1 2>&1",
+    std::string out;
+    int runs = 0;
+    do {
+        ++runs;
+        out = run(
+            std::string("env -u OPENBLAS_CORETYPE -u XGRAD_BLAS ") + XGRAD_BLAS_INFO_GENERIC_CORE + " 1 2>&1",
             status);
+        INFO(out);
+        REQUIRE(status == 0);
+    } while (out.find("OpenBLAS chose Prescott") == std::string::npos && runs < 5);
     INFO(out);
-    REQUIRE(status == 0);
+    INFO("runs until the generic core was set up: " << runs);
     CHECK(count(out, "started") == 1);
     CHECK(out.find("OpenBLAS chose Prescott") != std::string::npos);  // the situation was set up
     CHECK(line_value(out, "kernel: ") == xgrad::detail::better_openblas_core("Prescott"));
