@@ -17,12 +17,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 # record NAME RC ARGS...: a row "cli.NAME, the command, exit RC, stderr, cli.bad_input" (the temporary
 # directory shown as $TMP, lines joined with ⏎) when XGRAD_RELIABILITY_ROWS is set.
@@ -35,21 +30,6 @@ record() {
   msg=$(sed -e ':a' -e 'N' -e '$!ba' -e 's/\n/ ⏎ /g' "$tmp/stderr")
   printf 'cli.%s\t`%s`\texit %s\t%s\tcli.bad_input\n' "$name" "${cmd//$tmp/\$TMP}" "$rc" "${msg//$tmp/\$TMP}" \
     >>"$XGRAD_RELIABILITY_ROWS"
-}
-
-# expect_error NAME STATUS PATTERN ARGS...: exit STATUS (1: run failure, 2: usage error) and stderr matching
-# PATTERN (recorded as a row).
-expect_error() {
-  local name=$1 status=$2 pattern=$3
-  shift 3
-  "$xgrad" "$@" >"$tmp/stdout" 2>"$tmp/stderr"
-  local rc=$?
-  if [[ $rc -eq $status ]] && grep -qE -- "$pattern" "$tmp/stderr"; then
-    ok "$name: exit $rc, says: $(head -n 1 "$tmp/stderr")"
-  else
-    bad "$name: exit $rc (expected $status), stderr: $(cat "$tmp/stderr")"
-  fi
-  record "$name" "$rc" "$@"
 }
 
 # nothing_written NAME DIR: neither DIR nor a staging directory beside it (.NAME.xgrad-tmp-*) exists.
@@ -597,5 +577,4 @@ PY
     ;;
 esac
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish

@@ -23,24 +23,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-
-# expect_error NAME STATUS PATTERN ARGS...: exit STATUS and stderr matching PATTERN.
-expect_error() {
-  local name=$1 status=$2 pattern=$3
-  shift 3
-  "$xgrad" "$@" >"$tmp/stdout" 2>"$tmp/stderr"
-  local rc=$?
-  if [[ $rc -eq $status ]] && grep -qE -- "$pattern" "$tmp/stderr"; then
-    ok "$name: exit $rc, says: $(head -n 1 "$tmp/stderr")"
-  else
-    bad "$name: exit $rc (expected $status), stderr: $(cat "$tmp/stderr")"
-  fi
-}
+source "$here/checks.sh"
 
 # iris_like FILE N SEED [HEADER]: N rows of two features and a text label (three well separated classes).
 iris_like() {
@@ -168,8 +151,8 @@ csv.writer(open('middle.csv', 'w', newline='')).writerows([[r[0], r[2], r[1]] fo
     run train --dataset mnist --data . --layers 16 --epochs 2 --out d
     "$xgrad" evaluate --model d --data t10k-images-idx3-ubyte.gz >"$tmp/eval" 2>&1
     check "--dataset mnist: evaluate --data takes the IDX test file" grep -q '(the whole file, 50 examples)' "$tmp/eval"
-    here=$PWD
-    (cd / && "$xgrad" evaluate --model "$here/d") >"$tmp/eval" 2>&1
+    workdir=$PWD
+    (cd / && "$xgrad" evaluate --model "$workdir/d") >"$tmp/eval" 2>&1
     check "  … and without --data, from another directory, the directory it was trained on" \
       grep -q 'on mnist (test split, 50 examples): accuracy' "$tmp/eval"
     "$xgrad" predict --model d --input t10k-images-idx3-ubyte.gz --output d.csv >/dev/null 2>&1
@@ -405,5 +388,4 @@ PY
     ;;
 esac
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish

@@ -16,12 +16,8 @@ case_name=$2
 mpirun=(${3:-mpirun} --allow-run-as-root --oversubscribe)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../cli/checks.sh"
 cd "$tmp" || exit 1
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   - $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 # run NP ARGS...: xgrad under mpirun -np NP (NP 0: without mpirun); stdout in out.txt, stderr in err.txt, the
 # status in $rc.
@@ -169,5 +165,4 @@ case $case_name in
     exit 2
     ;;
 esac
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish
