@@ -311,6 +311,7 @@ PY
     args=("${run[@]}" --out "$out")
     trap 'kill -KILL "${pid:-}" 2>/dev/null; cleanup' EXIT  # never leave a stopped process behind
     state_of() { local s; { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 0; s=${s##*) }; echo "${s%% *}"; }
+    alive() { local s; { read -r s <"/proc/$1/stat"; } 2>/dev/null || return 1; s=${s##*) }; [[ ${s%% *} != Z ]]; }
     loads() { "$xgrad" evaluate "$1" >/dev/null 2>&1; }
     "$xgrad" "${args[@]}" --seed 1 >"$tmp/log" 2>&1
     check "a first complete run" test -s "$out/model.npz"
@@ -328,7 +329,15 @@ PY
       stopped=0
       [[ $(state_of "$pid") == T ]] && stopped=1
     }
-    kill_it() { kill -KILL "$pid" 2>/dev/null; wait -f "$pid" 2>/dev/null; }
+    # SIGKILL, then reap. Not `wait -f`: in one CI run (bash 5.2.15) it never returned after the kill at the
+    # "synced" stage, and the test hung until ctest's timeout. Looking at /proc until the process is a zombie
+    # or gone, then a plain wait (immediate for a process that has ended), cannot hang.
+    kill_it() {
+      kill -KILL "$pid" 2>/dev/null
+      while alive "$pid"; do :; done
+      wait "$pid" 2>/dev/null
+      return 0
+    }
     # The staging directory of process $pid, and the writer's temporary file of model.npz in it, if any.
     staging() { compgen -G "$tmp/.run.xgrad-tmp-$pid-*"; }
     temporary() { compgen -G "$tmp/.run.xgrad-tmp-$pid-*/model.npz.tmp-$pid-*"; }
@@ -391,7 +400,11 @@ PY
     for round in 1 2 3 4; do
       "$xgrad" "${args[@]}" --seed $((round + 10)) >/dev/null 2>&1 &
       pid=$!
-      while ! temporary >/dev/null && kill -0 "$pid" 2>/dev/null; do :; done
+      # Until the temporary file appears or the run has ended. `kill -0` cannot tell: it succeeds on a run that
+      # has ended but that this shell has not reaped yet (a zombie), and a loop of builtins may never reap it
+      # (a run whose save fell between two looks then hung the test until ctest's timeout). alive reads
+      # /proc/PID/stat without forking and is false once the process is a zombie or gone.
+      while ! temporary >/dev/null && alive "$pid"; do :; done
       for ((spin = round == 1 ? 0 : RANDOM % 1000; spin > 0; spin--)); do staging >/dev/null || break; done
       kill_it
       if cmp -s "$out/model.npz" "$tmp/previous.npz"; then
