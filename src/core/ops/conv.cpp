@@ -281,13 +281,14 @@ geometry checked_geometry(forward_context<T>& ctx, const packed_geometry& p, std
 
 // ---------------------------------------------------------------- conv2d
 
-/// Bytes of one block of im2col (C·kh·kw × positions·m): about half of a core's L2 cache, so that a block
-/// written by im2col is still in the cache when the gemm packs it (and dcols when col2im reads it).
+/// Bytes of one block of conv2d: its im2col columns (C·kh·kw × positions·m) and its output columns (K ×
+/// positions·m) within about half of a core's L2 cache, so that what im2col and the bias write is still in
+/// the cache when the gemm reads it (and in backward dcols when col2im reads it, dA when db sums it).
 constexpr std::size_t conv_block_bytes = std::size_t(512) << 10;
 
 /// Output positions per block of conv2d (at least one).
-inline std::size_t block_positions(const geometry& g, std::size_t ckk, std::size_t element) {
-    return std::max<std::size_t>(1, conv_block_bytes / (ckk * g.m * element));
+inline std::size_t block_positions(const geometry& g, std::size_t ckk, std::size_t K, std::size_t element) {
+    return std::max<std::size_t>(1, conv_block_bytes / ((ckk + K) * g.m * element));
 }
 
 template <class T>
@@ -354,18 +355,19 @@ struct conv2d_op final : op<T> {
         // gemm, which clears A first): A (K × Ho·Wo·m) = W (K × C·kh·kw)·cols (C·kh·kw × Ho·Wo·m), the same
         // buffer as (K·Ho·Wo × m).
         const T* pb = ctx.input(2).data();
-        for (std::size_t k = 0; k < K; ++k) std::fill_n(y.data() + k * n, n, pb[k]);
         const T* pw = ctx.input(0).data();
         if (identity_im2col(g)) {
+            for (std::size_t k = 0; k < K; ++k) std::fill_n(y.data() + k * n, n, pb[k]);
             gemm<T>(false, false, K, n, ckk, T(1), pw, ckk, ctx.input(1).data(), n, T(1), y.data(), n);
             return;
         }
         // Block by block of output positions [p0, p1): the columns A[:, p0·m … p1·m) = W·im2col block,
         // whose im2col block stays in the cache between being written and being multiplied.
-        const std::size_t block = block_positions(g, ckk, sizeof(T));
+        const std::size_t block = block_positions(g, ckk, K, sizeof(T));
         matrix<T>& cols = ctx.save(0, {ckk, std::min(block, g.positions()) * g.m});
         for (std::size_t p0 = 0; p0 < g.positions(); p0 += block) {
             const std::size_t p1 = std::min(g.positions(), p0 + block), nb = (p1 - p0) * g.m;
+            for (std::size_t k = 0; k < K; ++k) std::fill_n(y.data() + k * n + p0 * g.m, nb, pb[k]);
             im2col(g, ctx.input(1).data(), cols.data(), p0, p1);
             gemm<T>(false, false, K, nb, ckk, T(1), pw, ckk, cols.data(), nb, T(1), y.data() + p0 * g.m, n);
         }
@@ -377,11 +379,11 @@ struct conv2d_op final : op<T> {
         const std::size_t K = ctx.input(0).shape()[0], ckk = g.C * g.taps(), n = g.positions() * g.m;
         const T* dy = ctx.grad_output().data();  // (K·Ho·Wo × m) read as (K × Ho·Wo·m)
         const T* pw = ctx.input(0).data();
-        if (ctx.needs_grad(2)) {  // db[k] = Σ over the positions and examples of channel k
-            gradient_target<T> t = ctx.target(2);
-            write_gradient(t, [&](std::size_t k) { return static_cast<T>(row_sum(dy + k * n, n)); });
-        }
         if (identity_im2col(g)) {
+            if (ctx.needs_grad(2)) {  // db[k] = Σ over the positions and examples of channel k
+                gradient_target<T> t = ctx.target(2);
+                write_gradient(t, [&](std::size_t k) { return static_cast<T>(row_sum(dy + k * n, n)); });
+            }
             const T* cols = ctx.input(1).data();
             if (ctx.needs_grad(0)) {  // dW = dA·colsᵀ : (K × Ho·Wo·m)·(Ho·Wo·m × C·kh·kw)
                 gradient_target<T> t = ctx.target(0);
@@ -394,8 +396,8 @@ struct conv2d_op final : op<T> {
             return;
         }
         // The same blocks as forward, im2col recomputed block by block (cheaper than keeping all of it):
-        // dW = Σ_blocks dA_block·cols_blockᵀ, and dH = Σ_blocks col2im(Wᵀ·dA_block).
-        const std::size_t block = block_positions(g, ckk, sizeof(T)),
+        // dW = Σ_blocks dA_block·cols_blockᵀ, dH = Σ_blocks col2im(Wᵀ·dA_block), db = Σ_blocks Σ dA_block.
+        const std::size_t block = block_positions(g, ckk, K, sizeof(T)),
                           width = std::min(block, g.positions()) * g.m;
         T* dw = nullptr;
         T dw_beta = T(0);
@@ -405,11 +407,24 @@ struct conv2d_op final : op<T> {
             dw_beta = t.beta;
         }
         T* dx = ctx.needs_grad(1) ? scatter_target(ctx.target(1)) : nullptr;
+        T* db = nullptr;
+        T db_beta = T(0);
+        if (ctx.needs_grad(2)) {
+            gradient_target<T> t = ctx.target(2);
+            db = t.buffer.data();
+            db_beta = t.beta;
+        }
         matrix<T>* cols = dw ? &ctx.workspace(0, {ckk, width}) : nullptr;
         matrix<T>* dcols = dx ? &ctx.workspace(1, {ckk, width}) : nullptr;
         for (std::size_t p0 = 0; p0 < g.positions(); p0 += block) {
             const std::size_t p1 = std::min(g.positions(), p0 + block), nb = (p1 - p0) * g.m;
             const T* dy_block = dy + p0 * g.m;  // (K × nb) with rows n apart
+            if (db) {  // db[k] (+)= Σ over the block's positions and examples of channel k
+                for (std::size_t k = 0; k < K; ++k) {
+                    const T s = static_cast<T>(row_sum(dy_block + k * n, nb));
+                    db[k] = p0 == 0 && db_beta == T(0) ? s : db[k] + s;
+                }
+            }
             if (cols) {  // dW (+)= dA_block·cols_blockᵀ : (K × nb)·(nb × C·kh·kw)
                 im2col(g, ctx.input(1).data(), cols->data(), p0, p1);
                 gemm<T>(false, true, K, ckk, nb, T(1), dy_block, n, cols->data(), nb,
