@@ -378,10 +378,10 @@ void loop_conv_gradients(const matrix<double>& w, const matrix<double>& x, const
 
 TEST_CASE("conv: conv2d over many im2col blocks matches the direct formula (values and gradients)",
           "[conv][conv2d][blocks]") {
-    // conv2d multiplies block by block of output positions (the im2col block is at most 512 KiB); these
-    // cases' im2col (C·kh·kw × Ho·Wo·m doubles, ≥ 900 KiB) takes two or more blocks whose boundaries fall
-    // inside an output row. Gradients: first onto buffers still holding Inf (β = 0 must overwrite), then a
-    // second contribution of the same op (β = 1 must add, on every block).
+    // conv2d multiplies block by block of output positions (a block's im2col and output columns are at most
+    // 512 KiB); these cases' im2col alone (C·kh·kw × Ho·Wo·m doubles, ≥ 900 KiB) takes two or more blocks,
+    // and some block boundaries fall inside an output row. Gradients: first onto buffers still holding Inf (β
+    // = 0 must overwrite), then a second contribution of the same op (β = 1 must add, on every block).
     const std::vector<conv_case> cases = {
         {{4, 10, 10}, window2d::square(3, 1, 1), 3, 33},
         {{3, 19, 17},

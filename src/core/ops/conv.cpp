@@ -312,7 +312,8 @@ struct conv2d_op final : op<T> {
             ": [K×C·kh·kw]·[C·kh·kw×Ho·Wo·m] → [K×Ho·Wo·m] = [K·Ho·Wo×m]; A[k, oy, ox] = Σ_(c,i,j) "
             "W[k, c, i, j]·H[c, oy·s − p + i·d, ox·s − p + j·d] + b[k], zero padding",
         .note =
-            "gemms over blocks of output positions whose im2col columns fit in half of L2 (512 KiB); "
+            "gemms over blocks of output positions whose im2col and output columns fit in 512 KiB (half of "
+            "L2); "
             "backward recomputes each block's im2col; a 1×1 kernel with stride 1 and no padding skips "
             "im2col",
         .saves = "— (uses H)"};
