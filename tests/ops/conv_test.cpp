@@ -429,6 +429,22 @@ TEST_CASE("conv: conv2d over many im2col blocks matches the direct formula (valu
     }
 }
 
+TEST_CASE("conv: conv2d on a batch of no examples gives empty values and zero weight gradients",
+          "[conv][conv2d][edge]") {
+    // m = 0: the output has no columns, dW and db are sums over no examples (0), dH has no columns
+    const image_shape in{2, 5, 4};
+    const window2d win = window2d::square(3, 1, 1);
+    xgrad::graph<double> g;
+    auto w = g.variable(random_matrix(3, 18, 61)), b = g.variable(random_matrix(3, 1, 62));
+    auto x = g.variable(matrix<double>({in.size(), 0}));
+    auto y = xgrad::conv2d(w, x, b, in, win);
+    REQUIRE(y.shape() == shape2{3 * 20, 0});
+    g.backward(y, matrix<double>({3 * 20, 0}));
+    XGRAD_REQUIRE_CLOSE(w.grad(), matrix<double>({3, 18}, 0.0), 0.0, 0.0);
+    XGRAD_REQUIRE_CLOSE(b.grad(), matrix<double>({3, 1}, 0.0), 0.0, 0.0);
+    REQUIRE(xgrad::shape_of(x.grad()) == shape2{in.size(), 0});
+}
+
 TEST_CASE("conv: conv2d bad input names the op, the geometry and the call site", "[conv][conv2d][error]") {
     xgrad::graph<double> g;
     auto w = g.variable(random_matrix(2, 9, 1), "W"), b = g.variable(random_matrix(2, 1, 2), "b");

@@ -288,7 +288,7 @@ constexpr std::size_t conv_block_bytes = std::size_t(512) << 10;
 
 /// Output positions per block of conv2d (at least one).
 inline std::size_t block_positions(const geometry& g, std::size_t ckk, std::size_t K, std::size_t element) {
-    return std::max<std::size_t>(1, conv_block_bytes / ((ckk + K) * g.m * element));
+    return std::max<std::size_t>(1, conv_block_bytes / ((ckk + K) * std::max<std::size_t>(g.m, 1) * element));
 }
 
 template <class T>
