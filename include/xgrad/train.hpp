@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <source_location>
 #include <string>
 #include <vector>
@@ -100,6 +101,12 @@ struct fit_options {
     /// Off by default: with Open MPI 4.1 on one machine a non-blocking sum took twice as long as a blocking
     /// one and progressed only inside MPI calls, so overlapping lost time (docs/distributed.md).
     bool overlap_reduction = false;
+    /// With a communicator: `batch` is the global batch, split across the ranks (dist::shard_of), instead of
+    /// each rank's (fit_threads sets it, so that the thread count does not change the batches).
+    bool split_batch = false;
+    /// The example-major copy of the training set's x (data::example_major) for fit's batcher to read
+    /// instead of making its own (fit_threads shares one among its threads). Null: fit's batcher makes one.
+    std::shared_ptr<const std::vector<T>> shared_examples;
 };
 
 /// Trains `model` (outputs [classes × m] out of x [features × m]) with `options.loss` — softmax

@@ -102,15 +102,6 @@ void check_classification(const nn::module<T>&, const data::dataset<T>& ds, cons
     }
 }
 
-/// dst ← src's columns [begin, begin + count) (a rank's slice of a global batch).
-template <class T>
-void slice_columns(const matrix<T>& src, dist::shard sh, matrix<T>& dst) {
-    const std::size_t rows = src.shape()[0], cols = src.shape()[1];
-    if (dst.shape()[0] != rows || dst.shape()[1] != sh.count) dst = matrix<T>({rows, sh.count});
-    for (std::size_t r = 0; r < rows; ++r)
-        std::copy_n(src.data() + r * cols + sh.begin, sh.count, dst.data() + r * sh.count);
-}
-
 }  // namespace
 
 template <class T>
@@ -128,12 +119,14 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
         o.communicator != nullptr && o.communicator->size() > 1 ? o.communicator : nullptr;
     const std::size_t ranks = comm != nullptr ? static_cast<std::size_t>(comm->size()) : 1;
     std::unique_ptr<dist::gradient_reducer<T>> reducer;
-    matrix<T> x_slice, y_slice;
     if (comm != nullptr) {
         dist::broadcast_model(*comm, model, opt);
         reducer = std::make_unique<dist::gradient_reducer<T>>(*comm, opt.params());
     }
-    data::batcher<T> batches(train, o.batch * ranks, o.seed);
+    data::batcher<T> batches(train, o.split_batch ? o.batch : o.batch * ranks, o.seed);
+    if (o.shared_examples) batches.share_examples(o.shared_examples);
+    // Each rank gathers only its slice of the global batch.
+    if (comm != nullptr) batches.set_shard(static_cast<std::size_t>(comm->rank()), ranks);
     const auto named = model.named_parameters();
     const std::size_t per_epoch = batches.batches_per_epoch();
     graph<T> g;
@@ -153,14 +146,8 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
             g.clear();
             opt.zero_grad();
             const matrix<T>*bx = &batches.x(), *by = &batches.y();
-            const std::size_t m_global = bx->shape()[1];
-            std::size_t m = m_global;
-            if (comm != nullptr) {
-                const dist::shard sh = dist::shard_of(m_global, comm->rank(), comm->size());
-                slice_columns(*bx, sh, x_slice);
-                slice_columns(*by, sh, y_slice);
-                bx = &x_slice, by = &y_slice, m = sh.count;
-            }
+            const std::size_t m_global = batches.global_count();
+            const std::size_t m = bx->shape()[1];  // this rank's slice (dist::shard_of) of the global batch
             var<T> loss;
             double l = 0, hits = 0;
             if (m > 0) {
