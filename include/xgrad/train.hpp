@@ -18,6 +18,29 @@
 #include "xgrad/nn.hpp"
 #include "xgrad/optim.hpp"
 
+namespace xgrad::detail {
+
+/// The data-parallel step of fit_threads' threads (train_threads.cpp), which share memory: instead of
+/// allreduces and a full optimizer step on every thread, the threads sum the gradients and update the
+/// parameters together, each its slice of the flat parameters, and copy the new weights into every replica.
+/// Every call is collective (all ranks, same order).
+template <class T>
+class shared_update {
+public:
+    virtual ~shared_update() = default;
+    /// After this rank's backward (none without examples): stats (this rank's loss·m_r and metric sum) ←
+    /// their sums over the ranks in rank order; scale = m_r / m (this rank's share of the batch).
+    virtual void exchange(int rank, double (&stats)[2], double scale) = 0;
+    /// The gradient Σ_r scale_r·∇_r (in rank order); returns, on every rank alike, the index in
+    /// named_parameters() of the first parameter whose summed gradient is not finite (when check), or
+    /// its size() when all are.
+    virtual std::size_t reduce(int rank, bool check) = 0;
+    /// The optimizer's update (each rank its slice) and the new weights into every replica.
+    virtual void update(int rank) = 0;
+};
+
+}  // namespace xgrad::detail
+
 namespace xgrad::train {
 
 /// A loss for fit and evaluate: the model's output [outputs × m] and the batch's labels [1 × m] → a 1×1
@@ -107,6 +130,8 @@ struct fit_options {
     /// The example-major copy of the training set's x (data::example_major) for fit's batcher to read
     /// instead of making its own (fit_threads shares one among its threads). Null: fit's batcher makes one.
     std::shared_ptr<const std::vector<T>> shared_examples;
+    /// Set by fit_threads: the threads' shared gradient sum and update (detail::shared_update).
+    xgrad::detail::shared_update<T>* shared_update = nullptr;
 };
 
 /// Trains `model` (outputs [classes × m] out of x [features × m]) with `options.loss` — softmax

@@ -119,9 +119,12 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
         o.communicator != nullptr && o.communicator->size() > 1 ? o.communicator : nullptr;
     const std::size_t ranks = comm != nullptr ? static_cast<std::size_t>(comm->size()) : 1;
     std::unique_ptr<dist::gradient_reducer<T>> reducer;
+    if (o.shared_update != nullptr && comm == nullptr)
+        throw argument_error("fit: shared_update needs a communicator of more than one rank");
     if (comm != nullptr) {
         dist::broadcast_model(*comm, model, opt);
-        reducer = std::make_unique<dist::gradient_reducer<T>>(*comm, opt.params());
+        if (o.shared_update == nullptr)
+            reducer = std::make_unique<dist::gradient_reducer<T>>(*comm, opt.params());
     }
     data::batcher<T> batches(train, o.split_batch ? o.batch : o.batch * ranks, o.seed);
     if (o.shared_examples) batches.share_examples(o.shared_examples);
@@ -156,7 +159,13 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                 l = static_cast<double>(loss.item());
                 hits = batch_metric(o.metric, z.value(), *by);
             }
-            if (comm != nullptr) {  // the global batch's loss and metric, the same on every rank
+            const double scale = static_cast<double>(m) / static_cast<double>(m_global);
+            if (o.shared_update != nullptr) {  // the threads' step: backward first, then the exchange
+                if (m > 0) g.backward(loss);
+                double stats[2] = {l * static_cast<double>(m), hits};
+                o.shared_update->exchange(comm->rank(), stats, scale);
+                l = stats[0] / static_cast<double>(m_global), hits = stats[1];
+            } else if (comm != nullptr) {  // the global batch's loss and metric, the same on every rank
                 std::array<double, 2> sums{l * static_cast<double>(m), hits};
                 comm->allreduce_sum(std::span<double>(sums));
                 l = sums[0] / static_cast<double>(m_global), hits = sums[1];
@@ -169,15 +178,23 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                     "batch",
                     l, e + 1, done + 1, static_cast<double>(opt.learning_rate())));
             }
-            if (comm == nullptr) {
+            if (o.shared_update != nullptr) {
+                const std::size_t bad = o.shared_update->reduce(comm->rank(), o.check_gradients);
+                if (bad < named.size()) {
+                    throw numeric_error(fmt::format(
+                        "fit: the gradient of '{}' is not finite in epoch {}, batch {} (turn on the graph's "
+                        "anomaly mode to find the op); the weights are those before this batch",
+                        named[bad].first, e + 1, done + 1));
+                }
+                o.shared_update->update(comm->rank());
+            } else if (comm == nullptr) {
                 g.backward(loss);
             } else if (m > 0) {  // backward, and the gradients averaged over the global batch
-                reducer->backward(g, loss, static_cast<double>(m) / static_cast<double>(m_global),
-                                  o.overlap_reduction);
+                reducer->backward(g, loss, scale, o.overlap_reduction);
             } else {
                 reducer->reduce(0);
             }
-            if (o.check_gradients) {
+            if (o.check_gradients && o.shared_update == nullptr) {
                 for (auto& [name, p] : named) {
                     if (!all_finite(p->grad())) {
                         throw numeric_error(fmt::format(
@@ -188,7 +205,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                     }
                 }
             }
-            opt.step();
+            if (o.shared_update == nullptr) opt.step();
             loss_sum += l * static_cast<double>(m_global);
             correct += hits;
             seen += m_global;

@@ -2,6 +2,7 @@
 #include "xgrad/train_threads.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -25,6 +26,8 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+}  // namespace
+
 /// Element ranges of the threads' slices, cut at multiples of 64 bytes so that no two threads write into
 /// the same cache line.
 template <class T>
@@ -35,8 +38,6 @@ shard aligned_slice(std::size_t n, int rank, int size) {
     const std::size_t lo = std::min(n, s.begin * line), hi = std::min(n, (s.begin + s.count) * line);
     return {lo, hi - lo};
 }
-
-}  // namespace
 
 /// Rank r's view of a thread_team.
 class thread_member final : public communicator {
@@ -159,6 +160,123 @@ namespace xgrad::train {
 
 namespace {
 
+/// fit_threads' step when the optimizer can update in parts: thread r sums its slice of the flat gradients
+/// over the threads into thread 0's gradient buffers (Σ_r scale_r·∇_r in rank order, as the allreduce
+/// would), checks it, updates that slice of thread 0's parameters with thread 0's optimizer, and copies the
+/// new values into the replicas. Three waits at the barrier per step; the optimizer's state lives in thread
+/// 0's optimizer only (the replicas' optimizers are not used).
+template <class T>
+class thread_update final : public xgrad::detail::shared_update<T> {
+public:
+    thread_update(dist::thread_team& team, nn::module<T>& model, optim::optimizer<T>& opt,
+                  const std::vector<replica<T>>& replicas)
+        : m_team(team), m_opt(opt) {
+        const std::size_t n = static_cast<std::size_t>(team.size());
+        m_params.push_back(opt.params());
+        for (const auto& r : replicas) m_params.push_back(r.optimizer->params());
+        const std::size_t count = opt.params().size();
+        for (std::size_t r = 0; r < n; ++r) {
+            if (m_params[r].size() != count)
+                throw argument_error("fit_threads: the replicas' optimizers differ");
+            for (std::size_t k = 0; k < count; ++k) {
+                if (m_params[r][k]->value().size() != m_params[0][k]->value().size())
+                    throw argument_error("fit_threads: the replicas' optimizers differ");
+            }
+        }
+        const auto named = model.named_parameters();
+        m_named = named.size();
+        for (std::size_t k = 0; k < count; ++k) {
+            std::size_t at = none;
+            for (std::size_t j = 0; j < named.size() && at == none; ++j)
+                if (named[j].second == opt.params()[k]) at = j;
+            m_named_of.push_back(at);
+        }
+        m_slots.resize(n);
+        m_grads.assign(n, std::vector<const T*>(count, nullptr));
+    }
+
+    void exchange(int rank, double (&stats)[2], double scale) override {
+        const auto r = static_cast<std::size_t>(rank);
+        m_slots[r].stats[0] = stats[0];
+        m_slots[r].stats[1] = stats[1];
+        m_slots[r].scale = scale;
+        for (std::size_t k = 0; k < m_params[r].size(); ++k)
+            m_grads[r][k] =
+                rank == 0 ? m_params[0][k]->grad_for_writing().data() : m_params[r][k]->grad().data();
+        m_team.arrive_and_wait();
+        double s0 = 0, s1 = 0;
+        for (const auto& o : m_slots) s0 += o.stats[0], s1 += o.stats[1];
+        stats[0] = s0;
+        stats[1] = s1;
+    }
+
+    std::size_t reduce(int rank, bool check) override {
+        const dist::shard sl = mine(rank);
+        std::size_t bad = none;
+        pieces(sl, [&](std::size_t k, std::size_t at, std::size_t count) {
+            T* acc = const_cast<T*>(m_grads[0][k]) + at;  // thread 0's gradient buffer (grad_for_writing)
+            const T s0 = static_cast<T>(m_slots[0].scale);
+            for (std::size_t i = 0; i < count; ++i) acc[i] = s0 * acc[i];
+            for (std::size_t r = 1; r < m_slots.size(); ++r) {
+                const T sr = static_cast<T>(m_slots[r].scale);
+                const T* g = m_grads[r][k] + at;
+                for (std::size_t i = 0; i < count; ++i) acc[i] += sr * g[i];
+            }
+            if (check && m_named_of[k] != none && m_named_of[k] < bad) {
+                bool finite = true;
+                for (std::size_t i = 0; i < count; ++i) finite &= std::isfinite(acc[i]);
+                if (!finite) bad = m_named_of[k];
+            }
+        });
+        m_slots[static_cast<std::size_t>(rank)].bad = bad;
+        m_team.arrive_and_wait();
+        std::size_t first = none;
+        for (const auto& o : m_slots) first = std::min(first, o.bad);
+        return first == none ? m_named : first;
+    }
+
+    void update(int rank) override {
+        const dist::shard sl = mine(rank);
+        if (sl.count > 0) m_opt.update(sl.begin, sl.begin + sl.count);
+        pieces(sl, [&](std::size_t k, std::size_t at, std::size_t count) {
+            const T* src = m_params[0][k]->value().data() + at;
+            for (std::size_t r = 1; r < m_params.size(); ++r)
+                std::copy_n(src, count, m_params[r][k]->value().data() + at);
+        });
+        m_team.arrive_and_wait();
+        if (rank == 0) m_opt.end_step();  // read by the others only after the next step's first wait
+    }
+
+private:
+    static constexpr std::size_t none = static_cast<std::size_t>(-1);
+    dist::shard mine(int rank) const {
+        return dist::aligned_slice<T>(m_opt.state_offset(m_opt.params().size()), rank, m_team.size());
+    }
+    /// f(k, offset in parameter k, count) for each parameter's part of the flat slice.
+    template <class F>
+    void pieces(dist::shard sl, F&& f) const {
+        const std::size_t end = sl.begin + sl.count;
+        for (std::size_t k = 0; k < m_params[0].size(); ++k) {
+            const std::size_t lo = std::max(sl.begin, m_opt.state_offset(k)),
+                              hi = std::min(end, m_opt.state_offset(k + 1));
+            if (lo < hi) f(k, lo - m_opt.state_offset(k), hi - lo);
+        }
+    }
+
+    struct alignas(64) slot {
+        double stats[2] = {0, 0};
+        double scale = 0;
+        std::size_t bad = none;
+    };
+    dist::thread_team& m_team;
+    optim::optimizer<T>& m_opt;
+    std::vector<std::vector<parameter<T>*>> m_params;  // [rank][k], in the optimizer's order
+    std::vector<std::size_t> m_named_of;               // per k: index in named_parameters(), or none
+    std::size_t m_named = 0;
+    std::vector<slot> m_slots;
+    std::vector<std::vector<const T*>> m_grads;  // [rank][k], this step's gradient buffers
+};
+
 /// Sets the BLAS's thread count for a scope, then back.
 class blas_threads_scope {
 public:
@@ -215,6 +333,10 @@ std::vector<epoch_stats> fit_threads(int threads, nn::module<T>& model, optim::o
     const auto shared_rows = train.size() > 0 && train.features() > 1 ? data::example_major(train) : nullptr;
     const blas_threads_scope one_blas_thread(1);  // the threads are the parallelism
 
+    // The shared step when the optimizer can update in parts; else allreduces and a step on every thread.
+    std::unique_ptr<thread_update<T>> shared;
+    if (opt.can_update_in_parts()) shared = std::make_unique<thread_update<T>>(team, model, opt, replicas);
+
     std::mutex failure_mutex;
     std::exception_ptr failure;
     std::vector<epoch_stats> history;
@@ -224,6 +346,7 @@ std::vector<epoch_stats> fit_threads(int threads, nn::module<T>& model, optim::o
             o.communicator = &team.member(rank);
             o.split_batch = true;
             o.shared_examples = shared_rows;
+            o.shared_update = shared.get();
             if (rank != 0) o.on_batch = {}, o.on_epoch = {};
             nn::module<T>& m = rank == 0 ? model : *replicas[static_cast<std::size_t>(rank - 1)].model;
             optim::optimizer<T>& p =
