@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "xgrad/blas.hpp"
+#include "xgrad/detail/finite.hpp"
 #include "xgrad/distributed.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -141,7 +142,7 @@ void thread_team::arrive_and_wait() {
         m_generation.notify_all();
     } else {
         // A step's threads arrive within microseconds of each other: spin that long before sleeping.
-        for (int i = 0; i < 2000 && m_generation.load(std::memory_order_acquire) == gen; ++i) cpu_relax();
+        for (int i = 0; i < 1000 && m_generation.load(std::memory_order_acquire) == gen; ++i) cpu_relax();
         while (m_generation.load(std::memory_order_acquire) == gen)
             m_generation.wait(gen, std::memory_order_acquire);
     }
@@ -165,6 +166,16 @@ namespace {
 /// would), checks it, updates that slice of thread 0's parameters with thread 0's optimizer, and copies the
 /// new values into the replicas. Three waits at the barrier per step; the optimizer's state lives in thread
 /// 0's optimizer only (the replicas' optimizers are not used).
+template <class T>
+void sum_two(T* __restrict acc, const T* __restrict g, std::size_t n, T s0, T s1) {
+    for (std::size_t i = 0; i < n; ++i) acc[i] = s0 * acc[i] + s1 * g[i];
+}
+
+template <class T>
+void add_scaled(T* __restrict acc, const T* __restrict g, std::size_t n, T s) {
+    for (std::size_t i = 0; i < n; ++i) acc[i] += s * g[i];
+}
+
 template <class T>
 class thread_update final : public xgrad::detail::shared_update<T> {
 public:
@@ -216,17 +227,16 @@ public:
         pieces(sl, [&](std::size_t k, std::size_t at, std::size_t count) {
             T* acc = const_cast<T*>(m_grads[0][k]) + at;  // thread 0's gradient buffer (grad_for_writing)
             const T s0 = static_cast<T>(m_slots[0].scale);
-            for (std::size_t i = 0; i < count; ++i) acc[i] = s0 * acc[i];
-            for (std::size_t r = 1; r < m_slots.size(); ++r) {
-                const T sr = static_cast<T>(m_slots[r].scale);
-                const T* g = m_grads[r][k] + at;
-                for (std::size_t i = 0; i < count; ++i) acc[i] += sr * g[i];
+            if (m_slots.size() == 2) {  // one pass: s₀·∇₀ + s₁·∇₁
+                sum_two(acc, m_grads[1][k] + at, count, s0, static_cast<T>(m_slots[1].scale));
+            } else {
+                for (std::size_t i = 0; i < count; ++i) acc[i] = s0 * acc[i];
+                for (std::size_t r = 1; r < m_slots.size(); ++r)
+                    add_scaled(acc, m_grads[r][k] + at, count, static_cast<T>(m_slots[r].scale));
             }
-            if (check && m_named_of[k] != none && m_named_of[k] < bad) {
-                bool finite = true;
-                for (std::size_t i = 0; i < count; ++i) finite &= std::isfinite(acc[i]);
-                if (!finite) bad = m_named_of[k];
-            }
+            if (check && m_named_of[k] != none && m_named_of[k] < bad &&
+                xgrad::detail::any_non_finite(acc, count))
+                bad = m_named_of[k];
         });
         m_slots[static_cast<std::size_t>(rank)].bad = bad;
         m_team.arrive_and_wait();

@@ -654,14 +654,16 @@ int run_train(const train_args& a, const resume_input* resumed) {
     // --threads N (docs/performance.md, "Two threads"): data parallelism over N threads, each with its own
     // replica of the model and 1/N of every batch; BLAS threads instead for dropout (each replica would need
     // its own masks' generator, reseeded per epoch) and under mpirun.
+    // XGRAD_THREADS=blas asks for BLAS threads (to compare; docs/performance.md).
+    const char* thread_mode = std::getenv("XGRAD_THREADS");
     const bool data_threads = threads > 1 && xgrad::cli::job_size() == 1 &&
+                              !(thread_mode != nullptr && std::string_view(thread_mode) == "blas") &&
                               !(arch && std::any_of(arch->layers.begin(), arch->layers.end(),
                                                     [](const auto& l) { return l.kind == "dropout"; }));
     if (threads > 1) {
-        fmt::print("  threads: {}\n", data_threads
-                                          ? "data parallel (each thread 1/N of every batch, its own "
-                                            "model replica, 1 BLAS thread)"
-                                          : "BLAS threads (the model has dropout, or runs under mpirun)");
+        fmt::print("  threads: {}\n", data_threads ? "data parallel (each thread 1/N of every batch, its own "
+                                                     "model replica, 1 BLAS thread)"
+                                                   : "BLAS threads (XGRAD_THREADS=blas, dropout or mpirun)");
     }
     if (xgrad::cli::job_size() > 1) {
         fmt::print("  data parallel: {} processes (mpirun), batch {} each: global batch {}\n",
