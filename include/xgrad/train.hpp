@@ -37,6 +37,9 @@ public:
     virtual std::size_t reduce(int rank, bool check) = 0;
     /// The optimizer's update (each rank its slice) and the new weights into every replica.
     virtual void update(int rank) = 0;
+    /// After an epoch's last step, before validation and on_epoch: the optimizer of rank 0 gets its whole
+    /// state.
+    virtual void end_epoch(int rank) = 0;
 };
 
 }  // namespace xgrad::detail

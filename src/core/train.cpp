@@ -214,6 +214,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                 o.on_batch({e + 1, o.epochs, done, per_epoch, loss_sum / static_cast<double>(seen),
                             correct / static_cast<double>(seen)});
         }
+        if (o.shared_update != nullptr) o.shared_update->end_epoch(comm->rank());
         if (comm != nullptr) dist::average_buffers(*comm, model);  // running statistics, as one
         const double train_seconds = seconds_since(t0);
         epoch_stats s;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <exception>
 #include <mutex>
+#include <span>
 #include <thread>
 
 #include <fmt/format.h>
@@ -161,14 +162,29 @@ namespace xgrad::train {
 
 namespace {
 
-/// fit_threads' step when the optimizer can update in parts: thread r sums its slice of the flat gradients
-/// over the threads into thread 0's gradient buffers (Σ_r scale_r·∇_r in rank order, as the allreduce
-/// would), checks it, updates that slice of thread 0's parameters with thread 0's optimizer, and copies the
-/// new values into the replicas. Three waits at the barrier per step; the optimizer's state lives in thread
-/// 0's optimizer only (the replicas' optimizers are not used).
+/// The flat state buffers of an optimizer that updates in parts (sgd's velocity, adam's moments).
 template <class T>
-void sum_two(T* __restrict acc, const T* __restrict g, std::size_t n, T s0, T s1) {
+std::vector<std::span<T>> state_buffers(optim::optimizer<T>& opt) {
+    if (auto* s = dynamic_cast<optim::sgd<T>*>(&opt)) return {s->velocity()};
+    if (auto* a = dynamic_cast<optim::adam<T>*>(&opt)) return {a->first_moment(), a->second_moment()};
+    return {};
+}
+
+/// acc ← s₀·acc + s₁·g (thread 0's term first: the rank order)
+template <class T>
+void sum_two_into_first(T* __restrict acc, const T* __restrict g, std::size_t n, T s0, T s1) {
     for (std::size_t i = 0; i < n; ++i) acc[i] = s0 * acc[i] + s1 * g[i];
+}
+
+/// acc ← s₀·g + s₁·acc
+template <class T>
+void sum_two_into_second(T* __restrict acc, const T* __restrict g, std::size_t n, T s0, T s1) {
+    for (std::size_t i = 0; i < n; ++i) acc[i] = s0 * g[i] + s1 * acc[i];
+}
+
+template <class T>
+void scaled(T* __restrict out, const T* __restrict g, std::size_t n, T s) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = s * g[i];
 }
 
 template <class T>
@@ -176,23 +192,31 @@ void add_scaled(T* __restrict acc, const T* __restrict g, std::size_t n, T s) {
     for (std::size_t i = 0; i < n; ++i) acc[i] += s * g[i];
 }
 
+/// fit_threads' step when the optimizer can update in parts. The flat parameters are cut into one slice per
+/// thread, and thread r owns slice r: it sums that slice of every thread's gradient (Σ_q scale_q·∇_q in rank
+/// order, as the allreduce would) into its own gradient buffer, checks it, updates that slice of its own
+/// replica with its own optimizer (whose state is current only in slice r), and after the barrier every
+/// thread copies the other slices' new weights from their owners. Each gradient and weight crosses between
+/// cores once per step; three waits at the barrier per step. At the end of each epoch thread 0's optimizer
+/// collects the other slices' state, so that it holds the whole state when on_epoch runs and when fit ends.
 template <class T>
 class thread_update final : public xgrad::detail::shared_update<T> {
 public:
     thread_update(dist::thread_team& team, nn::module<T>& model, optim::optimizer<T>& opt,
                   const std::vector<replica<T>>& replicas)
-        : m_team(team), m_opt(opt) {
+        : m_team(team) {
         const std::size_t n = static_cast<std::size_t>(team.size());
-        m_params.push_back(opt.params());
-        for (const auto& r : replicas) m_params.push_back(r.optimizer->params());
+        m_opts.push_back(&opt);
+        for (const auto& r : replicas) m_opts.push_back(r.optimizer.get());
         const std::size_t count = opt.params().size();
-        for (std::size_t r = 0; r < n; ++r) {
-            if (m_params[r].size() != count)
-                throw argument_error("fit_threads: the replicas' optimizers differ");
-            for (std::size_t k = 0; k < count; ++k) {
-                if (m_params[r][k]->value().size() != m_params[0][k]->value().size())
-                    throw argument_error("fit_threads: the replicas' optimizers differ");
-            }
+        for (auto* o : m_opts) {
+            bool same = o->params().size() == count && o->can_update_in_parts() &&
+                        state_buffers(*o).size() == state_buffers(opt).size();
+            for (std::size_t k = 0; same && k < count; ++k)
+                same = o->params()[k]->value().size() == opt.params()[k]->value().size();
+            if (!same)
+                throw argument_error("fit_threads: the replicas' optimizers differ from the one to train");
+            m_params.push_back(o->params());
         }
         const auto named = model.named_parameters();
         m_named = named.size();
@@ -203,7 +227,10 @@ public:
             m_named_of.push_back(at);
         }
         m_slots.resize(n);
-        m_grads.assign(n, std::vector<const T*>(count, nullptr));
+        m_grads.assign(n, std::vector<T*>(count, nullptr));
+        std::size_t widest = 0;
+        for (std::size_t r = 0; r < n; ++r) widest = std::max(widest, slice(static_cast<int>(r)).count);
+        if (n > 2) m_scratch.assign(n, std::vector<T>(widest));
     }
 
     void exchange(int rank, double (&stats)[2], double scale) override {
@@ -212,8 +239,7 @@ public:
         m_slots[r].stats[1] = stats[1];
         m_slots[r].scale = scale;
         for (std::size_t k = 0; k < m_params[r].size(); ++k)
-            m_grads[r][k] =
-                rank == 0 ? m_params[0][k]->grad_for_writing().data() : m_params[r][k]->grad().data();
+            m_grads[r][k] = m_params[r][k]->grad_for_writing().data();  // zeros without examples
         m_team.arrive_and_wait();
         double s0 = 0, s1 = 0;
         for (const auto& o : m_slots) s0 += o.stats[0], s1 += o.stats[1];
@@ -222,23 +248,31 @@ public:
     }
 
     std::size_t reduce(int rank, bool check) override {
-        const dist::shard sl = mine(rank);
+        const auto me = static_cast<std::size_t>(rank);
+        const std::size_t n = m_slots.size();
         std::size_t bad = none;
-        pieces(sl, [&](std::size_t k, std::size_t at, std::size_t count) {
-            T* acc = const_cast<T*>(m_grads[0][k]) + at;  // thread 0's gradient buffer (grad_for_writing)
-            const T s0 = static_cast<T>(m_slots[0].scale);
-            if (m_slots.size() == 2) {  // one pass: s₀·∇₀ + s₁·∇₁
-                sum_two(acc, m_grads[1][k] + at, count, s0, static_cast<T>(m_slots[1].scale));
-            } else {
-                for (std::size_t i = 0; i < count; ++i) acc[i] = s0 * acc[i];
-                for (std::size_t r = 1; r < m_slots.size(); ++r)
-                    add_scaled(acc, m_grads[r][k] + at, count, static_cast<T>(m_slots[r].scale));
+        pieces(slice(rank), [&](std::size_t k, std::size_t at, std::size_t count, std::size_t done) {
+            T* own = m_grads[me][k] + at;
+            if (n == 2) {
+                const T s0 = static_cast<T>(m_slots[0].scale), s1 = static_cast<T>(m_slots[1].scale);
+                if (me == 0) {
+                    sum_two_into_first(own, m_grads[1][k] + at, count, s0, s1);
+                } else {
+                    sum_two_into_second(own, m_grads[0][k] + at, count, s0, s1);
+                }
+            } else {  // into scratch (this thread's own term is read in its turn), then into its buffer
+                T* acc = m_scratch[me].data() + done;
+                scaled(acc, m_grads[0][k] + at, count, static_cast<T>(m_slots[0].scale));
+                for (std::size_t q = 1; q < n; ++q)
+                    add_scaled(acc, m_grads[q][k] + at, count, static_cast<T>(m_slots[q].scale));
+                std::copy_n(acc, count, own);
             }
+            // (The others read only their own slices of this buffer: writing this slice races with nothing.)
             if (check && m_named_of[k] != none && m_named_of[k] < bad &&
-                xgrad::detail::any_non_finite(acc, count))
+                xgrad::detail::any_non_finite(own, count))
                 bad = m_named_of[k];
         });
-        m_slots[static_cast<std::size_t>(rank)].bad = bad;
+        m_slots[me].bad = bad;
         m_team.arrive_and_wait();
         std::size_t first = none;
         for (const auto& o : m_slots) first = std::min(first, o.bad);
@@ -246,30 +280,50 @@ public:
     }
 
     void update(int rank) override {
-        const dist::shard sl = mine(rank);
-        if (sl.count > 0) m_opt.update(sl.begin, sl.begin + sl.count);
-        pieces(sl, [&](std::size_t k, std::size_t at, std::size_t count) {
-            const T* src = m_params[0][k]->value().data() + at;
-            for (std::size_t r = 1; r < m_params.size(); ++r)
-                std::copy_n(src, count, m_params[r][k]->value().data() + at);
-        });
+        const auto me = static_cast<std::size_t>(rank);
+        const dist::shard own = slice(rank);
+        if (own.count > 0) m_opts[me]->update(own.begin, own.begin + own.count);
         m_team.arrive_and_wait();
-        if (rank == 0) m_opt.end_step();  // read by the others only after the next step's first wait
+        // The other slices' new weights, from their owners (who change them again only after two more waits).
+        for (std::size_t q = 0; q < m_slots.size(); ++q) {
+            if (q == me) continue;
+            pieces(slice(static_cast<int>(q)), [&](std::size_t k, std::size_t at, std::size_t count,
+                                                   std::size_t) {
+                std::copy_n(m_params[q][k]->value().data() + at, count, m_params[me][k]->value().data() + at);
+            });
+        }
+        m_opts[me]->end_step();
+    }
+
+    void end_epoch(int rank) override {
+        m_team.arrive_and_wait();
+        if (rank == 0) {  // thread 0's optimizer takes every other slice's state from its owner
+            auto mine = state_buffers(*m_opts[0]);
+            for (std::size_t q = 1; q < m_slots.size(); ++q) {
+                const auto theirs = state_buffers(*m_opts[q]);
+                const dist::shard sl = slice(static_cast<int>(q));
+                for (std::size_t b = 0; b < mine.size(); ++b) {
+                    if (theirs[b].size() == mine[b].size() && sl.count > 0)
+                        std::copy_n(theirs[b].data() + sl.begin, sl.count, mine[b].data() + sl.begin);
+                }
+            }
+        }
+        m_team.arrive_and_wait();
     }
 
 private:
     static constexpr std::size_t none = static_cast<std::size_t>(-1);
-    dist::shard mine(int rank) const {
-        return dist::aligned_slice<T>(m_opt.state_offset(m_opt.params().size()), rank, m_team.size());
+    dist::shard slice(int rank) const {
+        return dist::aligned_slice<T>(m_opts[0]->state_offset(m_params[0].size()), rank, m_team.size());
     }
-    /// f(k, offset in parameter k, count) for each parameter's part of the flat slice.
+    /// f(k, offset in parameter k, count, elements of the slice before) for each parameter's part of a slice.
     template <class F>
     void pieces(dist::shard sl, F&& f) const {
         const std::size_t end = sl.begin + sl.count;
         for (std::size_t k = 0; k < m_params[0].size(); ++k) {
-            const std::size_t lo = std::max(sl.begin, m_opt.state_offset(k)),
-                              hi = std::min(end, m_opt.state_offset(k + 1));
-            if (lo < hi) f(k, lo - m_opt.state_offset(k), hi - lo);
+            const std::size_t lo = std::max(sl.begin, m_opts[0]->state_offset(k)),
+                              hi = std::min(end, m_opts[0]->state_offset(k + 1));
+            if (lo < hi) f(k, lo - m_opts[0]->state_offset(k), hi - lo, lo - sl.begin);
         }
     }
 
@@ -279,12 +333,13 @@ private:
         std::size_t bad = none;
     };
     dist::thread_team& m_team;
-    optim::optimizer<T>& m_opt;
+    std::vector<optim::optimizer<T>*> m_opts;          // [rank]
     std::vector<std::vector<parameter<T>*>> m_params;  // [rank][k], in the optimizer's order
     std::vector<std::size_t> m_named_of;               // per k: index in named_parameters(), or none
     std::size_t m_named = 0;
     std::vector<slot> m_slots;
-    std::vector<std::vector<const T*>> m_grads;  // [rank][k], this step's gradient buffers
+    std::vector<std::vector<T*>> m_grads;   // [rank][k], this step's gradient buffers
+    std::vector<std::vector<T>> m_scratch;  // [rank]: the slice's sums, for more than 2 threads
 };
 
 /// Sets the BLAS's thread count for a scope, then back.
