@@ -310,3 +310,35 @@ TEST_CASE("threads: on_epoch throwing on the caller's thread stops the other thr
         train::fit_threads<float>(2, *net, opt, wrong, ds, o),
         Catch::Contains("make_replica(1) gave a model or an optimizer unlike the one to train"));
 }
+
+// fit_threads runs one single-threaded gemm per worker at once. OpenBLAS 0.3.21 built with pthreads takes a
+// lock around its buffer pool (blas_memory_alloc), and its USAGE.md asks multi-threaded programs for exactly
+// this (openblas_set_num_threads(1)); here the concurrent products must equal the same products made one at a
+// time, bit for bit.
+TEST_CASE("threads: concurrent single-threaded gemms give the results of the same gemms one at a time",
+          "[threads]") {
+    constexpr int threads = 3, rounds = 40;
+    const int blas_before = xgrad::num_threads();
+    xgrad::set_num_threads(1);
+    std::vector<xgrad::matrix<float>> a, b, serial;
+    for (int t = 0; t < threads; ++t) {
+        a.push_back(xgrad::test::random_matrix<float>(96, 300, 60 + static_cast<std::uint64_t>(t)));
+        b.push_back(xgrad::test::random_matrix<float>(300, 64, 70 + static_cast<std::uint64_t>(t)));
+        serial.emplace_back(xgrad::matrix<float>({96, 64}));
+        xgrad::gemm(false, false, 1.0f, a[t], b[t], 0.0f, serial[t]);
+    }
+    std::vector<int> mismatches(threads, 0);
+    const auto work = [&](int t) {
+        xgrad::matrix<float> c({96, 64});
+        for (int r = 0; r < rounds; ++r) {
+            xgrad::gemm(false, false, 1.0f, a[t], b[t], 0.0f, c);
+            mismatches[t] += !std::equal(c.begin(), c.end(), serial[t].begin());
+        }
+    };
+    std::vector<std::thread> others;
+    for (int t = 1; t < threads; ++t) others.emplace_back(work, t);
+    work(0);
+    for (auto& t : others) t.join();
+    if (blas_before > 0) xgrad::set_num_threads(blas_before);
+    CHECK(mismatches == std::vector<int>(threads, 0));
+}
