@@ -35,7 +35,8 @@ public:
     /// named_parameters() of the first parameter whose summed gradient is not finite (when check), or
     /// its size() when all are.
     virtual std::size_t reduce(int rank, bool check) = 0;
-    /// The optimizer's update (each rank its slice) and the new weights into every replica.
+    /// The optimizer's update of this rank's slice (its own replica, its own optimizer), then the other
+    /// slices' new weights from their owners.
     virtual void update(int rank) = 0;
     /// After an epoch's last step, before validation and on_epoch: the optimizer of rank 0 gets its whole
     /// state.

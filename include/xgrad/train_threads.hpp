@@ -8,15 +8,14 @@
 ///
 ///   auto make = [&](int) {            // a model of the same architecture and an optimizer of the same kind
 ///       xgrad::train::replica<float> r;
-///       r.model = xgrad::nn::mlp<float>({784, 256, 10}, xgrad::nn::activation::relu, g);
+///       r.model = xgrad::nn::mlp<float>({784, 256, 10}, xgrad::nn::activation_kind::relu, g);
 ///       r.optimizer = std::make_unique<xgrad::optim::adam<float>>(r.model->parameters(), 1e-3f);
 ///       return r;
 ///   };
 ///   xgrad::train::fit_threads(2, *net, opt, make, train, options);   // net and opt end trained
 ///
-/// When it pays: on a 784-256-10 MLP with batch 64 on 2 cores, two threads of data parallelism ran 1.6–1.9×
-/// one thread where two BLAS threads ran 0.9–1.25× (docs/performance.md: the GEMMs of one batch are too
-/// small for the BLAS's own threading).
+/// How the threads share the step, and when threads beat BLAS threads: docs/distributed.md ("Threads of one
+/// process") and docs/performance.md ("Two threads").
 #pragma once
 
 #include <atomic>
@@ -101,7 +100,10 @@ struct replica {
 /// loss, metric and validation are the batch's and the set's. The shuffled example-major copy of `train` is
 /// made once and shared. on_batch and on_epoch run on thread 0 (the caller's) only; loss, metric and
 /// schedule run on every thread at once. An exception in any thread stops all of them and is rethrown here
-/// (the first one thrown). options.communicator must be null. threads = 1 is fit.
+/// (the first one thrown). options.communicator must be null. threads = 1 is fit. With sgd or adam the
+/// threads share the update (each its slice of the parameters, docs/distributed.md); opt then holds the whole
+/// optimizer state at the end of each epoch (when on_epoch runs) and when fit_threads returns, but not
+/// after an error inside an epoch.
 template <class T>
 std::vector<epoch_stats> fit_threads(int threads, nn::module<T>& model, optim::optimizer<T>& opt,
                                      const std::function<replica<T>(int rank)>& make_replica,
