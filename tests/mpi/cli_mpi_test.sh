@@ -14,9 +14,11 @@ set -uo pipefail
 xgrad=$1
 [[ $xgrad == /* ]] || xgrad=$PWD/$xgrad
 case_name=$2
-mpirun=(${3:-mpirun} --allow-run-as-root --oversubscribe)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# A session directory of its own (orte_tmpdir_base): Open MPI's shared one has a creation race between jobs
+# that start together (tests/mpi/mpirun.sh).
+mpirun=(${3:-mpirun} --allow-run-as-root --oversubscribe --mca orte_tmpdir_base "$tmp")
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/checks.sh"
 cd "$tmp" || exit 1
 
