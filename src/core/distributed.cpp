@@ -78,8 +78,8 @@ template <class T>
 struct gradient_reducer<T>::impl {
     struct bucket {
         std::vector<std::size_t> params;  // indices into params, in packing order
-        std::vector<T> buf;
-        std::size_t pending = 0;  // parameters not final yet (overlap)
+        std::vector<T> buf;               // empty: one parameter, summed in place in its gradient
+        std::size_t pending = 0;          // parameters not final yet (overlap)
         bool started = false;
         int handle = -1;
     };
@@ -95,8 +95,20 @@ struct gradient_reducer<T>::impl {
     std::vector<std::size_t> first_leaf, order;
     std::size_t order_pos = 0;
 
+    /// The span the bucket's sum runs on: its buffer, or its one parameter's gradient (summed in place).
+    std::span<T> data_of(bucket& b) {
+        if (!b.buf.empty()) return std::span<T>(b.buf);
+        matrix<T>& g = params[b.params.front()]->grad_for_writing();
+        return std::span<T>(g.data(), g.size());
+    }
     void pack(bucket& b) {
         const T s = static_cast<T>(scale);
+        if (b.buf.empty()) {  // in place: only the scale, if any
+            if (s != T(1)) {
+                for (T& v : data_of(b)) v *= s;
+            }
+            return;
+        }
         T* out = b.buf.data();
         for (std::size_t k : b.params) {
             const matrix<T>& g = params[k]->grad();
@@ -107,6 +119,7 @@ struct gradient_reducer<T>::impl {
         }
     }
     void unpack(bucket& b) {
+        if (b.buf.empty()) return;
         const T* in = b.buf.data();
         for (std::size_t k : b.params) {
             matrix<T>& g = params[k]->grad_for_writing();
@@ -119,7 +132,7 @@ struct gradient_reducer<T>::impl {
         while (next_to_start < buckets.size() && buckets[next_to_start].pending == 0) {
             bucket& b = buckets[next_to_start++];
             pack(b);
-            b.handle = comm->start_allreduce_sum(std::span<T>(b.buf));
+            b.handle = comm->start_allreduce_sum(data_of(b));
             b.started = true;
         }
     }
@@ -149,18 +162,26 @@ gradient_reducer<T>::gradient_reducer(communicator& comm, std::vector<parameter<
     m->params = std::move(params);
     m->bucket_of.assign(m->params.size(), 0);
     const std::size_t limit = std::max<std::size_t>(bucket_bytes / sizeof(T), 1);
-    // Parameters in reverse order: backward finishes the last layers first.
+    // Parameters in reverse order: backward finishes the last layers first. A parameter of at least a quarter
+    // of the bucket size gets a bucket of its own; so does one that would pass the size.
+    std::vector<std::size_t> sizes;  // elements per bucket
     for (std::size_t j = m->params.size(); j-- > 0;) {
         const std::size_t n = m->params[j]->value().size();
-        if (m->buckets.empty() ||
-            (m->buckets.back().buf.size() > 0 && m->buckets.back().buf.size() + n > limit))
+        const bool large = 4 * n >= limit;
+        if (m->buckets.empty() || large || sizes.back() + n > limit ||
+            (m->buckets.back().params.size() == 1 && 4 * sizes.back() >= limit)) {
             m->buckets.emplace_back();
-        auto& b = m->buckets.back();
-        b.params.push_back(j);
-        b.buf.resize(b.buf.size() + n);
+            sizes.push_back(0);
+        }
+        m->buckets.back().params.push_back(j);
+        sizes.back() += n;
         m->bucket_of[j] = m->buckets.size() - 1;
         m->elements += n;
         m->by_address[m->params[j]->value().data()] = j;
+    }
+    // A bucket of one parameter is summed in place in its gradient (no copies); the others through a buffer.
+    for (std::size_t k = 0; k < m->buckets.size(); ++k) {
+        if (m->buckets[k].params.size() > 1) m->buckets[k].buf.resize(sizes[k]);
     }
 }
 
@@ -185,19 +206,33 @@ void gradient_reducer<T>::reduce(double scale) {
     // memory: MPI_Iallreduce + MPI_Wait took twice as long for the MLP's 814 KB; docs/distributed.md).
     for (auto& b : m->buckets) {
         m->pack(b);
-        m->comm->allreduce_sum(std::span<T>(b.buf));
+        m->comm->allreduce_sum(m->data_of(b));
         m->unpack(b);
     }
 }
 
 template <class T>
 void gradient_reducer<T>::backward(graph<T>& g, const var<T>& root, double scale, bool overlap) {
+    // With no gradient accumulated before, backward starts from the seed `scale` instead of 1, so that the
+    // gradients come out scaled and the sums need no scaling pass (the buckets summed in place: no pass at
+    // all). Accumulated gradients (gradient accumulation) are scaled after backward, as reduce does.
+    bool seeded = root.shape() == shape2{1, 1};
+    for (const parameter<T>* p : m->params) seeded = seeded && !p->has_grad();
+    matrix<T> seed({1, 1});
+    seed(0, 0) = static_cast<T>(scale);
+    const auto run_backward = [&] {
+        if (seeded) {
+            g.backward(root, seed);
+        } else {
+            g.backward(root);
+        }
+    };
     if (m->comm->size() == 1 || !overlap) {
-        g.backward(root);
-        reduce(scale);
+        run_backward();
+        reduce(seeded ? 1.0 : scale);
         return;
     }
-    m->scale = scale;
+    m->scale = seeded ? 1.0 : scale;
     m->reset();
     // Each parameter's first leaf on the tape: its gradient is final once backward has visited every node
     // after that leaf (an op's inputs come before it on the tape).
@@ -226,7 +261,7 @@ void gradient_reducer<T>::backward(graph<T>& g, const var<T>& root, double scale
         state->start_ready();
     });
     try {
-        g.backward(root);
+        run_backward();
     } catch (...) {
         g.set_backward_observer(std::move(previous));
         m->finish_all();  // the other ranks wait for this rank's sums

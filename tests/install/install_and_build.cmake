@@ -2,10 +2,12 @@
 #   1. cmake --install <build dir> --prefix <work>/prefix            (the already-built library)
 #   2. configure examples/downstream against it with find_package(xgrad CONFIG), build it (-j2), run its
 #      two programs: swish_check (its own op, gradchecked) and spiral (a small model trained with it)
-#   3. the pkg-config route: c++ -std=c++20 $(pkg-config --cflags xgrad) swish_check.cpp $(… --libs xgrad)
+#   3. the pkg-config route: c++ -std=c++20 $(pkg-config --cflags xgrad) swish_check.cpp $(… --libs xgrad);
+#      with WITH_DIST (a build with XGRAD_WITH_MPI) also xgrad-dist.pc: tests/install/dist_check.cpp built
+#      with $(pkg-config --cflags --libs xgrad-dist) and run; without, xgrad-dist.pc must not be installed
 #
 #   cmake -DBUILD_DIR=… -DSOURCE_DIR=… -DWORK_DIR=… -DVERSION=… -DLIBDIR=… -DCXX=… -DBUILD_TYPE=…
-#         [-DPKG_CONFIG=…] [-DEXTRA_FLAGS="…"] -P install_and_build.cmake
+#         [-DPKG_CONFIG=…] [-DEXTRA_FLAGS="…"] [-DWITH_DIST=ON] -P install_and_build.cmake
 # EXTRA_FLAGS go to the downstream compiles and links (the sanitizers, when the library was built with them).
 cmake_minimum_required(VERSION 3.20)  # policies for script mode
 foreach(v BUILD_DIR SOURCE_DIR WORK_DIR VERSION LIBDIR CXX)
@@ -109,6 +111,27 @@ if(PKG_CONFIG)
        ${CXX} -std=c++20 -O1 ${extra_flags} "${SOURCE_DIR}/examples/downstream/swish_check.cpp"
        -o "${WORK_DIR}/swish_check_pc" ${pc_flags} "-Wl,-rpath,${prefix}/${LIBDIR}")  # rpath: a shared libxgrad
   step("run swish_check (pkg-config build)" "${WORK_DIR}/swish_check_pc")
+  if(WITH_DIST)  # xgrad::dist: its own .pc, which brings the core's and MPI's flags
+    step("pkg-config --modversion xgrad-dist" ${PKG_CONFIG} --modversion xgrad-dist)
+    string(STRIP "${step_output}" pc_version)
+    if(NOT pc_version STREQUAL VERSION)
+      message(FATAL_ERROR "install.downstream: xgrad-dist.pc says ${pc_version}, expected ${VERSION}")
+    endif()
+    step("pkg-config --cflags --libs xgrad-dist" ${PKG_CONFIG} --cflags --libs xgrad-dist)
+    string(STRIP "${step_output}" pc_flags)
+    separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+    if(NOT "${pc_flags}" MATCHES "-lxgrad_dist" OR NOT "${pc_flags}" MATCHES "-lxgrad_core")
+      message(FATAL_ERROR "install.downstream: pkg-config --libs xgrad-dist lacks xgrad_dist or xgrad_core: "
+                          "${pc_flags}")
+    endif()
+    step("build dist_check with pkg-config's flags"
+         ${CXX} -std=c++20 -O1 ${extra_flags} "${SOURCE_DIR}/tests/install/dist_check.cpp"
+         -o "${WORK_DIR}/dist_check_pc" ${pc_flags} "-Wl,-rpath,${prefix}/${LIBDIR}")
+    step("run dist_check (pkg-config build)" "${WORK_DIR}/dist_check_pc")
+    message("${step_output}")
+  elseif(EXISTS "${prefix}/${LIBDIR}/pkgconfig/xgrad-dist.pc")
+    message(FATAL_ERROR "install.downstream: xgrad-dist.pc was installed by a build without xgrad::dist")
+  endif()
 else()
   message(STATUS "pkg-config not found: the xgrad.pc route is not checked")
 endif()

@@ -3,7 +3,8 @@
 #   cli_mpi_test.sh XGRAD_BINARY CASE MPIRUN
 # CASE: equivalence  2 and 3 processes ≡ one process with the global batch (history, test accuracy, weights)
 #       rank0_outputs only rank 0 prints and writes (each rank started in its own directory)
-#       resume        --stop-after + --resume under mpirun ≡ the uninterrupted run, byte for byte
+#       resume        --stop-after + --resume under mpirun ≡ the uninterrupted run, byte for byte; resuming
+#                     with another number of processes is refused (exit 2)
 #       killed_rank   a rank killed mid-epoch (SIGKILL at a chosen batch) ends the job, naming the rank; the
 #                     checkpoint being resumed stays as it was
 #       mismatch      ranks started with other flags, or other data, refuse before training; other
@@ -13,9 +14,11 @@ set -uo pipefail
 xgrad=$1
 [[ $xgrad == /* ]] || xgrad=$PWD/$xgrad
 case_name=$2
-mpirun=(${3:-mpirun} --allow-run-as-root --oversubscribe)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# A session directory of its own (orte_tmpdir_base): Open MPI's shared one has a creation race between jobs
+# that start together (tests/mpi/mpirun.sh).
+mpirun=(${3:-mpirun} --allow-run-as-root --oversubscribe --mca orte_tmpdir_base "$tmp")
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/checks.sh"
 cd "$tmp" || exit 1
 
@@ -116,6 +119,30 @@ case $case_name in
     check "2 + resume ≡ 4 epochs under mpirun: model.npz byte for byte" cmp full/model.npz part/model.npz
     check "  … and the optimizer's state (resume.npz)" cmp full/resume.npz part/resume.npz
     check "  … and the history's losses and accuracies" bash -c "diff <(cut -d, -f1-6 full/history.csv) <(cut -d, -f1-6 part/history.csv)"
+    # Another number of processes: other global batches, not this run continued: a usage error (exit 2) before
+    # anything is trained or written, naming both numbers; the checkpoint stays as it was.
+    run 2 train "${common[@]}" --epochs 4 --batch 8 --stop-after 2 --out two
+    check "mpirun -np 2, --stop-after 2 (for resuming elsewhere): exit 0" test $rc -eq 0
+    cp -r two two.before
+    run 3 train --resume two --progress none
+    check "mpirun -np 3 --resume of a 2-process run: exit 2" test $rc -eq 2
+    check "  … naming both numbers and the way" grep -q 'trained by 2 processes (global batch 2 × 8); resuming it with 3 processes .*mpirun -np 2' err.txt
+    check "  … printed once (by rank 0)" test "$(grep -c 'trained by 2 processes' err.txt)" -eq 1
+    run 0 train --resume two --progress none
+    check "one process --resume of a 2-process run: exit 2" test $rc -eq 2
+    check "  … naming both numbers" grep -q 'resuming it with 1 process would' err.txt
+    check "the checkpoint is unchanged by the refusals" diff -r two two.before
+    run 1 train --resume two --progress none
+    check "mpirun -np 1 counts as one process: exit 2" test $rc -eq 2
+    run 2 train --resume two --progress none
+    check "and with mpirun -np 2 it resumes: exit 0" test $rc -eq 0
+    check "  … to the uninterrupted run's weights" cmp full/model.npz two/model.npz
+    # A one-process checkpoint under mpirun -np 2: refused the same way.
+    run 0 train "${common[@]}" --epochs 2 --batch 8 --stop-after 1 --out one
+    check "one process, --stop-after 1: exit 0" test $rc -eq 0
+    run 2 train --resume one --progress none
+    check "mpirun -np 2 --resume of a one-process run: exit 2" test $rc -eq 2
+    check "  … saying to resume it without mpirun" grep -q 'trained by 1 process (global batch 1 × 8); resuming it with 2 processes .*one process (without mpirun)' err.txt
     ;;
   killed_rank)
     # A checkpoint after epoch 1 of 3; the resumed run loses rank 1 after its 20th batch of epoch 2 (of 53).

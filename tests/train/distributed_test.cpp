@@ -97,20 +97,34 @@ TEST_CASE(
     };
     tape.backward(record());
     const std::vector<double> plain = grads();
-    for (bool overlap : {false, true}) {
+    // mode 0: reducer.backward, blocking; 1: with overlap; 2: the caller's backward, then reduce (scaling the
+    // accumulated gradients instead of seeding backward with the scale).
+    for (int mode : {0, 1, 2}) {
+        const bool overlap = mode == 1;
         // 4 identical ranks, each weighted 1/4: the sum is the gradient itself (powers of 2: exactly).
-        identical_ranks four(4);
-        dist::gradient_reducer<double> reducer(four, net->parameters(), 12 * sizeof(double));
-        CHECK(reducer.elements() == plain.size());
-        CHECK(reducer.buckets() == 5);
-        reducer.backward(tape, record(), 0.25, overlap);
-        INFO("overlap " << overlap);
-        CHECK(grads() == plain);
-        CHECK(four.waited == four.started_sizes.size());
-        // Reverse parameter order, a bucket closing when the next parameter would pass 12 elements:
-        // b3 (2) + W3 (10) | b2 (5) | W2 (35) | b1 (7) | W1 (21); started as non-blocking sums with overlap.
-        const std::vector<std::size_t> buckets{12, 5, 35, 7, 21};
-        CHECK((overlap ? four.started_sizes : four.summed_sizes) == buckets);
-        CHECK((overlap ? four.summed_sizes : four.started_sizes).empty());
+        for (const std::size_t bucket : {12, 100}) {
+            identical_ranks four(4);
+            dist::gradient_reducer<double> reducer(four, net->parameters(), bucket * sizeof(double));
+            CHECK(reducer.elements() == plain.size());
+            if (mode == 2) {
+                tape.backward(record());
+                reducer.reduce(0.25);
+            } else {
+                reducer.backward(tape, record(), 0.25, overlap);
+            }
+            INFO("mode " << mode << ", buckets of " << bucket << " elements");
+            CHECK(grads() == plain);
+            CHECK(four.waited == four.started_sizes.size());
+            // Reverse parameter order; a parameter of at least a quarter of the bucket size alone in its
+            // bucket (summed in place), the others packed until the next would pass the size:
+            //   12: b3 (2) | W3 (10) | b2 (5) | W2 (35) | b1 (7) | W1 (21)
+            //  100: b3 (2) + W3 (10) + b2 (5) | W2 (35) | b1 (7) + W1 (21)
+            const std::vector<std::size_t> buckets = bucket == 12
+                                                         ? std::vector<std::size_t>{2, 10, 5, 35, 7, 21}
+                                                         : std::vector<std::size_t>{17, 35, 28};
+            CHECK(reducer.buckets() == buckets.size());
+            CHECK((overlap ? four.started_sizes : four.summed_sizes) == buckets);
+            CHECK((overlap ? four.summed_sizes : four.started_sizes).empty());
+        }
     }
 }

@@ -1144,6 +1144,22 @@ int run_resume(const train_args& a) {
     const model_description m = read_model_json(dir / "model.json");
     const nlohmann::json meta = read_json(dir / "model.json");
     resume_input r{dir, xgrad::cli::resume_from_json(meta, where)};
+    // Another number of processes would train on other global batches (N × --batch each): not the run that
+    // stopped, which --resume promises to continue exactly. Refused (docs/distributed.md).
+    if (const auto it = meta.find("processes"); it != meta.end() && it->is_number_integer()) {
+        const auto processes = it->get<long long>();
+        if (processes != xgrad::cli::job_size()) {
+            throw usage_error(fmt::format(
+                "--resume {}: the run was trained by {} process{} (global batch {} × {}); resuming it with "
+                "{} "
+                "process{} would train on other global batches, so it would not continue that run: resume it "
+                "with {}",
+                printable(dir.string()), processes, processes == 1 ? "" : "es", processes,
+                meta.value("batch", 0LL), xgrad::cli::job_size(), xgrad::cli::job_size() == 1 ? "" : "es",
+                processes == 1 ? std::string("one process (without mpirun)")
+                               : fmt::format("mpirun -np {}", processes)));
+        }
+    }
     train_args b;
     try {
         if (m.arch) {
