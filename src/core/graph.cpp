@@ -621,6 +621,10 @@ void forward_context<T>::check_size(const shape2& shape, const char* what) const
 template <class T>
 matrix<T>& forward_context<T>::save(std::size_t k, const shape2& shape) {
     if (!detail::element_count(shape, sizeof(T))) detail::refuse_size(*this, shape, "saved buffer");
+    if (k == 0 && !m_node.saved.empty()) [[likely]] {  // the common case, without the deque's size and index
+        detail::ensure_shape(m_node.saved.front(), shape);
+        return m_node.saved.front();
+    }
     if (m_node.saved.size() <= k) m_node.saved.resize(k + 1);
     detail::ensure_shape(m_node.saved[k], shape);
     return m_node.saved[k];
