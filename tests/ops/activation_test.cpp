@@ -197,8 +197,9 @@ void check_sigmoid_bits() {
 }
 }  // namespace
 
-TEST_CASE("activation: sigmoid's vectorised forward gives the scalar formula's bits; no underflow to 0 early",
-          "[activation]") {
+TEST_CASE(
+    "activation: sigmoid's vectorised forward gives the scalar formula's bits, and no early underflow to 0",
+    "[activation]") {
     check_sigmoid_bits<float>();
     check_sigmoid_bits<double>();
     // Overflow-safe: 1/(1 + e^(−a)) would give 0 where e^(−a) overflows (a < −88.7 in float); σ(a) ≈ e^a
