@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -131,6 +132,12 @@ dataset<T> subset(const dataset<T>& ds, std::span<const std::size_t> columns);
 template <class T = float>
 std::pair<dataset<T>, dataset<T>> split(const dataset<T>& ds, double validation_fraction, std::uint64_t seed);
 
+/// The example-major copy of ds.x a shuffling batcher reads ([n × features]: example j is row j), made once
+/// so that several batchers over the same data set (the threads of fit_threads, train_threads.hpp) share it
+/// instead of each holding its own (batcher::share_examples).
+template <class T = float>
+std::shared_ptr<const std::vector<T>> example_major(const dataset<T>& ds);
+
 /// Mini-batches as column blocks: batch k of an epoch is x[:, p[kB … kB+B−1]], y[:, …] for a fresh
 /// random permutation p of the columns (or the identity without shuffling); the last batch holds the
 /// n mod B remaining examples when B does not divide n.
@@ -169,6 +176,16 @@ public:
         return std::span<const std::size_t>(m_order).subspan(m_begin, m_count);
     }
 
+    /// Reads the examples from `rows`, example_major(ds) of this batcher's data set, instead of making its
+    /// own copy (throws data_error if its size is not n × features).
+    void share_examples(std::shared_ptr<const std::vector<T>> rows);
+    /// Data parallelism: from now on x() and y() hold only part `rank` of `ranks` of each batch (the columns
+    /// dist::shard_of(count, rank, ranks) of it, ⌊count·rank/ranks⌋ … ⌊count·(rank+1)/ranks⌋ − 1, possibly
+    /// none); the batches themselves (order, sizes, global_count) are those of the unsharded batcher.
+    void set_shard(std::size_t rank, std::size_t ranks);
+    /// Examples in the current batch, of all ranks (x() has only this rank's part of them when sharded).
+    std::size_t global_count() const { return m_count; }
+
     std::size_t batch_size() const { return m_batch; }
     std::size_t batches_per_epoch() const { return (m_ds->size() + m_batch - 1) / m_batch; }
     std::size_t epoch() const { return m_epoch; }  ///< epochs started so far
@@ -178,9 +195,10 @@ private:
     std::size_t m_batch;
     bool m_shuffle;
     rng m_rng;
-    std::vector<std::size_t> m_order;  // this epoch's permutation of the columns
-    std::vector<T> m_rows;             // shuffling: x transposed, [n × features] (one example per row)
+    std::vector<std::size_t> m_order;              // this epoch's permutation of the columns
+    std::shared_ptr<const std::vector<T>> m_rows;  // shuffling: x transposed, [n × features] (example rows)
     std::size_t m_begin = 0, m_count = 0, m_epoch = 0;
+    std::size_t m_rank = 0, m_ranks = 1;  // set_shard
     bool m_started = false, m_batch_full = true;
     matrix<T> m_x_full, m_y_full, m_x_tail, m_y_tail;
 };

@@ -25,6 +25,17 @@ public:
     virtual std::string_view name() const = 0;
     /// Marks every parameter's gradient zero.
     void zero_grad();
+
+    /// A step in parts, for threads that update one optimizer's parameters together (fit_threads):
+    /// update(begin, end) makes step()'s change to the flat elements [begin, end) (numbered as in
+    /// state_offset), as the next step would; end_step() ends the step once every element is updated. step()
+    /// is update(0, state_offset(params().size())) then end_step(), with the same results bit for bit.
+    /// Parts of one step may run at once on different threads when they do not overlap.
+    /// can_update_in_parts() says whether the optimizer has them (sgd and adam do; the default update
+    /// throws).
+    virtual bool can_update_in_parts() const noexcept { return false; }
+    virtual void update(std::size_t begin, std::size_t end);
+    virtual void end_step() {}
     T learning_rate() const noexcept { return m_lr; }
     void set_learning_rate(T lr);
     const std::vector<parameter<T>*>& params() const noexcept { return m_params; }
@@ -52,6 +63,8 @@ public:
     sgd(std::vector<parameter<T>*> params, T lr, T momentum = T(0), bool nesterov = false,
         T weight_decay = T(0));
     void step() override;
+    bool can_update_in_parts() const noexcept override { return true; }
+    void update(std::size_t begin, std::size_t end) override;
     std::string_view name() const override;
     /// The velocity v of every parameter, one flat buffer (see state_offset); empty without momentum.
     std::span<const T> velocity() const noexcept { return m_velocity; }
@@ -72,6 +85,9 @@ public:
     adam(std::vector<parameter<T>*> params, T lr = T(1e-3), T beta1 = T(0.9), T beta2 = T(0.999),
          T eps = T(1e-8), T weight_decay = T(0), bool decoupled = false);
     void step() override;
+    bool can_update_in_parts() const noexcept override { return true; }
+    void update(std::size_t begin, std::size_t end) override;
+    void end_step() override { ++m_t; }
     std::string_view name() const override { return m_decoupled ? "adamw" : "adam"; }
     std::size_t steps() const noexcept { return m_t; }   ///< t, the number of updates made so far
     void set_steps(std::size_t t) noexcept { m_t = t; }  ///< for resuming from saved state

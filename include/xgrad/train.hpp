@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <source_location>
 #include <string>
 #include <vector>
@@ -16,6 +17,33 @@
 #include "xgrad/data.hpp"
 #include "xgrad/nn.hpp"
 #include "xgrad/optim.hpp"
+
+namespace xgrad::detail {
+
+/// The data-parallel step of fit_threads' threads (train_threads.cpp), which share memory: instead of
+/// allreduces and a full optimizer step on every thread, the threads sum the gradients and update the
+/// parameters together, each its slice of the flat parameters, and copy the new weights into every replica.
+/// Every call is collective (all ranks, same order).
+template <class T>
+class shared_update {
+public:
+    virtual ~shared_update() = default;
+    /// After this rank's backward (none without examples): stats (this rank's loss·m_r and metric sum) ←
+    /// their sums over the ranks in rank order; scale = m_r / m (this rank's share of the batch).
+    virtual void exchange(int rank, double (&stats)[2], double scale) = 0;
+    /// The gradient Σ_r scale_r·∇_r (in rank order); returns, on every rank alike, the index in
+    /// named_parameters() of the first parameter whose summed gradient is not finite (when check), or
+    /// its size() when all are.
+    virtual std::size_t reduce(int rank, bool check) = 0;
+    /// The optimizer's update of this rank's slice (its own replica, its own optimizer), then the other
+    /// slices' new weights from their owners.
+    virtual void update(int rank) = 0;
+    /// After an epoch's last step, before validation and on_epoch: the optimizer of rank 0 gets its whole
+    /// state.
+    virtual void end_epoch(int rank) = 0;
+};
+
+}  // namespace xgrad::detail
 
 namespace xgrad::train {
 
@@ -100,6 +128,14 @@ struct fit_options {
     /// Off by default: with Open MPI 4.1 on one machine a non-blocking sum took twice as long as a blocking
     /// one and progressed only inside MPI calls, so overlapping lost time (docs/distributed.md).
     bool overlap_reduction = false;
+    /// With a communicator: `batch` is the global batch, split across the ranks (dist::shard_of), instead of
+    /// each rank's (fit_threads sets it, so that the thread count does not change the batches).
+    bool split_batch = false;
+    /// The example-major copy of the training set's x (data::example_major) for fit's batcher to read
+    /// instead of making its own (fit_threads shares one among its threads). Null: fit's batcher makes one.
+    std::shared_ptr<const std::vector<T>> shared_examples;
+    /// Set by fit_threads: the threads' shared gradient sum and update (detail::shared_update).
+    xgrad::detail::shared_update<T>* shared_update = nullptr;
 };
 
 /// Trains `model` (outputs [classes × m] out of x [features × m]) with `options.loss` — softmax

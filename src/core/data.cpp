@@ -425,6 +425,31 @@ std::pair<dataset<T>, dataset<T>> split(const dataset<T>& ds, double validation_
 // batcher
 
 template <class T>
+std::shared_ptr<const std::vector<T>> example_major(const dataset<T>& ds) {
+    auto rows = std::make_shared<std::vector<T>>(ds.size() * ds.features());
+    transpose_into(ds.x.data(), ds.features(), ds.size(), rows->data());
+    return rows;
+}
+
+template <class T>
+void batcher<T>::share_examples(std::shared_ptr<const std::vector<T>> rows) {
+    if (rows == nullptr || rows->size() != m_ds->size() * m_ds->features()) {
+        throw data_error(
+            fmt::format("batcher::share_examples: the copy has {} values, not the data set's {} × {}",
+                        rows == nullptr ? 0 : rows->size(), m_ds->size(), m_ds->features()));
+    }
+    m_rows = std::move(rows);
+}
+
+template <class T>
+void batcher<T>::set_shard(std::size_t rank, std::size_t ranks) {
+    if (ranks == 0 || rank >= ranks)
+        throw data_error(fmt::format("batcher::set_shard: rank {} is not one of {} ranks", rank, ranks));
+    m_rank = rank;
+    m_ranks = ranks;
+}
+
+template <class T>
 batcher<T>::batcher(const dataset<T>& ds, std::size_t batch_size, std::uint64_t seed, bool shuffle)
     : m_ds(&ds), m_batch(batch_size), m_shuffle(shuffle), m_rng(seed) {
     if (batch_size == 0) throw data_error("batcher: batch_size must be at least 1");
@@ -448,7 +473,11 @@ bool batcher<T>::next() {
     const std::size_t n = m_ds->size(), pos = m_begin + m_count;
     if (pos >= n) return false;
     const std::size_t count = std::min(m_batch, n - pos);
-    const std::span<const std::size_t> cols = std::span<const std::size_t>(m_order).subspan(pos, count);
+    // This rank's part of the batch (all of it unless sharded): columns [lo, hi) of the batch.
+    const auto part = [&](std::size_t r) { return (count / m_ranks) * r + (count % m_ranks) * r / m_ranks; };
+    const std::size_t lo = part(m_rank), hi = part(m_rank + 1);
+    const std::span<const std::size_t> cols =
+        std::span<const std::size_t>(m_order).subspan(pos + lo, hi - lo);
     m_batch_full = count == m_batch;
     matrix<T>& bx = m_batch_full ? m_x_full : m_x_tail;
     matrix<T>& by = m_batch_full ? m_y_full : m_y_tail;
@@ -456,16 +485,14 @@ bool batcher<T>::next() {
     if (m_shuffle && features > 1) {
         // Random columns of the features × n store would cost a cache miss per value; the example-major
         // copy (made once) gives each example as one contiguous row.
-        if (m_rows.size() != n * features) {
-            m_rows.resize(n * features);
-            transpose_into(m_ds->x.data(), features, n, m_rows.data());
-        }
-        gather_examples(m_rows.data(), features, cols, bx);
-    } else if (!m_shuffle) {  // the columns pos … pos + count − 1: a slice of each row
-        detail::ensure_shape(bx, {features, count});
+        if (m_rows == nullptr || m_rows->size() != n * features) m_rows = example_major(*m_ds);
+        gather_examples(m_rows->data(), features, cols, bx);
+    } else if (!m_shuffle) {  // the columns pos + lo … pos + hi − 1: a slice of each row
+        const std::size_t c = hi - lo;
+        detail::ensure_shape(bx, {features, c});
         for (std::size_t r = 0; r < features; ++r) {
-            const T* src = m_ds->x.data() + r * n + pos;
-            std::copy(src, src + count, bx.data() + r * count);
+            const T* src = m_ds->x.data() + r * n + pos + lo;
+            std::copy(src, src + c, bx.data() + r * c);
         }
     } else {
         gather_columns(m_ds->x, cols, bx);
@@ -473,7 +500,7 @@ bool batcher<T>::next() {
     if (label_rows(*m_ds, "batcher::next")) {
         gather_columns(m_ds->y, cols, by);
     } else {
-        detail::ensure_shape(by, {0, count});
+        detail::ensure_shape(by, {0, hi - lo});
     }
     m_begin = pos;
     m_count = count;
@@ -488,7 +515,8 @@ bool batcher<T>::next() {
     template dataset<T> subset<T>(const dataset<T>&, std::span<const std::size_t>);                \
     template std::pair<dataset<T>, dataset<T>> split<T>(const dataset<T>&, double, std::uint64_t); \
     template class standardizer<T>;                                                                \
-    template class batcher<T>;
+    template class batcher<T>;                                                                     \
+    template std::shared_ptr<const std::vector<T>> example_major<T>(const dataset<T>&);
 
 XGRAD_INSTANTIATE(float)
 XGRAD_INSTANTIATE(double)

@@ -1,5 +1,6 @@
 #include "xgrad/optim.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -40,6 +41,11 @@ void optimizer<T>::check_sizes() const {
                 name(), m_params[k]->name(), n, had));
         }
     }
+}
+
+template <class T>
+void optimizer<T>::update(std::size_t, std::size_t) {
+    throw argument_error(fmt::format("{}: this optimizer cannot update its parameters in parts", name()));
 }
 
 namespace {
@@ -121,18 +127,26 @@ std::string_view sgd<T>::name() const {
 
 template <class T>
 void sgd<T>::step() {
+    update(0, this->m_offsets.back());
+}
+
+template <class T>
+void sgd<T>::update(std::size_t begin, std::size_t end) {
     this->check_sizes();
     const T lr = this->m_lr, mu = m_momentum, wd = m_weight_decay;
     for (std::size_t k = 0; k < this->m_params.size(); ++k) {
+        const std::size_t lo = std::max(begin, this->m_offsets[k]),
+                          hi = std::min(end, this->m_offsets[k + 1]);
+        if (lo >= hi) continue;
         parameter<T>& p = *this->m_params[k];
         if (!p.has_grad()) continue;  // no gradient reached it: nothing to do (as PyTorch skips grad None)
-        const std::size_t n = this->m_offsets[k + 1] - this->m_offsets[k];
-        T* w = p.value().data();
-        const T* g = p.grad().data();
+        const std::size_t n = hi - lo, at = lo - this->m_offsets[k];
+        T* w = p.value().data() + at;
+        const T* g = p.grad().data() + at;
         if (mu == T(0)) {
             sgd_plain(w, g, n, lr, wd);
         } else {
-            T* v = m_velocity.data() + this->m_offsets[k];
+            T* v = m_velocity.data() + lo;
             if (m_nesterov) {
                 sgd_momentum<T, true>(w, g, v, n, lr, mu, wd);
             } else {
@@ -163,19 +177,28 @@ adam<T>::adam(std::vector<parameter<T>*> params, T lr, T beta1, T beta2, T eps, 
 
 template <class T>
 void adam<T>::step() {
+    update(0, this->m_offsets.back());
+    end_step();
+}
+
+template <class T>
+void adam<T>::update(std::size_t begin, std::size_t end) {
     this->check_sizes();
-    ++m_t;
+    const std::size_t t = m_t + 1;  // this step's number
     const T lr = this->m_lr, b1 = m_beta1, b2 = m_beta2, eps = m_eps, wd = m_weight_decay;
-    const T c1 = T(1) - static_cast<T>(std::pow(static_cast<double>(b1), static_cast<double>(m_t)));
-    const T c2 = T(1) - static_cast<T>(std::pow(static_cast<double>(b2), static_cast<double>(m_t)));
+    const T c1 = T(1) - static_cast<T>(std::pow(static_cast<double>(b1), static_cast<double>(t)));
+    const T c2 = T(1) - static_cast<T>(std::pow(static_cast<double>(b2), static_cast<double>(t)));
     for (std::size_t k = 0; k < this->m_params.size(); ++k) {
+        const std::size_t lo = std::max(begin, this->m_offsets[k]),
+                          hi = std::min(end, this->m_offsets[k + 1]);
+        if (lo >= hi) continue;
         parameter<T>& p = *this->m_params[k];
         if (!p.has_grad()) continue;
-        const std::size_t n = this->m_offsets[k + 1] - this->m_offsets[k];
-        T* w = p.value().data();
-        const T* g = p.grad().data();
-        T* m = m_m.data() + this->m_offsets[k];
-        T* v = m_v.data() + this->m_offsets[k];
+        const std::size_t n = hi - lo, at = lo - this->m_offsets[k];
+        T* w = p.value().data() + at;
+        const T* g = p.grad().data() + at;
+        T* m = m_m.data() + lo;
+        T* v = m_v.data() + lo;
         if (m_decoupled) {
             adam_update<T, true>(w, g, m, v, n, lr, b1, b2, eps, wd, c1, c2);
         } else {

@@ -102,15 +102,6 @@ void check_classification(const nn::module<T>&, const data::dataset<T>& ds, cons
     }
 }
 
-/// dst ← src's columns [begin, begin + count) (a rank's slice of a global batch).
-template <class T>
-void slice_columns(const matrix<T>& src, dist::shard sh, matrix<T>& dst) {
-    const std::size_t rows = src.shape()[0], cols = src.shape()[1];
-    if (dst.shape()[0] != rows || dst.shape()[1] != sh.count) dst = matrix<T>({rows, sh.count});
-    for (std::size_t r = 0; r < rows; ++r)
-        std::copy_n(src.data() + r * cols + sh.begin, sh.count, dst.data() + r * sh.count);
-}
-
 }  // namespace
 
 template <class T>
@@ -128,12 +119,17 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
         o.communicator != nullptr && o.communicator->size() > 1 ? o.communicator : nullptr;
     const std::size_t ranks = comm != nullptr ? static_cast<std::size_t>(comm->size()) : 1;
     std::unique_ptr<dist::gradient_reducer<T>> reducer;
-    matrix<T> x_slice, y_slice;
+    if (o.shared_update != nullptr && comm == nullptr)
+        throw argument_error("fit: shared_update needs a communicator of more than one rank");
     if (comm != nullptr) {
         dist::broadcast_model(*comm, model, opt);
-        reducer = std::make_unique<dist::gradient_reducer<T>>(*comm, opt.params());
+        if (o.shared_update == nullptr)
+            reducer = std::make_unique<dist::gradient_reducer<T>>(*comm, opt.params());
     }
-    data::batcher<T> batches(train, o.batch * ranks, o.seed);
+    data::batcher<T> batches(train, o.split_batch ? o.batch : o.batch * ranks, o.seed);
+    if (o.shared_examples) batches.share_examples(o.shared_examples);
+    // Each rank gathers only its slice of the global batch.
+    if (comm != nullptr) batches.set_shard(static_cast<std::size_t>(comm->rank()), ranks);
     const auto named = model.named_parameters();
     const std::size_t per_epoch = batches.batches_per_epoch();
     graph<T> g;
@@ -153,14 +149,8 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
             g.clear();
             opt.zero_grad();
             const matrix<T>*bx = &batches.x(), *by = &batches.y();
-            const std::size_t m_global = bx->shape()[1];
-            std::size_t m = m_global;
-            if (comm != nullptr) {
-                const dist::shard sh = dist::shard_of(m_global, comm->rank(), comm->size());
-                slice_columns(*bx, sh, x_slice);
-                slice_columns(*by, sh, y_slice);
-                bx = &x_slice, by = &y_slice, m = sh.count;
-            }
+            const std::size_t m_global = batches.global_count();
+            const std::size_t m = bx->shape()[1];  // this rank's slice (dist::shard_of) of the global batch
             var<T> loss;
             double l = 0, hits = 0;
             if (m > 0) {
@@ -169,7 +159,13 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                 l = static_cast<double>(loss.item());
                 hits = batch_metric(o.metric, z.value(), *by);
             }
-            if (comm != nullptr) {  // the global batch's loss and metric, the same on every rank
+            const double scale = static_cast<double>(m) / static_cast<double>(m_global);
+            if (o.shared_update != nullptr) {  // the threads' step: backward first, then the exchange
+                if (m > 0) g.backward(loss);
+                double stats[2] = {l * static_cast<double>(m), hits};
+                o.shared_update->exchange(comm->rank(), stats, scale);
+                l = stats[0] / static_cast<double>(m_global), hits = stats[1];
+            } else if (comm != nullptr) {  // the global batch's loss and metric, the same on every rank
                 std::array<double, 2> sums{l * static_cast<double>(m), hits};
                 comm->allreduce_sum(std::span<double>(sums));
                 l = sums[0] / static_cast<double>(m_global), hits = sums[1];
@@ -182,15 +178,23 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                     "batch",
                     l, e + 1, done + 1, static_cast<double>(opt.learning_rate())));
             }
-            if (comm == nullptr) {
+            if (o.shared_update != nullptr) {
+                const std::size_t bad = o.shared_update->reduce(comm->rank(), o.check_gradients);
+                if (bad < named.size()) {
+                    throw numeric_error(fmt::format(
+                        "fit: the gradient of '{}' is not finite in epoch {}, batch {} (turn on the graph's "
+                        "anomaly mode to find the op); the weights are those before this batch",
+                        named[bad].first, e + 1, done + 1));
+                }
+                o.shared_update->update(comm->rank());
+            } else if (comm == nullptr) {
                 g.backward(loss);
             } else if (m > 0) {  // backward, and the gradients averaged over the global batch
-                reducer->backward(g, loss, static_cast<double>(m) / static_cast<double>(m_global),
-                                  o.overlap_reduction);
+                reducer->backward(g, loss, scale, o.overlap_reduction);
             } else {
                 reducer->reduce(0);
             }
-            if (o.check_gradients) {
+            if (o.check_gradients && o.shared_update == nullptr) {
                 for (auto& [name, p] : named) {
                     if (!all_finite(p->grad())) {
                         throw numeric_error(fmt::format(
@@ -201,7 +205,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                     }
                 }
             }
-            opt.step();
+            if (o.shared_update == nullptr) opt.step();
             loss_sum += l * static_cast<double>(m_global);
             correct += hits;
             seen += m_global;
@@ -210,6 +214,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                 o.on_batch({e + 1, o.epochs, done, per_epoch, loss_sum / static_cast<double>(seen),
                             correct / static_cast<double>(seen)});
         }
+        if (o.shared_update != nullptr) o.shared_update->end_epoch(comm->rank());
         if (comm != nullptr) dist::average_buffers(*comm, model);  // running statistics, as one
         const double train_seconds = seconds_since(t0);
         epoch_stats s;

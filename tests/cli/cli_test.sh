@@ -583,6 +583,17 @@ PY
     check "same seed: bit-identical checkpoints" cmp -s "$tmp/a/model.npz" "$tmp/b/model.npz"
     check "same seed: identical losses per epoch" bash -c "diff <(cut -d, -f1-5 '$tmp/a/history.csv') <(cut -d, -f1-5 '$tmp/b/history.csv')"
     check "another seed: a different checkpoint" bash -c "! cmp -s '$tmp/a/model.npz' '$tmp/c/model.npz'"
+    # --threads 2 (data parallel: each thread half of every batch): bit-identical run to run, and a run stopped
+    # and resumed (model.json records the threads) ends as the uninterrupted one.
+    "$xgrad" train --dataset spiral --epochs 15 --seed 11 --threads 2 --out "$tmp/t1" >"$tmp/t1.log" 2>&1
+    "$xgrad" train --dataset spiral --epochs 15 --seed 11 --threads 2 --out "$tmp/t2" >/dev/null 2>&1
+    "$xgrad" train --dataset spiral --epochs 15 --seed 11 --threads 2 --stop-after 6 --out "$tmp/t3" >/dev/null 2>&1
+    "$xgrad" train --resume "$tmp/t3" >/dev/null 2>&1
+    check "--threads 2: trains data parallel" grep -q 'threads: data parallel' "$tmp/t1.log"
+    check "--threads 2 twice: bit-identical checkpoints" cmp -s "$tmp/t1/model.npz" "$tmp/t2/model.npz"
+    check "--threads 2 twice: identical optimizer states" cmp -s "$tmp/t1/resume.npz" "$tmp/t2/resume.npz"
+    check "--threads 2: 6 epochs + --resume ≡ 15 epochs (model.npz)" cmp -s "$tmp/t1/model.npz" "$tmp/t3/model.npz"
+    check "--threads 2: another checkpoint than 1 thread (another summation order)" bash -c "! cmp -s '$tmp/a/model.npz' '$tmp/t1/model.npz'"
     ;;
   *)
     echo "unknown case $case_name"

@@ -329,6 +329,122 @@ TEST_CASE("conv: conv2d in float matches double", "[conv][conv2d][float]") {
     XGRAD_REQUIRE_CLOSE(to_double(bf.grad()), bd.grad(), 1e-5, 1e-5);
 }
 
+namespace {
+
+/// The gradients of Σ G ⊙ conv2d(W, H, b) by the direct formula: dW[k, c, i, j] = Σ_(oy,ox,n) G[k, oy, ox,
+/// n]· H[c, oy·s − p + i·d, ox·s − p + j·d, n], dH the same products scattered to the pixels, db[k] = Σ G[k].
+void loop_conv_gradients(const matrix<double>& w, const matrix<double>& x, const matrix<double>& gy,
+                         const image_shape& in, const window2d& win, matrix<double>& dw, matrix<double>& dx,
+                         matrix<double>& db) {
+    const std::size_t K = w.shape()[0], m = x.shape()[1];
+    const std::size_t ho = out_extent(in.height, win.kernel_h, win.stride_h, win.pad_h, win.dilation_h);
+    const std::size_t wo = out_extent(in.width, win.kernel_w, win.stride_w, win.pad_w, win.dilation_w);
+    dw = matrix<double>(w.shape(), 0.0);
+    dx = matrix<double>(x.shape(), 0.0);
+    db = matrix<double>({K, 1}, 0.0);
+    for (std::size_t k = 0; k < K; ++k) {
+        for (std::size_t oy = 0; oy < ho; ++oy) {
+            for (std::size_t ox = 0; ox < wo; ++ox) {
+                for (std::size_t n = 0; n < m; ++n) {
+                    const double g = gy((k * ho + oy) * wo + ox, n);
+                    db(k, 0) += g;
+                    for (std::size_t c = 0; c < in.channels; ++c) {
+                        for (std::size_t i = 0; i < win.kernel_h; ++i) {
+                            for (std::size_t j = 0; j < win.kernel_w; ++j) {
+                                const auto yy =
+                                    static_cast<std::ptrdiff_t>(oy * win.stride_h + i * win.dilation_h) -
+                                    static_cast<std::ptrdiff_t>(win.pad_h);
+                                const auto xx =
+                                    static_cast<std::ptrdiff_t>(ox * win.stride_w + j * win.dilation_w) -
+                                    static_cast<std::ptrdiff_t>(win.pad_w);
+                                bool inside;
+                                const double v = pixel(x, in, c, yy, xx, n, inside);
+                                if (!inside) continue;
+                                const std::size_t tap = (c * win.kernel_h + i) * win.kernel_w + j;
+                                dw(k, tap) += g * v;
+                                dx((c * in.height + static_cast<std::size_t>(yy)) * in.width +
+                                       static_cast<std::size_t>(xx),
+                                   n) += g * w(k, tap);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("conv: conv2d over many im2col blocks matches the direct formula (values and gradients)",
+          "[conv][conv2d][blocks]") {
+    // conv2d multiplies block by block of output positions (a block's im2col and output columns are at most
+    // 512 KiB); these cases' im2col alone (C·kh·kw × Ho·Wo·m doubles, ≥ 900 KiB) takes two or more blocks,
+    // and some block boundaries fall inside an output row. Gradients: first onto buffers still holding Inf (β
+    // = 0 must overwrite), then a second contribution of the same op (β = 1 must add, on every block).
+    const std::vector<conv_case> cases = {
+        {{4, 10, 10}, window2d::square(3, 1, 1), 3, 33},
+        {{3, 19, 17},
+         {.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 1},
+         2,
+         40},
+        {{2, 12, 13},
+         {.kernel_h = 3,
+          .kernel_w = 3,
+          .stride_h = 1,
+          .stride_w = 2,
+          .pad_h = 2,
+          .pad_w = 0,
+          .dilation_h = 2,
+          .dilation_w = 1},
+         4,
+         150},
+    };
+    std::uint64_t seed = 700;
+    for (const conv_case& c : cases) {
+        INFO(describe(c));
+        const std::size_t ckk = c.in.channels * c.win.kernel_h * c.win.kernel_w;
+        const image_shape out = xgrad::window_output(c.in, c.win, c.K);
+        REQUIRE(ckk * out.height * out.width * c.m * sizeof(double) > std::size_t(900) << 10);
+        const matrix<double> w = random_matrix(c.K, ckk, seed++), x = random_matrix(c.in.size(), c.m, seed++),
+                             b = random_matrix(c.K, 1, seed++), gy = random_matrix(out.size(), c.m, seed++);
+        matrix<double> dw, dx, db;
+        loop_conv_gradients(w, x, gy, c.in, c.win, dw, dx, db);
+        const double inf = std::numeric_limits<double>::infinity();
+        xgrad::graph<double> g;
+        auto vw = g.variable(w), vx = g.variable(x), vb = g.variable(b);
+        auto y = xgrad::conv2d(vw, vx, vb, c.in, c.win);
+        XGRAD_REQUIRE_CLOSE(y.value(), loop_conv(w, x, b, c.in, c.win), kRtol, kAtol);
+        g.backward(y, matrix<double>(gy.shape(), inf));
+        g.zero_grad();
+        g.backward(y, gy);
+        XGRAD_REQUIRE_CLOSE(vw.grad(), dw, kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(vx.grad(), dx, kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(vb.grad(), db, kRtol, kAtol);
+        g.zero_grad();
+        g.backward(y + xgrad::conv2d(vw, vx, vb, c.in, c.win), gy);
+        XGRAD_REQUIRE_CLOSE(vw.grad(), matrix<double>(2.0 * dw), kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(vx.grad(), matrix<double>(2.0 * dx), kRtol, kAtol);
+        XGRAD_REQUIRE_CLOSE(vb.grad(), matrix<double>(2.0 * db), kRtol, kAtol);
+    }
+}
+
+TEST_CASE("conv: conv2d on a batch of no examples gives empty values and zero weight gradients",
+          "[conv][conv2d][edge]") {
+    // m = 0: the output has no columns, dW and db are sums over no examples (0), dH has no columns
+    const image_shape in{2, 5, 4};
+    const window2d win = window2d::square(3, 1, 1);
+    xgrad::graph<double> g;
+    auto w = g.variable(random_matrix(3, 18, 61)), b = g.variable(random_matrix(3, 1, 62));
+    auto x = g.variable(matrix<double>({in.size(), 0}));
+    auto y = xgrad::conv2d(w, x, b, in, win);
+    REQUIRE(y.shape() == shape2{3 * 20, 0});
+    g.backward(y, matrix<double>({3 * 20, 0}));
+    XGRAD_REQUIRE_CLOSE(w.grad(), matrix<double>({3, 18}, 0.0), 0.0, 0.0);
+    XGRAD_REQUIRE_CLOSE(b.grad(), matrix<double>({3, 1}, 0.0), 0.0, 0.0);
+    REQUIRE(xgrad::shape_of(x.grad()) == shape2{in.size(), 0});
+}
+
 TEST_CASE("conv: conv2d bad input names the op, the geometry and the call site", "[conv][conv2d][error]") {
     xgrad::graph<double> g;
     auto w = g.variable(random_matrix(2, 9, 1), "W"), b = g.variable(random_matrix(2, 1, 2), "b");
@@ -478,6 +594,32 @@ TEST_CASE("conv: max_pool2d propagates NaN", "[conv][pool][edge]") {
     xgrad::graph<double> g;
     auto y = xgrad::max_pool2d(g.constant(x), {1, 2, 2}, window2d::pool(2));
     CHECK(std::isnan(y.value()(0, 0)));
+}
+
+TEST_CASE("conv: max_pool2d over tiling windows overwrites every pixel's stale gradient",
+          "[conv][pool][edge]") {
+    // Windows that tile the image (stride = kernel, no padding) write dX once instead of clearing it and
+    // adding: each pixel of a window gets dY or 0, and the pixels no window covers (the last row and
+    // column of a 5×7 image under 2×2 windows) get 0 — over a buffer an earlier backward filled with Inf.
+    const image_shape in{2, 5, 7};
+    const window2d win = window2d::pool(2);
+    const matrix<double> x = distinct_values(in.size(), 3, 81);
+    std::vector<std::ptrdiff_t> arg;
+    const matrix<double> expected_y = loop_pool(x, in, win, true, &arg);
+    const matrix<double> dy = random_matrix(expected_y.shape()[0], 3, 82);
+    matrix<double> expected_dx({in.size(), 3}, 0.0);
+    for (std::size_t o = 0; o < expected_y.shape()[0]; ++o) {
+        for (std::size_t n = 0; n < 3; ++n)
+            expected_dx(static_cast<std::size_t>(arg[o * 3 + n]), n) += dy(o, n);
+    }
+    xgrad::graph<double> g;
+    auto vx = g.variable(x);
+    g.backward(vx + vx, matrix<double>(x.shape(), std::numeric_limits<double>::infinity()));
+    g.zero_grad();
+    auto y = xgrad::max_pool2d(vx, in, win);
+    g.backward(y, dy);
+    XGRAD_REQUIRE_CLOSE(y.value(), expected_y, 0.0, 0.0);
+    XGRAD_REQUIRE_CLOSE(vx.grad(), expected_dx, 0.0, 0.0);
 }
 
 TEST_CASE("conv: global_avg_pool is the mean of each channel", "[conv][pool]") {

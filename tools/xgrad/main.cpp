@@ -12,6 +12,7 @@
 // while running, 2 a command line that cannot be acted on.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <chrono>
 #include <climits>
@@ -40,6 +41,7 @@
 #include <xgrad/ops/softmax.hpp>
 #include <xgrad/optim.hpp>
 #include <xgrad/train.hpp>
+#include <xgrad/train_threads.hpp>
 #include <xgrad/version.hpp>
 
 #include "app/arguments.hpp"
@@ -649,6 +651,20 @@ int run_train(const train_args& a, const resume_input* resumed) {
         "  training: {} lr {}, {} epochs, batch {}, seed {}, {} thread(s), BLAS core {} ({}; XGRAD_BLAS "
         "chooses another)\n",
         a.optimizer, lr, epochs, batch, seed, threads, xgrad::blas_core(), xgrad::blas_info().library);
+    // --threads N (docs/performance.md, "Two threads"): data parallelism over N threads, each with its own
+    // replica of the model and 1/N of every batch; BLAS threads instead for dropout (each replica would need
+    // its own masks' generator, reseeded per epoch) and under mpirun.
+    // XGRAD_THREADS=blas asks for BLAS threads (to compare; docs/performance.md).
+    const char* thread_mode = std::getenv("XGRAD_THREADS");
+    const bool data_threads = threads > 1 && xgrad::cli::job_size() == 1 &&
+                              !(thread_mode != nullptr && std::string_view(thread_mode) == "blas") &&
+                              !(arch && std::any_of(arch->layers.begin(), arch->layers.end(),
+                                                    [](const auto& l) { return l.kind == "dropout"; }));
+    if (threads > 1) {
+        fmt::print("  threads: {}\n", data_threads ? "data parallel (each thread 1/N of every batch, its own "
+                                                     "model replica, 1 BLAS thread)"
+                                                   : "BLAS threads (XGRAD_THREADS=blas, dropout or mpirun)");
+    }
     if (xgrad::cli::job_size() > 1) {
         fmt::print("  data parallel: {} processes (mpirun), batch {} each: global batch {}\n",
                    xgrad::cli::job_size(), batch, batch * xgrad::cli::job_size());
@@ -669,11 +685,16 @@ int run_train(const train_args& a, const resume_input* resumed) {
     xgrad::rng noise = xgrad::app::epoch_noise(seed, first_epoch);
     auto net = arch ? xgrad::nn::build<real>(*arch, in, s.train.classes, g, noise)
                     : xgrad::nn::mlp<real>(sizes, act, g);
-    std::unique_ptr<xgrad::optim::optimizer<real>> opt;
-    if (a.optimizer == "sgd") opt = std::make_unique<xgrad::optim::sgd<real>>(net->parameters(), real(lr));
-    if (a.optimizer == "momentum")
-        opt = std::make_unique<xgrad::optim::sgd<real>>(net->parameters(), real(lr), real(0.9));
-    if (a.optimizer == "adam") opt = std::make_unique<xgrad::optim::adam<real>>(net->parameters(), real(lr));
+    const auto make_optimizer = [&](std::vector<xgrad::parameter<real>*> params) {
+        std::unique_ptr<xgrad::optim::optimizer<real>> o;
+        if (a.optimizer == "sgd") o = std::make_unique<xgrad::optim::sgd<real>>(std::move(params), real(lr));
+        if (a.optimizer == "momentum")
+            o = std::make_unique<xgrad::optim::sgd<real>>(std::move(params), real(lr), real(0.9));
+        if (a.optimizer == "adam")
+            o = std::make_unique<xgrad::optim::adam<real>>(std::move(params), real(lr));
+        return o;
+    };
+    std::unique_ptr<xgrad::optim::optimizer<real>> opt = make_optimizer(net->parameters());
     std::vector<xgrad::train::epoch_stats> full_history;
     if (resumed) {
         g_stage = "loading the run to resume";
@@ -705,7 +726,18 @@ int run_train(const train_args& a, const resume_input* resumed) {
     fo.schedule = xgrad::optim::cosine_schedule{lr, lr / 20, epochs};
     g_stage = "training";
     const auto t_train = std::chrono::steady_clock::now();
-    const auto history = xgrad::train::fit(*net, *opt, s.train, fo);
+    // Replicas for the threads 1 … N − 1 (weights and optimizer state are copied from net and opt).
+    const auto make_replica = [&](int) {
+        xgrad::rng rg(seed);
+        xgrad::train::replica<real> r;
+        r.model = arch ? xgrad::nn::build<real>(*arch, in, s.train.classes, rg, noise)
+                       : xgrad::nn::mlp<real>(sizes, act, rg);
+        r.optimizer = make_optimizer(r.model->parameters());
+        return r;
+    };
+    const auto history = data_threads
+                             ? xgrad::train::fit_threads<real>(threads, *net, *opt, make_replica, s.train, fo)
+                             : xgrad::train::fit(*net, *opt, s.train, fo);
     full_history.insert(full_history.end(), history.begin(), history.end());
     const double train_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
@@ -1445,7 +1477,11 @@ int main(int argc, char** argv) {
     train->add_option("--seed", ta.seed, "seed for initialization, shuffling and generated data (0 … 2^64−1)")
         ->type_name("UINT")
         ->capture_default_str();
-    train->add_option("--threads", ta.threads, "BLAS threads (more than OpenBLAS's maximum: its maximum)")
+    train
+        ->add_option("--threads", ta.threads,
+                     "threads: data parallel, each with 1/N of every batch (BLAS threads for models with "
+                     "dropout or under mpirun); "
+                     "at most OpenBLAS's maximum")
         ->type_name("INT")
         ->capture_default_str();
     train

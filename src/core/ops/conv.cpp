@@ -1,6 +1,7 @@
 // Convolution and pooling in the CHWN layout (a batch of images is a (C·H·W × m) matrix): each op's rule
-// beside its forward and backward. conv2d is one gemm over im2col's columns; every kernel moves whole rows of
-// m examples, which are contiguous in this layout.
+// beside its forward and backward. conv2d is a gemm over im2col's columns, done block by block of output
+// positions so that each block of columns stays in the cache; every kernel moves whole rows of m examples,
+// which are contiguous in this layout.
 #include "xgrad/ops/conv.hpp"
 
 #include <algorithm>
@@ -119,87 +120,108 @@ void valid_range(std::ptrdiff_t tap, std::size_t s, std::size_t n_in, std::size_
                                                              static_cast<std::ptrdiff_t>(n_out)));
 }
 
-/// Calls f(oy, ox_lo, ox_hi, src_row) for every output row oy of tap (i, j) of channel c: src_row is the
-/// input row (c, iy, ·) of the tap, or null when iy is outside the image; [ox_lo, ox_hi) are the outputs
-/// whose tap column is inside the image (column ix = ox·sw + j·dw − pw).
+/// Calls f(oy, ox_lo, ox_hi, src_row) for every output row oy ∈ [oy0, oy1) of tap (i, j) of channel c:
+/// src_row is the input row (c, iy, ·) of the tap, or null when iy is outside the image; [ox_lo, ox_hi) are
+/// the outputs whose tap column is inside the image (column ix = ox·sw + j·dw − pw).
 template <class F>
-void for_tap_rows(const geometry& g, std::size_t c, std::size_t i, std::size_t j, F&& f) {
+void for_tap_rows(const geometry& g, std::size_t c, std::size_t i, std::size_t j, std::size_t oy0,
+                  std::size_t oy1, F&& f) {
     std::size_t ox_lo, ox_hi;
     valid_range(static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw), g.sw, g.W, g.Wo,
                 ox_lo, ox_hi);
     const std::ptrdiff_t tap_y = static_cast<std::ptrdiff_t>(i * g.dh) - static_cast<std::ptrdiff_t>(g.ph);
-    for (std::size_t oy = 0; oy < g.Ho; ++oy) {
+    for (std::size_t oy = oy0; oy < oy1; ++oy) {
         const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * g.sh) + tap_y;
         const bool inside = iy >= 0 && iy < static_cast<std::ptrdiff_t>(g.H);
         f(oy, ox_lo, ox_hi, inside ? (c * g.H + static_cast<std::size_t>(iy)) * g.W : std::size_t(-1));
     }
 }
 
-/// im2col: cols [C·kh·kw × Ho·Wo·m], row (c·kh + i)·kw + j, column (oy·Wo + ox)·m + n, holds
-/// H[(c·H + oy·sh + i·dh − ph)·W + ox·sw + j·dw − pw, n] (0 outside the image).
+/// The output positions p = oy·Wo + ox of block [p0, p1) that lie in output row oy: ox ∈ [a, b).
+struct row_span {
+    std::size_t a, b;
+};
+inline row_span span_in_row(const geometry& g, std::size_t oy, std::size_t p0, std::size_t p1) {
+    const std::size_t first = oy * g.Wo;
+    return {p0 > first ? p0 - first : 0, std::min(g.Wo, p1 - first)};
+}
+
+/// im2col of the output positions [p0, p1): cols [C·kh·kw × (p1 − p0)·m], row (c·kh + i)·kw + j, column
+/// (oy·Wo + ox − p0)·m + n, holds H[(c·H + oy·sh + i·dh − ph)·W + ox·sw + j·dw − pw, n] (0 outside the
+/// image). [0, Ho·Wo) is the whole im2col.
 template <class T>
-void im2col(const geometry& g, const T* x, T* cols) {
-    const std::size_t m = g.m, row_len = g.positions() * m;
+void im2col(const geometry& g, const T* x, T* cols, std::size_t p0, std::size_t p1) {
+    const std::size_t m = g.m, row_len = (p1 - p0) * m, oy0 = p0 / g.Wo, oy1 = (p1 + g.Wo - 1) / g.Wo;
     for (std::size_t c = 0; c < g.C; ++c) {
         for (std::size_t i = 0; i < g.kh; ++i) {
             for (std::size_t j = 0; j < g.kw; ++j) {
                 T* dst = cols + ((c * g.kh + i) * g.kw + j) * row_len;
                 const std::ptrdiff_t tap_x =
                     static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
-                for_tap_rows(
-                    g, c, i, j, [&](std::size_t oy, std::size_t lo, std::size_t hi, std::size_t src_row) {
-                        T* d = dst + oy * g.Wo * m;
-                        if (src_row == std::size_t(-1)) {
-                            std::fill_n(d, g.Wo * m, T(0));
-                            return;
-                        }
-                        std::fill_n(d, lo * m, T(0));
-                        const T* s = x + src_row * m;
-                        if (g.sw == 1) {  // consecutive outputs read consecutive pixels: one block
-                            if (hi > lo) {
-                                std::memcpy(d + lo * m, s + static_cast<std::ptrdiff_t>(lo + tap_x) * m,
-                                            (hi - lo) * m * sizeof(T));
-                            }
-                        } else {
-                            for (std::size_t ox = lo; ox < hi; ++ox) {
-                                const auto ix = static_cast<std::ptrdiff_t>(ox * g.sw) + tap_x;
-                                std::memcpy(d + ox * m, s + ix * static_cast<std::ptrdiff_t>(m),
-                                            m * sizeof(T));
-                            }
-                        }
-                        std::fill_n(d + hi * m, (g.Wo - hi) * m, T(0));
-                    });
+                for_tap_rows(g, c, i, j, oy0, oy1,
+                             [&](std::size_t oy, std::size_t lo, std::size_t hi, std::size_t src_row) {
+                                 const row_span r = span_in_row(g, oy, p0, p1);
+                                 T* d = dst + (oy * g.Wo + r.a - p0) * m;  // output column r.a of row oy
+                                 if (src_row == std::size_t(-1)) {
+                                     std::fill_n(d, (r.b - r.a) * m, T(0));
+                                     return;
+                                 }
+                                 lo = std::clamp(lo, r.a, r.b);
+                                 hi = std::clamp(hi, lo, r.b);
+                                 std::fill_n(d, (lo - r.a) * m, T(0));
+                                 const T* s = x + src_row * m;
+                                 if (g.sw == 1) {  // consecutive outputs read consecutive pixels: one block
+                                     if (hi > lo) {
+                                         std::memcpy(d + (lo - r.a) * m,
+                                                     s + static_cast<std::ptrdiff_t>(lo + tap_x) *
+                                                             static_cast<std::ptrdiff_t>(m),
+                                                     (hi - lo) * m * sizeof(T));
+                                     }
+                                 } else {
+                                     for (std::size_t ox = lo; ox < hi; ++ox) {
+                                         const auto ix = static_cast<std::ptrdiff_t>(ox * g.sw) + tap_x;
+                                         std::memcpy(d + (ox - r.a) * m,
+                                                     s + ix * static_cast<std::ptrdiff_t>(m), m * sizeof(T));
+                                     }
+                                 }
+                                 std::fill_n(d + (hi - r.a) * m, (r.b - hi) * m, T(0));
+                             });
             }
         }
     }
 }
 
-/// col2im: the adjoint of im2col — dX[pixel, n] += Σ of dcols over every (tap, position) that read it.
+/// col2im of the positions [p0, p1): the adjoint of im2col — dX[pixel, n] += Σ of dcols over every (tap,
+/// position) of the block that read it.
 template <class T>
-void col2im_add(const geometry& g, const T* dcols, T* dx) {
-    const std::size_t m = g.m, row_len = g.positions() * m;
+void col2im_add(const geometry& g, const T* dcols, T* dx, std::size_t p0, std::size_t p1) {
+    const std::size_t m = g.m, row_len = (p1 - p0) * m, oy0 = p0 / g.Wo, oy1 = (p1 + g.Wo - 1) / g.Wo;
     for (std::size_t c = 0; c < g.C; ++c) {
         for (std::size_t i = 0; i < g.kh; ++i) {
             for (std::size_t j = 0; j < g.kw; ++j) {
                 const T* src = dcols + ((c * g.kh + i) * g.kw + j) * row_len;
                 const std::ptrdiff_t tap_x =
                     static_cast<std::ptrdiff_t>(j * g.dw) - static_cast<std::ptrdiff_t>(g.pw);
-                for_tap_rows(g, c, i, j,
+                for_tap_rows(g, c, i, j, oy0, oy1,
                              [&](std::size_t oy, std::size_t lo, std::size_t hi, std::size_t dst_row) {
                                  if (dst_row == std::size_t(-1)) return;
-                                 const T* s = src + oy * g.Wo * m;
+                                 const row_span r = span_in_row(g, oy, p0, p1);
+                                 lo = std::clamp(lo, r.a, r.b);
+                                 hi = std::clamp(hi, lo, r.b);
+                                 const T* s = src + (oy * g.Wo + r.a - p0) * m;  // output column r.a
                                  T* d = dx + dst_row * m;
                                  if (g.sw == 1) {
                                      if (hi <= lo) return;
-                                     T* db = d + static_cast<std::ptrdiff_t>(lo + tap_x) * m;
-                                     const T* sb = s + lo * m;
+                                     T* __restrict db = d + static_cast<std::ptrdiff_t>(lo + tap_x) *
+                                                                static_cast<std::ptrdiff_t>(m);
+                                     const T* __restrict sb = s + (lo - r.a) * m;
                                      const std::size_t n = (hi - lo) * m;
                                      for (std::size_t k = 0; k < n; ++k) db[k] += sb[k];
                                  } else {
                                      for (std::size_t ox = lo; ox < hi; ++ox) {
                                          const auto ix = static_cast<std::ptrdiff_t>(ox * g.sw) + tap_x;
-                                         T* dd = d + ix * static_cast<std::ptrdiff_t>(m);
-                                         const T* ss = s + ox * m;
+                                         T* __restrict dd = d + ix * static_cast<std::ptrdiff_t>(m);
+                                         const T* __restrict ss = s + (ox - r.a) * m;
                                          for (std::size_t k = 0; k < m; ++k) dd[k] += ss[k];
                                      }
                                  }
@@ -259,6 +281,16 @@ geometry checked_geometry(forward_context<T>& ctx, const packed_geometry& p, std
 
 // ---------------------------------------------------------------- conv2d
 
+/// Bytes of one block of conv2d: its im2col columns (C·kh·kw × positions·m) and its output columns (K ×
+/// positions·m) within about half of a core's L2 cache, so that what im2col and the bias write is still in
+/// the cache when the gemm reads it (and in backward dcols when col2im reads it, dA when db sums it).
+constexpr std::size_t conv_block_bytes = std::size_t(512) << 10;
+
+/// Output positions per block of conv2d (at least one).
+inline std::size_t block_positions(const geometry& g, std::size_t ckk, std::size_t K, std::size_t element) {
+    return std::max<std::size_t>(1, conv_block_bytes / ((ckk + K) * std::max<std::size_t>(g.m, 1) * element));
+}
+
 template <class T>
 struct conv2d_op final : op<T> {
     packed_geometry geo;
@@ -279,8 +311,12 @@ struct conv2d_op final : op<T> {
         .definition =
             ": [K×C·kh·kw]·[C·kh·kw×Ho·Wo·m] → [K×Ho·Wo·m] = [K·Ho·Wo×m]; A[k, oy, ox] = Σ_(c,i,j) "
             "W[k, c, i, j]·H[c, oy·s − p + i·d, ox·s − p + j·d] + b[k], zero padding",
-        .note = "one gemm each way; a 1×1 kernel with stride 1 and no padding skips im2col",
-        .saves = "im2col(H) [C·kh·kw×Ho·Wo·m]"};
+        .note =
+            "gemms over blocks of output positions whose im2col and output columns fit in 512 KiB (half of "
+            "L2); "
+            "backward recomputes each block's im2col; a 1×1 kernel with stride 1 and no padding skips "
+            "im2col",
+        .saves = "— (uses H)"};
     static var<double> example(example_inputs& in) {
         // 2 channels of 5×4 images, 3 output channels, a 2×3 kernel with stride 2 and padding 1
         const window2d w{.kernel_h = 2, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
@@ -315,19 +351,27 @@ struct conv2d_op final : op<T> {
                 to_string(geo.image()), to_string(geo.window()), g.m, to_string(shape2{ckk, n}),
                 to_string(shape2{K * g.positions(), g.m})));
         }
-        const T* cols = ctx.input(1).data();
-        if (!identity_im2col(g)) {
-            matrix<T>& c = ctx.save(0, {ckk, n});
-            im2col(g, ctx.input(1).data(), c.data());
-            cols = c.data();
-        }
         matrix<T>& y = ctx.output({K * g.positions(), g.m});
         // A = b·1ᵀ first, then A += W·cols with β = 1 (one pass over A fewer than adding b after a β = 0
         // gemm, which clears A first): A (K × Ho·Wo·m) = W (K × C·kh·kw)·cols (C·kh·kw × Ho·Wo·m), the same
         // buffer as (K·Ho·Wo × m).
         const T* pb = ctx.input(2).data();
-        for (std::size_t k = 0; k < K; ++k) std::fill_n(y.data() + k * n, n, pb[k]);
-        gemm<T>(false, false, K, n, ckk, T(1), ctx.input(0).data(), ckk, cols, n, T(1), y.data(), n);
+        const T* pw = ctx.input(0).data();
+        if (identity_im2col(g)) {
+            for (std::size_t k = 0; k < K; ++k) std::fill_n(y.data() + k * n, n, pb[k]);
+            gemm<T>(false, false, K, n, ckk, T(1), pw, ckk, ctx.input(1).data(), n, T(1), y.data(), n);
+            return;
+        }
+        // Block by block of output positions [p0, p1): the columns A[:, p0·m … p1·m) = W·im2col block,
+        // whose im2col block stays in the cache between being written and being multiplied.
+        const std::size_t block = block_positions(g, ckk, K, sizeof(T));
+        matrix<T>& cols = ctx.save(0, {ckk, std::min(block, g.positions()) * g.m});
+        for (std::size_t p0 = 0; p0 < g.positions(); p0 += block) {
+            const std::size_t p1 = std::min(g.positions(), p0 + block), nb = (p1 - p0) * g.m;
+            for (std::size_t k = 0; k < K; ++k) std::fill_n(y.data() + k * n + p0 * g.m, nb, pb[k]);
+            im2col(g, ctx.input(1).data(), cols.data(), p0, p1);
+            gemm<T>(false, false, K, nb, ckk, T(1), pw, ckk, cols.data(), nb, T(1), y.data() + p0 * g.m, n);
+        }
     }
 
     void backward(backward_context<T>& ctx) override {
@@ -335,24 +379,61 @@ struct conv2d_op final : op<T> {
         const geometry g = unpack(geo, xs[1]);
         const std::size_t K = ctx.input(0).shape()[0], ckk = g.C * g.taps(), n = g.positions() * g.m;
         const T* dy = ctx.grad_output().data();  // (K·Ho·Wo × m) read as (K × Ho·Wo·m)
-        const T* cols = identity_im2col(g) ? ctx.input(1).data() : ctx.saved(0).data();
-        if (ctx.needs_grad(0)) {  // dW = dA·colsᵀ : (K × Ho·Wo·m)·(Ho·Wo·m × C·kh·kw)
+        const T* pw = ctx.input(0).data();
+        if (identity_im2col(g)) {
+            if (ctx.needs_grad(2)) {  // db[k] = Σ over the positions and examples of channel k
+                gradient_target<T> t = ctx.target(2);
+                write_gradient(t, [&](std::size_t k) { return static_cast<T>(row_sum(dy + k * n, n)); });
+            }
+            const T* cols = ctx.input(1).data();
+            if (ctx.needs_grad(0)) {  // dW = dA·colsᵀ : (K × Ho·Wo·m)·(Ho·Wo·m × C·kh·kw)
+                gradient_target<T> t = ctx.target(0);
+                gemm<T>(false, true, K, ckk, n, T(1), dy, n, cols, n, t.beta, t.buffer.data(), ckk);
+            }
+            if (ctx.needs_grad(1)) {  // dH = Wᵀ·dA : (C × K)·(K × H·W·m)
+                gradient_target<T> t = ctx.target(1);
+                gemm<T>(true, false, ckk, n, K, T(1), pw, ckk, dy, n, t.beta, t.buffer.data(), n);
+            }
+            return;
+        }
+        // The same blocks as forward, im2col recomputed block by block (cheaper than keeping all of it):
+        // dW = Σ_blocks dA_block·cols_blockᵀ, dH = Σ_blocks col2im(Wᵀ·dA_block), db = Σ_blocks Σ dA_block.
+        const std::size_t block = block_positions(g, ckk, K, sizeof(T)),
+                          width = std::min(block, g.positions()) * g.m;
+        T* dw = nullptr;
+        T dw_beta = T(0);
+        if (ctx.needs_grad(0)) {
             gradient_target<T> t = ctx.target(0);
-            gemm<T>(false, true, K, ckk, n, T(1), dy, n, cols, n, t.beta, t.buffer.data(), ckk);
+            dw = t.buffer.data();
+            dw_beta = t.beta;
         }
-        if (ctx.needs_grad(2)) {  // db[k] = Σ over the positions and examples of channel k
+        T* dx = ctx.needs_grad(1) ? scatter_target(ctx.target(1)) : nullptr;
+        T* db = nullptr;
+        T db_beta = T(0);
+        if (ctx.needs_grad(2)) {
             gradient_target<T> t = ctx.target(2);
-            write_gradient(t, [&](std::size_t k) { return static_cast<T>(row_sum(dy + k * n, n)); });
+            db = t.buffer.data();
+            db_beta = t.beta;
         }
-        if (ctx.needs_grad(1)) {  // dH = col2im(Wᵀ·dA) : (C·kh·kw × K)·(K × Ho·Wo·m), then scattered back
-            gradient_target<T> t = ctx.target(1);
-            if (identity_im2col(g)) {
-                gemm<T>(true, false, ckk, n, K, T(1), ctx.input(0).data(), ckk, dy, n, t.beta,
-                        t.buffer.data(), n);
-            } else {
-                matrix<T>& dcols = ctx.workspace(1, {ckk, n});
-                gemm<T>(true, false, ckk, n, K, T(1), ctx.input(0).data(), ckk, dy, n, T(0), dcols.data(), n);
-                col2im_add(g, dcols.data(), scatter_target(t));
+        matrix<T>* cols = dw ? &ctx.workspace(0, {ckk, width}) : nullptr;
+        matrix<T>* dcols = dx ? &ctx.workspace(1, {ckk, width}) : nullptr;
+        for (std::size_t p0 = 0; p0 < g.positions(); p0 += block) {
+            const std::size_t p1 = std::min(g.positions(), p0 + block), nb = (p1 - p0) * g.m;
+            const T* dy_block = dy + p0 * g.m;  // (K × nb) with rows n apart
+            if (db) {  // db[k] (+)= Σ over the block's positions and examples of channel k
+                for (std::size_t k = 0; k < K; ++k) {
+                    const T s = static_cast<T>(row_sum(dy_block + k * n, nb));
+                    db[k] = p0 == 0 && db_beta == T(0) ? s : db[k] + s;
+                }
+            }
+            if (cols) {  // dW (+)= dA_block·cols_blockᵀ : (K × nb)·(nb × C·kh·kw)
+                im2col(g, ctx.input(1).data(), cols->data(), p0, p1);
+                gemm<T>(false, true, K, ckk, nb, T(1), dy_block, n, cols->data(), nb,
+                        p0 == 0 ? dw_beta : T(1), dw, ckk);
+            }
+            if (dcols) {  // dcols_block = Wᵀ·dA_block : (C·kh·kw × K)·(K × nb), then scattered back
+                gemm<T>(true, false, ckk, nb, K, T(1), pw, ckk, dy_block, n, T(0), dcols->data(), nb);
+                col2im_add(g, dcols->data(), dx, p0, p1);
             }
         }
     }
@@ -412,6 +493,38 @@ void add_where_tap(T* __restrict dx, const T* __restrict dy, const T* __restrict
     }
 }
 
+/// dx = dy where arg == tap, else 0.
+template <class T>
+void set_where_tap(T* __restrict dx, const T* __restrict dy, const T* __restrict arg, T tap, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) {  // both values loaded first: it vectorizes as a blend
+        const T g = dy[n], keep = arg[n] == tap ? T(1) : T(0);
+        dx[n] = keep != T(0) ? g : T(0);
+    }
+}
+
+/// Whether the windows tile the image without overlap (stride = kernel, no dilation, no padding): every
+/// pixel is in at most one window.
+inline bool tiles(const geometry& g) {
+    return g.sh == g.kh && g.sw == g.kw && g.dh == 1 && g.dw == 1 && g.ph == 0 && g.pw == 0;
+}
+
+/// Sets to 0 the rows of dX whose pixel no window of a tiling covers (the last rows and columns when the
+/// kernel does not divide the image).
+template <class T>
+void clear_uncovered(const geometry& g, T* dx) {
+    const std::size_t covered_h = g.Ho * g.kh, covered_w = g.Wo * g.kw, m = g.m;
+    for (std::size_t c = 0; c < g.C; ++c) {
+        for (std::size_t y = 0; y < g.H; ++y) {
+            T* row = dx + (c * g.H + y) * g.W * m;
+            if (y >= covered_h) {
+                std::fill_n(row, g.W * m, T(0));
+            } else if (covered_w < g.W) {
+                std::fill_n(row + covered_w * m, (g.W - covered_w) * m, T(0));
+            }
+        }
+    }
+}
+
 /// y += s·x.
 template <class T>
 void add_scaled(T* __restrict y, const T* __restrict x, T s, std::size_t m) {
@@ -468,8 +581,18 @@ struct max_pool2d_op final : op<T> {
         const geometry g = unpack(geo, ctx.input(0).shape()[1]);
         const T* dy = ctx.grad_output().data();
         const T* arg = ctx.saved(0).data();
-        T* dx = scatter_target(ctx.target(0));
         const std::size_t m = g.m;
+        gradient_target<T> t = ctx.target(0);
+        if (t.beta == T(0) &&
+            tiles(g)) {  // each pixel in at most one window: write dX once, no clearing pass
+            T* dx = t.buffer.data();
+            for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool) {
+                set_where_tap(dx + r * m, dy + o * m, arg + o * m, static_cast<T>(tap), m);
+            });
+            clear_uncovered(g, dx);
+            return;
+        }
+        T* dx = scatter_target(t);
         for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool) {
             add_where_tap(dx + r * m, dy + o * m, arg + o * m, static_cast<T>(tap), m);
         });
