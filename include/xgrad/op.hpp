@@ -204,7 +204,7 @@ public:
     /// Y: this op's output.
     const matrix<T>& output() const noexcept { return m_node.own.value; }
     const matrix<T>& input(std::size_t i) const { return m_nodes[m_ids[i]]->value(); }
-    const matrix<T>& saved(std::size_t k) const { return m_node.saved[k]; }
+    const matrix<T>& saved(std::size_t k) const { return k == 0 ? m_node.saved.front() : m_node.saved[k]; }
     /// Whether input i needs a gradient (it, or something it was computed from, requires one).
     bool needs_grad(std::size_t i) const { return m_nodes[m_ids[i]]->requires_grad; }
 

@@ -347,17 +347,24 @@ var<T> graph<T>::param(parameter<T>& p, std::string_view name) {
 template <class T>
 template <class Get>
 detail::node<T>& graph<T>::begin_op_with(Get handle, std::size_t count, const std::source_location& loc) {
+    // One pass over the inputs: each handle is checked and its id appended. The claimed node is not on the
+    // tape until commit(), so a bad handle leaves the tape as it was (the appended ids are dropped).
+    detail::node<T>& n = claim();  // n.in_begin: where this op's ids go
+    if (m_inputs.capacity() - m_inputs.size() < count) [[unlikely]]
+        reserve_inputs(count);
     bool any = false;
     for (std::size_t i = 0; i < count; ++i) {
-        any = checked(handle(i), "op input").requires_grad || any;
+        const var<T>& v = handle(i);
+        if (v.m_epoch != m_epoch || v.m_slot != m_slot) [[unlikely]] {
+            m_inputs.resize(n.in_begin);
+            throw_unchecked(v, "op input");
+        }
+        any = m_nodes[v.m_id]->requires_grad || any;
+        m_inputs.push_back(v.m_id);  // no reallocation
     }
-    detail::node<T>& n = claim();
     n.kind = detail::node_kind::op;
     n.where = loc;
     n.requires_grad = any && detail::grad_enabled();
-    if (m_inputs.capacity() - m_inputs.size() < count) [[unlikely]]
-        reserve_inputs(count);
-    for (std::size_t i = 0; i < count; ++i) m_inputs.push_back(handle(i).m_id);  // no reallocation
     n.in_count = static_cast<std::uint32_t>(count);
     return n;
 }
@@ -621,6 +628,10 @@ void forward_context<T>::check_size(const shape2& shape, const char* what) const
 template <class T>
 matrix<T>& forward_context<T>::save(std::size_t k, const shape2& shape) {
     if (!detail::element_count(shape, sizeof(T))) detail::refuse_size(*this, shape, "saved buffer");
+    if (k == 0 && !m_node.saved.empty()) [[likely]] {  // the common case, without the deque's size and index
+        detail::ensure_shape(m_node.saved.front(), shape);
+        return m_node.saved.front();
+    }
     if (m_node.saved.size() <= k) m_node.saved.resize(k + 1);
     detail::ensure_shape(m_node.saved[k], shape);
     return m_node.saved[k];

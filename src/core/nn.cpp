@@ -141,8 +141,9 @@ var<T> linear<T>::forward(const var<T>& h) {
     // A = W·H + b : [out×in]·[in×m] + [out×1] → [out×m]
     // W's leaf before b's: function arguments are evaluated in an unspecified order, so the node order (and
     // the node ids a trace or a picture shows) would differ between compilers.
-    const var<T> w = this->use(h, *m_weight);
-    const var<T> b = this->use(h, *m_bias);
+    graph<T>& g = h.owner();  // looked up once for both leaves
+    const var<T> w = g.param(*m_weight);
+    const var<T> b = g.param(*m_bias);
     return xgrad::linear(w, h, b);
 }
 

@@ -2,6 +2,7 @@
 // gradients against the documented formulas and central differences, and the numerically hard cases.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <source_location>
@@ -534,6 +535,56 @@ TEST_CASE("loss: bce_with_logits equals binary_cross_entropy(sigmoid(z)) on mode
     INFO("fused " << fused.first << " composed " << composed.first);
     CHECK(close(fused.first, composed.first, 1e-12, 1e-14));
     XGRAD_REQUIRE_CLOSE(fused.second, composed.second, 1e-10, 1e-14);
+}
+
+namespace {
+/// dZ of bce_with_logits as the op documents it, element by element (σ without overflow, as sigmoid).
+template <class T>
+matrix<T> bce_dz_formula(const matrix<T>& z, const matrix<T>& y) {
+    const T k = T(1) / static_cast<T>(z.shape()[1]);
+    matrix<T> d(z.shape());
+    for (std::size_t n = 0; n < z.size(); ++n) {
+        const T zi = z.data()[n];
+        const T e = std::exp(-std::abs(zi)), r = T(1) / (T(1) + e);
+        const T mz = static_cast<T>(zi >= T(0));
+        d.data()[n] = k * (r * (mz + (T(1) - mz) * e) - y.data()[n]);
+    }
+    return d;
+}
+
+template <class T>
+void check_bce_saved_exp() {
+    xgrad::graph<T> g;
+    // The graph is recorded again with other shapes: the saved e^(−|Z|) buffer follows them.
+    std::uint64_t seed = 700;
+    for (auto [r, m] : std::vector<std::pair<std::size_t, std::size_t>>{{1, 4}, {3, 5}, {1, 4}, {2, 1}}) {
+        INFO("shape [" << r << "x" << m << "]");
+        const matrix<T> z = xgrad::test::random_matrix<T>(r, m, seed++, T(-8), T(8));
+        const matrix<T> y = xgrad::test::random_matrix<T>(r, m, seed++, T(0), T(1));
+        g.clear();
+        const var<T> zv = g.variable(z);
+        const var<T> yv = g.variable(y);
+        g.backward(xgrad::bce_with_logits(zv, yv));
+        const matrix<T> want = bce_dz_formula(z, y);
+        REQUIRE(std::memcmp(zv.grad().data(), want.data(), want.size() * sizeof(T)) == 0);  // bit for bit
+        for (std::size_t n = 0; n < z.size(); ++n) {
+            CHECK(yv.grad().data()[n] == -(T(1) / static_cast<T>(m)) * z.data()[n]);  // dY = −Z/m
+        }
+    }
+    // Only the targets need a gradient: forward saves nothing, backward reads nothing saved.
+    g.clear();
+    const matrix<T> z = xgrad::test::random_matrix<T>(2, 3, 710, T(-3), T(3));
+    const var<T> yv = g.variable(xgrad::test::random_matrix<T>(2, 3, 711, T(0), T(1)));
+    g.backward(xgrad::bce_with_logits(g.constant(z), yv));
+    for (std::size_t n = 0; n < z.size(); ++n) CHECK(yv.grad().data()[n] == -(T(1) / T(3)) * z.data()[n]);
+}
+}  // namespace
+
+TEST_CASE(
+    "loss: bce_with_logits' dZ from the saved e^(-|z|) is the formula's, bit for bit, across re-recordings",
+    "[loss]") {
+    check_bce_saved_exp<float>();
+    check_bce_saved_exp<double>();
 }
 
 TEST_CASE("loss: bce_with_logits targets of the wrong shape throw naming both shapes", "[loss]") {

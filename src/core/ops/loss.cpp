@@ -136,7 +136,8 @@ struct bce_with_logits_op final : op<T> {
     static constexpr op_doc doc{
         .inputs = {"Z", "Y"},
         .output = "C",
-        .definition = "= (1/m) Σ max(Z, 0) − Z ⊙ Y + log(1 + e^(−|Z|)), stable for any Z"};
+        .definition = "= (1/m) Σ max(Z, 0) − Z ⊙ Y + log(1 + e^(−|Z|)), stable for any Z",
+        .saves = "e^(−|Z|) (when dZ is needed)"};
     static var<double> example(example_inputs& in) {
         return bce_with_logits(in.variable(2, 5, -3.0, 3.0), in.variable(2, 5, 0.0, 1.0));
     }
@@ -147,10 +148,14 @@ struct bce_with_logits_op final : op<T> {
         const matrix<T>& y = ctx.input(1);
         const std::size_t m = z.shape()[1];
         // C = (1/m) Σ max(Z, 0) − Z ⊙ Y + log(1 + e^(−|Z|))   (softplus(Z) − Z·Y, without overflow)
+        // e^(−|Z|) is saved when dZ will be wanted: backward's σ(Z) needs it again.
+        T* saved_e = ctx.needs_grad(0) ? ctx.save(0, shape_of(z)).data() : nullptr;
         T total = 0;
         for (std::size_t n = 0; n < z.size(); ++n) {
             const T zi = z.data()[n];
-            total += std::max(zi, T(0)) - zi * y.data()[n] + std::log1p(std::exp(-std::abs(zi)));
+            const T e = std::exp(-std::abs(zi));
+            if (saved_e != nullptr) saved_e[n] = e;
+            total += std::max(zi, T(0)) - zi * y.data()[n] + std::log1p(e);
         }
         ctx.output({1, 1})(0, 0) = total / static_cast<T>(m);
     }
@@ -159,9 +164,10 @@ struct bce_with_logits_op final : op<T> {
         const matrix<T>& y = ctx.input(1);
         const T k = ctx.grad_output()(0, 0) / static_cast<T>(z.shape()[1]);
         if (ctx.needs_grad(0)) {
+            const T* saved_e = ctx.saved(0).data();  // e^(−|Z|), from forward
             write_gradient(ctx.target(0), [&](std::size_t n) {
                 const T zi = z.data()[n];
-                const T e = std::exp(-std::abs(zi)), r = T(1) / (T(1) + e);
+                const T e = saved_e[n], r = T(1) / (T(1) + e);
                 const T mz = static_cast<T>(zi >= T(0));
                 const T s = r * (mz + (T(1) - mz) * e);  // σ(z) without overflow or a branch on the sign
                 return k * (s - y.data()[n]);
