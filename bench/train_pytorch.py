@@ -10,6 +10,10 @@ import os
 import sys
 import time
 
+# Debian's torch also links OpenBLAS, whose own thread pool torch.set_num_threads does not cap: give it the
+# same count before it loads (as bench/cnn_torch.py does).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", sys.argv[3] if len(sys.argv) > 3 else "1")
+
 import numpy as np
 import torch
 
