@@ -186,8 +186,14 @@ TEST_CASE("blas: an OpenBLAS on its generic core is switched in place, and gemm 
         return;
     }
     const std::string before = info.kernel;
-    // Put OpenBLAS where 0.3.21 puts itself on a CPU it does not know.
-    const std::string generic = xgrad::detail::openblas_redispatch("Prescott");
+    // Put OpenBLAS where 0.3.21 puts itself on a CPU it does not know. That set-up does not always hold:
+    // OpenBLAS came back on its own choice (Cooperlake) in 1 of ~260 runs of this test (2026-11-30, during a
+    // CI run), as the separate program below does in about 1 run in 200. It is not what is under test, so it
+    // is tried up to 5 times.
+    std::string generic = xgrad::detail::openblas_redispatch("Prescott");
+    for (int tries = 1; tries < 5 && !generic.empty() && generic != "Prescott"; ++tries) {
+        generic = xgrad::detail::openblas_redispatch("Prescott");
+    }
     if (generic.empty()) {
         WARN("skipped: this OpenBLAS has no run-time kernel dispatch (not a DYNAMIC_ARCH build)");
         return;
