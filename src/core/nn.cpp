@@ -9,14 +9,43 @@ namespace xgrad::nn {
 
 // ---------------------------------------------------------------- module
 
+namespace {
+
+template <class T>
+using owned_list = std::vector<std::pair<std::string, std::unique_ptr<parameter<T>>>>;
+template <class T>
+using named_list = std::vector<std::pair<std::string, parameter<T>*>>;
+
+/// The children's tensors of one kind (listed by `of`, as "child.name"), then the module's own `list`.
+template <class T, class Children>
+named_list<T> collect(const Children& children, owned_list<T>& list, named_list<T> (module<T>::*of)()) {
+    named_list<T> out;
+    for (auto& [name, child] : children) {
+        for (auto& [sub, p] : (child->*of)()) out.emplace_back(name + "." + sub, p);
+    }
+    for (auto& [name, p] : list) out.emplace_back(name, p.get());
+    return out;
+}
+
+/// Adds a tensor named `name` to `list` (a module's parameters or buffers: `kind`), whose address never
+/// changes; a name already in the list is an error.
+template <class T>
+parameter<T>& add_named(owned_list<T>& list, const char* kind, std::string name, matrix<T> value) {
+    for (auto& entry : list) {
+        if (entry.first == name)
+            throw argument_error(fmt::format("module: a {} named '{}' already exists", kind, name));
+    }
+    auto p = std::make_unique<parameter<T>>(std::move(value), name);
+    parameter<T>& ref = *p;
+    list.emplace_back(std::move(name), std::move(p));
+    return ref;
+}
+
+}  // namespace
+
 template <class T>
 std::vector<std::pair<std::string, parameter<T>*>> module<T>::named_parameters() {
-    std::vector<std::pair<std::string, parameter<T>*>> out;
-    for (auto& [name, child] : m_children) {
-        for (auto& [sub, p] : child->named_parameters()) out.emplace_back(name + "." + sub, p);
-    }
-    for (auto& [name, p] : m_params) out.emplace_back(name, p.get());
-    return out;
+    return collect<T>(m_children, m_params, &module<T>::named_parameters);
 }
 
 template <class T>
@@ -28,12 +57,7 @@ std::vector<parameter<T>*> module<T>::parameters() {
 
 template <class T>
 std::vector<std::pair<std::string, parameter<T>*>> module<T>::named_buffers() {
-    std::vector<std::pair<std::string, parameter<T>*>> out;
-    for (auto& [name, child] : m_children) {
-        for (auto& [sub, p] : child->named_buffers()) out.emplace_back(name + "." + sub, p);
-    }
-    for (auto& [name, p] : m_buffers) out.emplace_back(name, p.get());
-    return out;
+    return collect<T>(m_children, m_buffers, &module<T>::named_buffers);
 }
 
 template <class T>
@@ -63,26 +87,12 @@ std::size_t module<T>::parameter_count() {
 
 template <class T>
 parameter<T>& module<T>::add_parameter(std::string name, matrix<T> value) {
-    for (auto& np : m_params) {
-        if (np.first == name)
-            throw argument_error(fmt::format("module: a parameter named '{}' already exists", name));
-    }
-    auto p = std::make_unique<parameter<T>>(std::move(value), name);
-    parameter<T>& ref = *p;
-    m_params.emplace_back(std::move(name), std::move(p));
-    return ref;
+    return add_named(m_params, "parameter", std::move(name), std::move(value));
 }
 
 template <class T>
 parameter<T>& module<T>::add_buffer(std::string name, matrix<T> value) {
-    for (auto& nb : m_buffers) {
-        if (nb.first == name)
-            throw argument_error(fmt::format("module: a buffer named '{}' already exists", name));
-    }
-    auto p = std::make_unique<parameter<T>>(std::move(value), name);
-    parameter<T>& ref = *p;
-    m_buffers.emplace_back(std::move(name), std::move(p));
-    return ref;
+    return add_named(m_buffers, "buffer", std::move(name), std::move(value));
 }
 
 template <class T>

@@ -64,6 +64,47 @@ TEST_CASE("nn: a user module in a few lines, gradients equal a gradcheck of the 
     REQUIRE(r.ok);
 }
 
+namespace {
+// A module of its own with a parameter, a buffer and a child, and ways to add a second tensor by a name.
+struct with_state : xgrad::nn::module<double> {
+    xgrad::nn::linear<double> inner;
+    explicit with_state(xgrad::rng& g) : inner(2, 3, g) {
+        add_parameter("scale", matrix<double>({3, 1}, 1.0));
+        add_buffer("count", matrix<double>({1, 1}, 0.0));
+        add_module("inner", inner);
+    }
+    void another_parameter(const std::string& name) { add_parameter(name, matrix<double>({1, 1}, 0.0)); }
+    void another_buffer(const std::string& name) { add_buffer(name, matrix<double>({1, 1}, 0.0)); }
+    xgrad::var<double> forward(const xgrad::var<double>& x) override { return inner(x); }
+};
+}  // namespace
+
+TEST_CASE("nn: parameters and buffers are listed children first, and a name used twice is refused", "[nn]") {
+    xgrad::rng g(5);
+    with_state m(g);
+    const auto params = m.named_parameters();
+    REQUIRE(params.size() == 3);
+    CHECK(params[0].first == "inner.weight");
+    CHECK(params[1].first == "inner.bias");
+    CHECK(params[2].first == "scale");
+    CHECK(params[2].second->shape() == xgrad::shape2{3, 1});
+    const auto buffers = m.named_buffers();
+    REQUIRE(buffers.size() == 1);
+    CHECK(buffers[0].first == "count");
+    CHECK(m.named_state().size() == 4);
+
+    CHECK_THROWS_AS(m.another_parameter("scale"), xgrad::argument_error);
+    CHECK_THROWS_WITH(m.another_parameter("scale"),
+                      Catch::Contains("module: a parameter named 'scale' already exists"));
+    CHECK_THROWS_AS(m.another_buffer("count"), xgrad::argument_error);
+    CHECK_THROWS_WITH(m.another_buffer("count"),
+                      Catch::Contains("module: a buffer named 'count' already exists"));
+    // A parameter and a buffer are separate lists; the refused names left both lists as they were.
+    CHECK_NOTHROW(m.another_buffer("scale"));
+    CHECK(m.named_parameters().size() == 3);
+    CHECK(m.named_buffers().size() == 2);
+}
+
 TEST_CASE("nn: parameters outlive graphs and accumulate until zero_grad", "[nn]") {
     xgrad::rng g(5);
     xgrad::nn::linear<double> lin(3, 2, g);
