@@ -80,8 +80,11 @@ void sgd_momentum(T* __restrict w, const T* __restrict g, T* __restrict v, std::
 // Adam's loop is bound by its three divisions and square root per element (SSE2: ~4 cycles per element,
 // 210 µs per step for the main job's 203k parameters); an AVX2 copy does twice the lanes per instruction and
 // is chosen at load time on CPUs that have AVX2. "avx2" brings no FMA, so both copies round alike.
-// (GCC only: clang 16 has no target_clones on function templates.)
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+// (GCC only: clang 16 has no target_clones on function templates. Not under ThreadSanitizer: the clones'
+// resolver runs while the dynamic loader relocates, before TSan's runtime is set up: built with
+// -fsanitize=thread, it crashed every program at start-up, before main.)
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_THREAD__)
 #define XGRAD_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
 #else
 #define XGRAD_AVX2_CLONE
