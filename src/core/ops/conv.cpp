@@ -151,6 +151,7 @@ inline row_span span_in_row(const geometry& g, std::size_t oy, std::size_t p0, s
 /// image). [0, Ho·Wo) is the whole im2col.
 template <class T>
 void im2col(const geometry& g, const T* x, T* cols, std::size_t p0, std::size_t p1) {
+    if (g.m == 0) return;  // no examples: nothing to copy (and x, cols may be null, which memcpy may not see)
     const std::size_t m = g.m, row_len = (p1 - p0) * m, oy0 = p0 / g.Wo, oy1 = (p1 + g.Wo - 1) / g.Wo;
     for (std::size_t c = 0; c < g.C; ++c) {
         for (std::size_t i = 0; i < g.kh; ++i) {
@@ -195,6 +196,7 @@ void im2col(const geometry& g, const T* x, T* cols, std::size_t p0, std::size_t 
 /// position) of the block that read it.
 template <class T>
 void col2im_add(const geometry& g, const T* dcols, T* dx, std::size_t p0, std::size_t p1) {
+    if (g.m == 0) return;  // no examples: nothing to add
     const std::size_t m = g.m, row_len = (p1 - p0) * m, oy0 = p0 / g.Wo, oy1 = (p1 + g.Wo - 1) / g.Wo;
     for (std::size_t c = 0; c < g.C; ++c) {
         for (std::size_t i = 0; i < g.kh; ++i) {
