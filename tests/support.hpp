@@ -1,11 +1,13 @@
 // Helpers shared by the tests: seeded random matrices, element-wise comparison with a stated tolerance.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <xgrad/xgrad.hpp>
@@ -84,6 +86,18 @@ inline matrix<double> to_double(const matrix<float>& m) {
 }
 inline matrix<float> to_float(const matrix<double>& m) {
     return cast_matrix<float>(m);
+}
+
+/// max_i |a_i − b_i| / (1 + |b_i|) over two sequences of one length: the measure the data-parallel tests
+/// (threads and MPI ranks against one process) hold to their tolerances.
+template <class T>
+double max_relative_difference(const std::vector<T>& a, const std::vector<T>& b) {
+    REQUIRE(a.size() == b.size());
+    double d = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        d = std::max(d, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])) /
+                            (1 + std::abs(static_cast<double>(b[i]))));
+    return d;
 }
 
 template <class T>

@@ -15,6 +15,8 @@
 #include <xgrad/layers.hpp>
 #include <xgrad/xgrad.hpp>
 
+#include "support.hpp"
+
 namespace data = xgrad::data;
 namespace train = xgrad::train;
 namespace dist = xgrad::dist;
@@ -70,17 +72,6 @@ run_result<T> run(std::size_t n, std::size_t batch, optimizer_kind kind, dist::c
     return r;
 }
 
-/// max_i |a_i − b_i| / (1 + |b_i|)
-template <class T>
-double max_difference(const std::vector<T>& a, const std::vector<T>& b) {
-    REQUIRE(a.size() == b.size());
-    double d = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        d = std::max(d, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])) /
-                            (1 + std::abs(static_cast<double>(b[i]))));
-    return d;
-}
-
 template <class T>
 bool same(const xgrad::matrix<T>& a, const xgrad::matrix<T>& b) {
     return a.shape() == b.shape() && std::equal(a.begin(), a.end(), b.begin());
@@ -107,8 +98,8 @@ void check_equivalent(std::size_t n, std::size_t b, optimizer_kind kind, double 
         CHECK(p.train_accuracy == r.train_accuracy);
         CHECK(p.val_accuracy == r.val_accuracy);
     }
-    const double dw = max_difference(parallel.weights, reference.weights);
-    const double ds = max_difference(parallel.state, reference.state);
+    const double dw = xgrad::test::max_relative_difference(parallel.weights, reference.weights);
+    const double ds = xgrad::test::max_relative_difference(parallel.state, reference.state);
     INFO("rank " << c.rank() << " of " << N << ": weights differ by " << dw << ", optimizer state by " << ds);
     CHECK(dw <= tolerance);
     CHECK(ds <= tolerance);
@@ -200,7 +191,7 @@ TEST_CASE("mpi: overlapped and blocking gradient reductions train the same model
     const std::size_t N = static_cast<std::size_t>(c.size());
     const auto overlapped = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &c, true, 2);
     const auto blocking = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &c, false, 2);
-    CHECK(max_difference(overlapped.weights, blocking.weights) <= 1e-12);
+    CHECK(xgrad::test::max_relative_difference(overlapped.weights, blocking.weights) <= 1e-12);
     CHECK(relative(overlapped.history.back().loss, blocking.history.back().loss) <= 1e-12);
 }
 
@@ -239,7 +230,7 @@ TEST_CASE("mpi: gradient_reducer sums buckets in the same order on every rank an
     std::vector<double> got;
     for (auto* p : net->parameters()) got.insert(got.end(), p->grad().begin(), p->grad().end());
     // (one allreduce of everything against one per bucket: MPI may add in another order per message size)
-    CHECK(max_difference(got, expected) <= 1e-15);
+    CHECK(xgrad::test::max_relative_difference(got, expected) <= 1e-15);
 }
 
 TEST_CASE("mpi: evaluate on N ranks equals evaluate on one process", "[mpi]") {

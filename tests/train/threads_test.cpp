@@ -69,17 +69,6 @@ run_result<T> run(std::size_t n, std::size_t batch, optimizer_kind kind, int thr
     return r;
 }
 
-/// max_i |a_i − b_i| / (1 + |b_i|)
-template <class T>
-double max_difference(const std::vector<T>& a, const std::vector<T>& b) {
-    REQUIRE(a.size() == b.size());
-    double d = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        d = std::max(d, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])) /
-                            (1 + std::abs(static_cast<double>(b[i]))));
-    return d;
-}
-
 double relative(double a, double b) {
     return std::abs(a - b) / (1 + std::abs(b));
 }
@@ -102,8 +91,8 @@ void check_equivalent(std::size_t n, std::size_t batch, optimizer_kind kind, dou
             CHECK(p.train_accuracy == r.train_accuracy);
             CHECK(p.val_accuracy == r.val_accuracy);
         }
-        const double dw = max_difference(parallel.weights, reference.weights);
-        const double ds = max_difference(parallel.state, reference.state);
+        const double dw = xgrad::test::max_relative_difference(parallel.weights, reference.weights);
+        const double ds = xgrad::test::max_relative_difference(parallel.state, reference.state);
         INFO(threads << " threads: weights differ by " << dw << ", optimizer state by " << ds);
         CHECK(dw <= tolerance);
         CHECK(ds <= tolerance);
