@@ -100,6 +100,27 @@ double max_relative_difference(const std::vector<T>& a, const std::vector<T>& b)
     return d;
 }
 
+/// |a − b| / (1 + |b|): the relative difference of two numbers, safe near 0.
+inline double relative_difference(double a, double b) {
+    return std::abs(a - b) / (1 + std::abs(b));
+}
+
+/// A data-parallel run's history against a one-process reference's: per epoch, losses within `tolerance`
+/// (relative_difference) and accuracies equal. The caller's INFO names the run.
+inline void check_history_agrees(const std::vector<train::epoch_stats>& got,
+                                 const std::vector<train::epoch_stats>& want, double tolerance) {
+    REQUIRE(got.size() == want.size());
+    for (std::size_t e = 0; e < want.size(); ++e) {
+        const auto &p = got[e], &r = want[e];
+        INFO("epoch " << e + 1 << ": loss " << p.loss << " vs " << r.loss << ", val loss " << p.val_loss
+                      << " vs " << r.val_loss);
+        CHECK(relative_difference(p.loss, r.loss) <= tolerance);
+        CHECK(relative_difference(p.val_loss, r.val_loss) <= tolerance);
+        CHECK(p.train_accuracy == r.train_accuracy);
+        CHECK(p.val_accuracy == r.val_accuracy);
+    }
+}
+
 template <class T>
 std::string show(const matrix<T>& m) {
     std::ostringstream os;

@@ -77,10 +77,6 @@ bool same(const xgrad::matrix<T>& a, const xgrad::matrix<T>& b) {
     return a.shape() == b.shape() && std::equal(a.begin(), a.end(), b.begin());
 }
 
-double relative(double a, double b) {
-    return std::abs(a - b) / (1 + std::abs(b));
-}
-
 /// The distributed run (per-rank batch b) against one process with the global batch N·b.
 template <class T>
 void check_equivalent(std::size_t n, std::size_t b, optimizer_kind kind, double tolerance) {
@@ -89,14 +85,9 @@ void check_equivalent(std::size_t n, std::size_t b, optimizer_kind kind, double 
     const auto reference = run<T>(n, N * b, kind, nullptr);
     const auto parallel = run<T>(n, b, kind, &c);
     REQUIRE(parallel.history.size() == reference.history.size());
-    for (std::size_t e = 0; e < reference.history.size(); ++e) {
-        const auto &p = parallel.history[e], &r = reference.history[e];
-        INFO("rank " << c.rank() << " of " << N << ", epoch " << e + 1 << ": loss " << p.loss << " vs "
-                     << r.loss << ", val loss " << p.val_loss << " vs " << r.val_loss);
-        CHECK(relative(p.loss, r.loss) <= tolerance);
-        CHECK(relative(p.val_loss, r.val_loss) <= tolerance);
-        CHECK(p.train_accuracy == r.train_accuracy);
-        CHECK(p.val_accuracy == r.val_accuracy);
+    {
+        INFO("rank " << c.rank() << " of " << N);
+        xgrad::test::check_history_agrees(parallel.history, reference.history, tolerance);
     }
     const double dw = xgrad::test::max_relative_difference(parallel.weights, reference.weights);
     const double ds = xgrad::test::max_relative_difference(parallel.state, reference.state);
@@ -192,7 +183,8 @@ TEST_CASE("mpi: overlapped and blocking gradient reductions train the same model
     const auto overlapped = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &c, true, 2);
     const auto blocking = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &c, false, 2);
     CHECK(xgrad::test::max_relative_difference(overlapped.weights, blocking.weights) <= 1e-12);
-    CHECK(relative(overlapped.history.back().loss, blocking.history.back().loss) <= 1e-12);
+    CHECK(xgrad::test::relative_difference(overlapped.history.back().loss, blocking.history.back().loss) <=
+          1e-12);
 }
 
 TEST_CASE("mpi: gradient_reducer sums buckets in the same order on every rank and overlaps with backward",
@@ -243,5 +235,5 @@ TEST_CASE("mpi: evaluate on N ranks equals evaluate on one process", "[mpi]") {
     CHECK(all.examples == one.examples);
     CHECK(all.confusion == one.confusion);
     CHECK(all.accuracy == one.accuracy);
-    CHECK(relative(all.loss, one.loss) <= 1e-13);
+    CHECK(xgrad::test::relative_difference(all.loss, one.loss) <= 1e-13);
 }

@@ -69,10 +69,6 @@ run_result<T> run(std::size_t n, std::size_t batch, optimizer_kind kind, int thr
     return r;
 }
 
-double relative(double a, double b) {
-    return std::abs(a - b) / (1 + std::abs(b));
-}
-
 /// fit_threads on 2 and 3 threads against fit (one thread) with the same batch.
 template <class T>
 void check_equivalent(std::size_t n, std::size_t batch, optimizer_kind kind, double tolerance) {
@@ -82,14 +78,9 @@ void check_equivalent(std::size_t n, std::size_t batch, optimizer_kind kind, dou
         REQUIRE(parallel.history.size() == reference.history.size());
         CHECK(parallel.batches_seen == reference.batches_seen);  // on_batch: on one thread only
         CHECK(parallel.steps == reference.steps);
-        for (std::size_t e = 0; e < reference.history.size(); ++e) {
-            const auto &p = parallel.history[e], &r = reference.history[e];
-            INFO(threads << " threads, epoch " << e + 1 << ": loss " << p.loss << " vs " << r.loss
-                         << ", val loss " << p.val_loss << " vs " << r.val_loss);
-            CHECK(relative(p.loss, r.loss) <= tolerance);
-            CHECK(relative(p.val_loss, r.val_loss) <= tolerance);
-            CHECK(p.train_accuracy == r.train_accuracy);
-            CHECK(p.val_accuracy == r.val_accuracy);
+        {
+            INFO(threads << " threads");
+            xgrad::test::check_history_agrees(parallel.history, reference.history, tolerance);
         }
         const double dw = xgrad::test::max_relative_difference(parallel.weights, reference.weights);
         const double ds = xgrad::test::max_relative_difference(parallel.state, reference.state);
@@ -276,25 +267,22 @@ TEST_CASE("threads: on_epoch throwing on the caller's thread stops the other thr
         ++epochs_seen;
         if (e.epoch == 2) throw std::runtime_error("enough");
     };
-    const auto make = [](int) {
-        xgrad::rng other(7);
-        train::replica<float> rep;
-        rep.model = xgrad::nn::mlp<float>({2, 8, 3}, xgrad::nn::activation_kind::tanh, other);
-        rep.optimizer = std::make_unique<xgrad::optim::adam<float>>(rep.model->parameters(), 0.01f);
-        return rep;
+    const auto replicas_of_width = [](std::size_t hidden) {
+        return [hidden](int) {
+            xgrad::rng other(7);
+            train::replica<float> rep;
+            rep.model = xgrad::nn::mlp<float>({2, hidden, 3}, xgrad::nn::activation_kind::tanh, other);
+            rep.optimizer = std::make_unique<xgrad::optim::adam<float>>(rep.model->parameters(), 0.01f);
+            return rep;
+        };
     };
+    const auto make = replicas_of_width(8);
     CHECK_THROWS_WITH(train::fit_threads<float>(3, *net, opt, make, ds, o), "enough");
     CHECK(epochs_seen == 2);
     CHECK(opt.steps() == 12);  // 2 epochs of 6 batches
 
     // A replica unlike the model is refused before any thread starts.
-    const auto wrong = [](int) {
-        xgrad::rng other(7);
-        train::replica<float> rep;
-        rep.model = xgrad::nn::mlp<float>({2, 9, 3}, xgrad::nn::activation_kind::tanh, other);
-        rep.optimizer = std::make_unique<xgrad::optim::adam<float>>(rep.model->parameters(), 0.01f);
-        return rep;
-    };
+    const auto wrong = replicas_of_width(9);
     CHECK_THROWS_WITH(
         train::fit_threads<float>(2, *net, opt, wrong, ds, o),
         Catch::Contains("make_replica(1) gave a model or an optimizer unlike the one to train"));
