@@ -1,12 +1,14 @@
 // Tests of the convolution family: conv2d, max_pool2d, avg_pool2d, global_avg_pool (values, gradients, edge
 // cases, bad input). Expected values come from the direct formulas written here as plain loops over
 // (channel, row, column) — never from im2col or the library.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "support.hpp"
@@ -426,6 +428,142 @@ TEST_CASE("conv: conv2d over many im2col blocks matches the direct formula (valu
         XGRAD_REQUIRE_CLOSE(vw.grad(), matrix<double>(2.0 * dw), kRtol, kAtol);
         XGRAD_REQUIRE_CLOSE(vx.grad(), matrix<double>(2.0 * dx), kRtol, kAtol);
         XGRAD_REQUIRE_CLOSE(vb.grad(), matrix<double>(2.0 * db), kRtol, kAtol);
+    }
+}
+
+namespace {
+
+/// 3×3 stride-1 cases that conv2d computes by Winograd F(2×2, 3×3): odd and even H and W (partial last
+/// tiles), padding 0, 1, 2, m = 1 and m = 5, C and K not multiples of anything, non-square images, a single
+/// partial tile, and one case of many blocks of tiles (a block's V and M are at most 512 KiB).
+std::vector<conv_case> winograd_cases() {
+    return {
+        {{4, 7, 9}, window2d::square(3, 1, 1), 3, 5},     // Ho × Wo = 7 × 9: partial last row and column
+        {{5, 6, 8}, window2d::square(3, 1, 0), 7, 1},     // 4 × 6: whole tiles
+        {{6, 5, 10}, window2d::square(3, 1, 2), 5, 5},    // 7 × 12, padding 2
+        {{4, 3, 3}, window2d::square(3, 1, 0), 2, 1},     // 1 × 1: one tile, three quarters of it missing
+        {{7, 9, 4}, window2d::square(3, 1, 1), 6, 5},     // 9 × 4
+        {{5, 4, 11}, window2d::square(3, 1, 2), 1, 1},    // K = 1, 6 × 13
+        {{8, 14, 13}, window2d::square(3, 1, 1), 9, 40},  // 49 tiles in blocks of 6 (the last one short)
+    };
+}
+
+/// Winograd's conv2d against the direct loops in T: values, then gradients first onto buffers holding Inf
+/// (β = 0 must overwrite), then with a second contribution of the same op (β = 1 must add). Returns the
+/// largest |difference| / (1 + |direct|) over values and gradients.
+template <class T>
+double winograd_against_loops(const conv_case& c, std::uint64_t seed, double rtol, double atol) {
+    using xgrad::test::to_double;
+    using xgrad::test::to_float;
+    const auto in_t = [](const matrix<double>& a) {
+        if constexpr (std::is_same_v<T, float>) {
+            return to_float(a);
+        } else {
+            return a;
+        }
+    };
+    const auto back = [](const matrix<T>& a) {
+        if constexpr (std::is_same_v<T, float>) {
+            return to_double(a);
+        } else {
+            return a;
+        }
+    };
+    const std::size_t ckk = c.in.channels * 9;
+    const image_shape out = xgrad::window_output(c.in, c.win, c.K);
+    // values rounded to T first, so that the direct loops see the same inputs
+    const matrix<double> w = back(in_t(random_matrix(c.K, ckk, seed))),
+                         x = back(in_t(random_matrix(c.in.size(), c.m, seed + 1))),
+                         b = back(in_t(random_matrix(c.K, 1, seed + 2))),
+                         gy = back(in_t(random_matrix(out.size(), c.m, seed + 3)));
+    matrix<double> dw, dx, db;
+    loop_conv_gradients(w, x, gy, c.in, c.win, dw, dx, db);
+    double worst = 0;
+    const auto check = [&](const matrix<T>& got, const matrix<double>& want) {
+        const matrix<double> g = back(got);
+        XGRAD_REQUIRE_CLOSE(g, want, rtol, atol);
+        for (std::size_t i = 0; i < want.size(); ++i)
+            worst = std::max(worst, std::abs(g.data()[i] - want.data()[i]) / (1 + std::abs(want.data()[i])));
+    };
+    const T inf = std::numeric_limits<T>::infinity();
+    xgrad::graph<T> g;
+    auto vw = g.variable(in_t(w)), vx = g.variable(in_t(x)), vb = g.variable(in_t(b));
+    auto y = xgrad::conv2d(vw, vx, vb, c.in, c.win);
+    check(y.value(), loop_conv(w, x, b, c.in, c.win));
+    g.backward(y, matrix<T>(gy.shape(), inf));
+    g.zero_grad();
+    g.backward(y, in_t(gy));
+    check(vw.grad(), dw);
+    check(vx.grad(), dx);
+    check(vb.grad(), db);
+    g.zero_grad();
+    g.backward(y + xgrad::conv2d(vw, vx, vb, c.in, c.win), in_t(gy));
+    check(vw.grad(), matrix<double>(2.0 * dw));
+    check(vx.grad(), matrix<double>(2.0 * dx));
+    check(vb.grad(), matrix<double>(2.0 * db));
+    return worst;
+}
+
+}  // namespace
+
+TEST_CASE("conv: 3×3 stride-1 kernels over ≥ 4 channels take the Winograd path, others im2col",
+          "[conv][conv2d][winograd]") {
+    for (const conv_case& c : winograd_cases()) {
+        INFO(describe(c));
+        CHECK(xgrad::detail::conv2d_uses_winograd(c.in, c.win));
+    }
+    using xgrad::detail::conv2d_uses_winograd;
+    CHECK(conv2d_uses_winograd({32, 14, 14}, window2d::square(3, 1, 1)));          // the default CNN's conv2
+    CHECK_FALSE(conv2d_uses_winograd({1, 28, 28}, window2d::square(3, 1, 1)));     // its conv1: C = 1
+    CHECK_FALSE(conv2d_uses_winograd({8, 9, 9}, window2d::square(3, 2, 1)));       // stride 2
+    CHECK_FALSE(conv2d_uses_winograd({8, 9, 9}, {.kernel_h = 3, .kernel_w = 2}));  // 3×2
+    CHECK_FALSE(conv2d_uses_winograd({8, 9, 9}, window2d::square(5)));
+    CHECK_FALSE(conv2d_uses_winograd(
+        {8, 9, 9}, {.kernel_h = 3, .kernel_w = 3, .dilation_h = 2, .dilation_w = 2}));  // dilation
+    CHECK_FALSE(conv2d_uses_winograd({8, 2, 9}, window2d::square(3)));  // the window does not fit
+}
+
+TEST_CASE("conv: conv2d by Winograd matches the direct formula in double (values and gradients)",
+          "[conv][conv2d][winograd]") {
+    std::uint64_t seed = 900;
+    double worst = 0;
+    for (const conv_case& c : winograd_cases()) {
+        INFO(describe(c));
+        REQUIRE(xgrad::detail::conv2d_uses_winograd(c.in, c.win));
+        worst = std::max(worst, winograd_against_loops<double>(c, seed, kRtol, kAtol));
+        seed += 4;
+    }
+    WARN("Winograd in double: largest |difference|/(1 + |direct|) " << worst);
+}
+
+TEST_CASE("conv: conv2d by Winograd in float matches the direct formula (values and gradients)",
+          "[conv][conv2d][winograd][float]") {
+    std::uint64_t seed = 950;
+    double worst = 0;
+    for (const conv_case& c : winograd_cases()) {
+        INFO(describe(c));
+        worst = std::max(worst, winograd_against_loops<float>(c, seed, 5e-5, 5e-5));
+        seed += 4;
+    }
+    WARN("Winograd in float: largest |difference|/(1 + |direct|) " << worst);
+}
+
+TEST_CASE("conv: conv2d by Winograd gradchecks at odd shapes", "[conv][conv2d][winograd][gradcheck]") {
+    const std::vector<conv_case> cases = {
+        {{5, 5, 7}, window2d::square(3, 1, 1), 3, 2},
+        {{4, 6, 3}, window2d::square(3, 1, 2), 2, 1},
+    };
+    std::uint64_t seed = 980;
+    for (const conv_case& c : cases) {
+        INFO(describe(c));
+        REQUIRE(xgrad::detail::conv2d_uses_winograd(c.in, c.win));
+        const auto r =
+            xgrad::gradcheck([&](auto v) { return xgrad::conv2d(v[0], v[1], v[2], c.in, c.win); },
+                             {random_matrix(c.K, c.in.channels * 9, seed),
+                              random_matrix(c.in.size(), c.m, seed + 1), random_matrix(c.K, 1, seed + 2)});
+        seed += 3;
+        INFO(r.report);
+        CHECK(r.ok);
     }
 }
 
