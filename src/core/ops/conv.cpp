@@ -889,6 +889,52 @@ void add_scaled(T* __restrict y, const T* __restrict x, T s, std::size_t m) {
     for (std::size_t n = 0; n < m; ++n) y[n] += s * x[n];
 }
 
+/// The 2×2 windows of a tiling, in one pass over each window's 4 rows (a, b above c, d): y = their maximum,
+/// arg = the tap (0–3) of the first maximum in scan order; a NaN wins once and then stays (as max_tap).
+template <class T>
+void max_of_four(const T* __restrict a, const T* __restrict b, const T* __restrict c, const T* __restrict d,
+                 T* __restrict y, T* __restrict arg, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) {
+        T best = a[n], tap = T(0);
+        const T v[3] = {b[n], c[n], d[n]};
+        for (std::size_t t = 0; t < 3; ++t) {
+            const bool take = v[t] > best || (v[t] != v[t] && best == best);
+            best = take ? v[t] : best;
+            tap = take ? static_cast<T>(t + 1) : tap;
+        }
+        y[n] = best;
+        arg[n] = tap;
+    }
+}
+
+/// The adjoint of max_of_four onto fresh rows: each of a, b, c, d gets dy where arg names it, else 0.
+template <class T>
+void spread_of_four(const T* __restrict dy, const T* __restrict arg, T* __restrict a, T* __restrict b,
+                    T* __restrict c, T* __restrict d, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) {
+        const T g = dy[n], t = arg[n];
+        a[n] = t == T(0) ? g : T(0);
+        b[n] = t == T(1) ? g : T(0);
+        c[n] = t == T(2) ? g : T(0);
+        d[n] = t == T(3) ? g : T(0);
+    }
+}
+
+/// Calls f(out_row, r0, r1, r2, r3) for every window of a 2×2 tiling (stride 2, no padding): the input rows
+/// of its taps 0–3 (row by row, left to right).
+template <class F>
+void for_each_two_by_two(const geometry& g, F&& f) {
+    for (std::size_t c = 0; c < g.C; ++c) {
+        for (std::size_t oy = 0; oy < g.Ho; ++oy) {
+            const std::size_t top = (c * g.H + 2 * oy) * g.W;
+            for (std::size_t ox = 0; ox < g.Wo; ++ox) {
+                const std::size_t r0 = top + 2 * ox;
+                f((c * g.Ho + oy) * g.Wo + ox, r0, r0 + 1, r0 + g.W, r0 + g.W + 1);
+            }
+        }
+    }
+}
+
 template <class T>
 struct max_pool2d_op final : op<T> {
     packed_geometry geo;
@@ -914,11 +960,24 @@ struct max_pool2d_op final : op<T> {
     }
     const op_rule* describe() const override { return &rule; }
 
+    /// 2×2 windows with stride 2, no padding, no dilation (every window inside the image).
+    static bool two_by_two(const geometry& g) { return g.kh == 2 && g.kw == 2 && tiles(g); }
+
     void forward(forward_context<T>& ctx) override {
         const geometry g = checked_geometry(ctx, geo, 0, true);
         const shape2 out{g.C * g.positions(), g.m};
         matrix<T>& y = ctx.output(out);
         matrix<T>& arg = ctx.save(0, out);  // the tap of the maximum, −1 for a window without pixels
+        if (two_by_two(g)) {                // the common 2×2 pooling: one pass per window
+            const T* x = ctx.input(0).data();
+            const std::size_t m = g.m;
+            for_each_two_by_two(
+                g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2, std::size_t r3) {
+                    max_of_four(x + r0 * m, x + r1 * m, x + r2 * m, x + r3 * m, y.data() + o * m,
+                                arg.data() + o * m, m);
+                });
+            return;
+        }
         std::fill_n(arg.data(), arg.size(), T(-1));
         const T* x = ctx.input(0).data();
         const std::size_t m = g.m;
@@ -944,6 +1003,15 @@ struct max_pool2d_op final : op<T> {
         if (t.beta == T(0) &&
             tiles(g)) {  // each pixel in at most one window: write dX once, no clearing pass
             T* dx = t.buffer.data();
+            if (two_by_two(g)) {
+                for_each_two_by_two(
+                    g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2, std::size_t r3) {
+                        spread_of_four(dy + o * m, arg + o * m, dx + r0 * m, dx + r1 * m, dx + r2 * m,
+                                       dx + r3 * m, m);
+                    });
+                clear_uncovered(g, dx);
+                return;
+            }
             for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool) {
                 set_where_tap(dx + r * m, dy + o * m, arg + o * m, static_cast<T>(tap), m);
             });
