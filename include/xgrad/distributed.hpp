@@ -97,10 +97,12 @@ private:
 ///   update:          optimizer.update(shard r) on rank r only (its state is valid only in its shard)
 ///   all-gather:      every rank's weights ← the owners' new weights;  end_step on every rank
 /// One reduce-scatter and one all-gather move the same bytes as one ring allreduce, and each rank does 1/N of
-/// the optimizer's work. Both run per bucket: a contiguous run of parameters of about `bucket_bytes` (a
-/// parameter of at least a quarter of that is alone in its bucket and is sent from and gathered into its own
-/// memory, without copies). The optimizer must update in parts (optimizer::can_update_in_parts: sgd, adam).
-/// Every call is collective: every rank makes the same calls in the same order.
+/// the optimizer's work. A parameter of at least a quarter of `bucket_bytes` is sharded so, sent from its
+/// gradient and gathered into its weights without copies. The smaller ones are summed whole with one
+/// allreduce that also carries every rank's finiteness verdict, and every rank updates them whole (a few
+/// KB: cheaper than two more synchronisations of the ranks per step). The optimizer must update in parts
+/// (optimizer::can_update_in_parts: sgd, adam). Every call but first_non_finite is collective: every rank
+/// makes the same calls in the same order.
 template <class T>
 class sharded_optimizer {
 public:
@@ -115,10 +117,10 @@ public:
     void reduce(double scale);
     /// g.backward(root), seeded with `scale` when no gradient was accumulated before, and reduce.
     void backward(graph<T>& g, const var<T>& root, double scale);
-    /// The index in the optimizer's params() of the first parameter whose summed gradient is not finite in
-    /// any rank's shard, or params().size() when all are finite: the same answer on every rank.
-    /// ∇ ∈ ℝⁿ finite ⇔ ∀i |∇ᵢ| < ∞.
-    std::size_t first_non_finite();
+    /// After reduce: the index in the optimizer's params() of the first parameter whose summed gradient is
+    /// not finite in any rank's shard, or params().size() when all are finite — the same answer on every rank
+    /// (reduce combined the verdicts). ∇ ∈ ℝⁿ finite ⇔ ∀i |∇ᵢ| < ∞.
+    std::size_t first_non_finite() const noexcept;
     /// The optimizer's update of this rank's shard, every rank's new weights from their owners, end_step.
     void step();
     /// Every rank's optimizer state (sgd's velocity, adam's moments) ← the owners' shards: the whole state on

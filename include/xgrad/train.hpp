@@ -136,6 +136,9 @@ struct fit_options {
     /// (before on_epoch) and when fit ends or stops with numeric_error, so it can be saved then;
     /// overlap_reduction does not apply.
     bool shard_optimizer = false;
+    /// With a communicator: the size of the gradient buckets (dist::gradient_reducer,
+    /// dist::sharded_optimizer).
+    std::size_t bucket_bytes = std::size_t(1) << 20;
     /// With a communicator: `batch` is the global batch, split across the ranks (dist::shard_of), instead of
     /// each rank's (fit_threads sets it, so that the thread count does not change the batches).
     bool split_batch = false;

@@ -320,15 +320,18 @@ struct sharded_optimizer<T>::impl {
     struct bucket {
         std::size_t first = 0, last = 0;  // parameters [first, last) of the optimizer
         std::size_t begin = 0, end = 0;   // their flat elements
-        std::vector<std::size_t> counts;  // per rank: its shard's part of [begin, end)
-        std::size_t mine_at = 0;          // where this rank's part starts, relative to begin
-        std::vector<T> buf;               // empty: one parameter, sent from and gathered into its memory
+        std::vector<std::size_t> counts;  // sharded: per rank, its shard's part of [begin, end)
+        std::size_t mine_at = 0;          // sharded: where this rank's part starts, relative to begin
+        bool sharded = false;             // one large parameter; else small ones, summed whole and replicated
     };
     communicator* comm;
     optim::optimizer<T>* opt;
     std::vector<bucket> buckets;
     shard own;
-    std::vector<T> recv;  // this rank's part of a bucket's sums
+    std::vector<T> recv;   // this rank's part of a sharded bucket's sums
+    std::vector<T> small;  // the replicated buckets' gradients, then one flag per parameter (1: not finite)
+    std::size_t small_elements = 0;
+    std::size_t bad = 0;  // reduce's verdict: the first parameter whose sum is not finite, or params().size()
 
     parameter<T>& param(std::size_t k) { return *opt->params()[k]; }
     /// f(k, offset in parameter k, count, offset in [lo, hi)) for each parameter's part of the flat [lo, hi).
@@ -359,22 +362,26 @@ sharded_optimizer<T>::sharded_optimizer(communicator& comm, optim::optimizer<T>&
     m->own = shard_of(total, comm.rank(), n);
     const std::size_t limit = std::max<std::size_t>(bucket_bytes / sizeof(T), 1);
     // Parameters in order (the shards are contiguous in this order): one of at least a quarter of the bucket
-    // size gets a bucket of its own; the others share one until the next would pass the size.
+    // size is a sharded bucket of its own; the others share replicated buckets.
     for (std::size_t k = 0; k < count; ++k) {
         const std::size_t size = opt.state_offset(k + 1) - opt.state_offset(k);
         const bool large = 4 * size >= limit;
         auto* last = m->buckets.empty() ? nullptr : &m->buckets.back();
-        if (last == nullptr || large || last->end - last->begin + size > limit ||
-            (last->last - last->first == 1 && 4 * (last->end - last->begin) >= limit)) {
+        if (last == nullptr || large || last->sharded || last->end - last->begin + size > limit) {
             m->buckets.emplace_back();
             m->buckets.back().first = k;
             m->buckets.back().begin = opt.state_offset(k);
+            m->buckets.back().sharded = large;
         }
         m->buckets.back().last = k + 1;
         m->buckets.back().end = opt.state_offset(k + 1);
     }
     std::size_t widest = 0;
     for (auto& b : m->buckets) {
+        if (!b.sharded) {
+            m->small_elements += b.end - b.begin;
+            continue;
+        }
         for (int r = 0; r < n; ++r) {
             const shard s = shard_of(total, r, n);
             const std::size_t lo = std::max(b.begin, s.begin), hi = std::min(b.end, s.begin + s.count);
@@ -382,9 +389,10 @@ sharded_optimizer<T>::sharded_optimizer(communicator& comm, optim::optimizer<T>&
             if (r == comm.rank()) b.mine_at = lo < hi ? lo - b.begin : 0;
         }
         widest = std::max(widest, b.counts[static_cast<std::size_t>(comm.rank())]);
-        if (b.last - b.first > 1) b.buf.resize(b.end - b.begin);
     }
     m->recv.resize(widest);
+    m->small.resize(m->small_elements + count);
+    m->bad = count;
 }
 
 template <class T>
@@ -404,31 +412,49 @@ template <class T>
 void sharded_optimizer<T>::reduce(double scale) {
     const T s = static_cast<T>(scale);
     const auto me = static_cast<std::size_t>(m->comm->rank());
+    const std::size_t count = m->opt->params().size();
+    T* flags = m->small.data() + m->small_elements;
+    std::fill(flags, flags + count, T(0));
+    // The sharded buckets: reduce-scatter from the gradient itself; this rank's part of the sums back into
+    // it, and checked.
     for (auto& b : m->buckets) {
-        std::span<const T> in;
-        if (b.buf.empty()) {  // one parameter: sent from its gradient (scaled in place, if at all)
-            matrix<T>& g = m->param(b.first).grad_for_writing();
-            if (s != T(1)) {
-                for (T& v : std::span<T>(g.data(), g.size())) v *= s;
-            }
-            in = std::span<const T>(g.data(), g.size());
-        } else {
-            T* out = b.buf.data();
-            for (std::size_t k = b.first; k < b.last; ++k) {
-                const matrix<T>& g = m->param(k).grad_for_writing();
-                const T* g_in = g.data();
-                for (std::size_t i = 0, size = g.size(); i < size; ++i) out[i] = s * g_in[i];
-                out += g.size();
-            }
-            in = std::span<const T>(b.buf);
+        if (!b.sharded) continue;
+        matrix<T>& g = m->param(b.first).grad_for_writing();
+        if (s != T(1)) {
+            for (T& v : std::span<T>(g.data(), g.size())) v *= s;
         }
         const std::size_t mine = b.counts[me];
-        m->comm->reduce_scatter_sum(in, std::span<T>(m->recv.data(), mine), b.counts);
-        // This rank's part of the sums into the gradients it will update.
-        const std::size_t lo = b.begin + b.mine_at;
-        m->pieces(lo, lo + mine, [&](std::size_t k, std::size_t at, std::size_t n, std::size_t done) {
-            std::copy_n(m->recv.data() + done, n, m->param(k).grad_for_writing().data() + at);
-        });
+        m->comm->reduce_scatter_sum(std::span<const T>(g.data(), g.size()),
+                                    std::span<T>(m->recv.data(), mine), b.counts);
+        std::copy_n(m->recv.data(), mine, g.data() + b.mine_at);
+        if (xgrad::detail::any_non_finite(g.data() + b.mine_at, mine)) flags[b.first] = T(1);
+    }
+    // The replicated buckets (small parameters) and the flags: one allreduce. Every rank then has the whole
+    // sums of the small parameters (and updates them whole) and every rank's flags.
+    T* out = m->small.data();
+    for (auto& b : m->buckets) {
+        if (b.sharded) continue;
+        for (std::size_t k = b.first; k < b.last; ++k) {
+            const matrix<T>& g = m->param(k).grad_for_writing();
+            const T* in = g.data();
+            for (std::size_t i = 0, size = g.size(); i < size; ++i) out[i] = s * in[i];
+            out += g.size();
+        }
+    }
+    m->comm->allreduce_sum(std::span<T>(m->small));
+    const T* in = m->small.data();
+    m->bad = count;
+    for (auto& b : m->buckets) {
+        if (b.sharded) continue;
+        for (std::size_t k = b.first; k < b.last; ++k) {
+            matrix<T>& g = m->param(k).grad_for_writing();
+            std::copy_n(in, g.size(), g.data());
+            in += g.size();
+            if (m->bad == count && xgrad::detail::any_non_finite(g.data(), g.size())) m->bad = k;
+        }
+    }
+    for (std::size_t k = 0; k < count; ++k) {
+        if (flags[k] != T(0)) m->bad = std::min(m->bad, k);
     }
 }
 
@@ -447,46 +473,32 @@ void sharded_optimizer<T>::backward(graph<T>& g, const var<T>& root, double scal
 }
 
 template <class T>
-std::size_t sharded_optimizer<T>::first_non_finite() {
-    const std::size_t count = m->opt->params().size();
-    std::uint64_t bad = count;
-    m->pieces(m->own.begin, m->own.begin + m->own.count,
-              [&](std::size_t k, std::size_t at, std::size_t n, std::size_t) {
-                  if (k < bad && xgrad::detail::any_non_finite(m->param(k).grad().data() + at, n)) bad = k;
-              });
-    std::uint64_t first = bad;
-    for (std::uint64_t b : m->comm->all_gather(bad)) first = std::min(first, b);
-    return static_cast<std::size_t>(first);
+std::size_t sharded_optimizer<T>::first_non_finite() const noexcept {
+    return m->bad;
 }
 
 template <class T>
 void sharded_optimizer<T>::step() {
-    if (m->own.count > 0) m->opt->update(m->own.begin, m->own.begin + m->own.count);
     const auto me = static_cast<std::size_t>(m->comm->rank());
+    for (auto& b : m->buckets) {  // this rank's part of each sharded bucket, every replicated bucket whole
+        if (!b.sharded) {
+            m->opt->update(b.begin, b.end);
+        } else if (b.counts[me] > 0) {
+            m->opt->update(b.begin + b.mine_at, b.begin + b.mine_at + b.counts[me]);
+        }
+    }
     for (auto& b : m->buckets) {
-        if (b.buf.empty()) {  // one parameter: gathered in its memory
-            matrix<T>& w = m->param(b.first).value();
-            m->comm->all_gather(std::span<T>(w.data(), w.size()), b.counts);
-            continue;
-        }
-        // This rank's part into the buffer, the others' from them, every parameter of the bucket from it.
-        const std::size_t lo = b.begin + b.mine_at;
-        m->pieces(lo, lo + b.counts[me], [&](std::size_t k, std::size_t at, std::size_t n, std::size_t done) {
-            std::copy_n(m->param(k).value().data() + at, n, b.buf.data() + b.mine_at + done);
-        });
-        m->comm->all_gather(std::span<T>(b.buf), b.counts);
-        const T* in = b.buf.data();
-        for (std::size_t k = b.first; k < b.last; ++k) {
-            matrix<T>& w = m->param(k).value();
-            std::copy_n(in, w.size(), w.data());
-            in += w.size();
-        }
+        if (!b.sharded) continue;
+        matrix<T>& w = m->param(b.first).value();
+        m->comm->all_gather(std::span<T>(w.data(), w.size()), b.counts);  // in place
     }
     m->opt->end_step();
 }
 
 template <class T>
 void sharded_optimizer<T>::gather_state() {
+    // Each rank's state is current in its shard of the sharded buckets and in all of the replicated ones
+    // (where every rank's copy is the same): gathering the shards of the whole flat state gives all of it.
     const std::size_t total = m->opt->state_offset(m->opt->params().size());
     std::vector<std::size_t> counts;
     for (int r = 0, n = m->comm->size(); r < n; ++r) counts.push_back(shard_of(total, r, n).count);

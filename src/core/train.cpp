@@ -125,9 +125,9 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
     if (comm != nullptr) {
         dist::broadcast_model(*comm, model, opt);
         if (o.shared_update == nullptr && o.shard_optimizer && opt.can_update_in_parts())
-            zero = std::make_unique<dist::sharded_optimizer<T>>(*comm, opt);
+            zero = std::make_unique<dist::sharded_optimizer<T>>(*comm, opt, o.bucket_bytes);
         else if (o.shared_update == nullptr)
-            reducer = std::make_unique<dist::gradient_reducer<T>>(*comm, opt.params());
+            reducer = std::make_unique<dist::gradient_reducer<T>>(*comm, opt.params(), o.bucket_bytes);
     }
     data::batcher<T> batches(train, o.split_batch ? o.batch : o.batch * ranks, o.seed);
     if (o.shared_examples) batches.share_examples(o.shared_examples);

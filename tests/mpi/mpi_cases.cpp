@@ -64,6 +64,9 @@ run_result<T> run(std::size_t n, std::size_t batch, optimizer_kind kind, dist::c
     o.communicator = c;
     o.overlap_reduction = overlap;
     o.shard_optimizer = shard;
+    // Sharded: buckets of 64 bytes, so that every parameter (of at least 2 elements) is sharded rather than
+    // summed whole with the small ones.
+    if (shard) o.bucket_bytes = 64;
     run_result<T> r;
     r.history = train::fit(*net, *opt, tr, o);
     for (auto* p : net->parameters()) r.weights.insert(r.weights.end(), p->value().begin(), p->value().end());
@@ -337,7 +340,7 @@ TEST_CASE("mpi: a non-finite gradient in one rank's shard stops every rank with 
         xgrad::rng g(9);
         auto net = xgrad::nn::mlp<double>({2, 16, 16, 3}, xgrad::nn::activation_kind::tanh, g);
         xgrad::optim::adam<double> opt(net->parameters(), 0.01);
-        dist::sharded_optimizer<double> zero(c, opt);
+        dist::sharded_optimizer<double> zero(c, opt, 8);  // every parameter sharded
         for (auto* p : opt.params()) {
             auto& gr = p->grad_for_writing();
             for (auto& v : gr) v = 1;
@@ -364,6 +367,7 @@ TEST_CASE("mpi: a non-finite gradient in one rank's shard stops every rank with 
         o.loss = nan_gradient;
         o.communicator = with;
         o.shard_optimizer = true;
+        o.bucket_bytes = 64;
         return xgrad::test::message_of<xgrad::numeric_error>([&] { train::fit(*net, opt, ds, o); });
     };
     const std::string one = message_of(nullptr, 8 * static_cast<std::size_t>(N));
@@ -395,6 +399,7 @@ TEST_CASE("mpi: a sharded run stopped after an epoch and resumed from rank 0's s
     o.validation = &val;
     o.communicator = &c;
     o.shard_optimizer = true;
+    o.bucket_bytes = 64;
     auto whole = make(5);
     xgrad::optim::adam<double> whole_opt(whole->parameters(), 0.01);
     const auto whole_history = train::fit(*whole, whole_opt, tr, o);
