@@ -438,3 +438,10 @@ TEST_CASE("mpi: a sharded run stopped after an epoch and resumed from rank 0's s
                      whole_opt.second_moment().begin()));
     CHECK(resumed_opt.steps() == whole_opt.steps());
 }
+
+// n = 10·(8N) + 1: in the last global batch N − 1 ranks have no example, and still take part in the
+// reduce-scatter (with zeros), the update of their shards and the all-gather.
+TEST_CASE("mpi: the sharded step equals one process when ranks get no example of the last batch", "[mpi]") {
+    const std::size_t N = static_cast<std::size_t>(comm().size());
+    check_equivalent<double>(10 * 8 * N + 1, 8, optimizer_kind::adam, 1e-12, true);
+}
