@@ -13,6 +13,13 @@
 ///       opt.step();
 ///
 /// train::fit does all of this when fit_options::communicator is set.
+///
+/// Or, with the optimizer's step sharded over the ranks (ZeRO stage 1: each rank updates 1/N of the flat
+/// parameters, then every rank gets the others' new weights; fit_options::shard_optimizer):
+///   xgrad::dist::broadcast_model(comm, net, opt);
+///   xgrad::dist::sharded_optimizer<float> zero(comm, opt);
+///   for each global batch:  opt.zero_grad(); loss = …;  zero.backward(g, loss, double(m) / M);  zero.step();
+///   before saving opt's state:  zero.gather_state();
 #pragma once
 
 #include <cstddef>
@@ -78,6 +85,50 @@ public:
 
     std::size_t buckets() const noexcept;
     std::size_t elements() const noexcept;  ///< number of gradient entries reduced per step
+
+private:
+    struct impl;
+    std::unique_ptr<impl> m;
+};
+
+/// The optimizer's step sharded over the ranks (ZeRO stage 1). The flat parameters (numbered as the
+/// optimizer's state_offset) are cut into N contiguous shards, rank r's = shard_of(total, r, N). Per step:
+///   reduce-scatter:  rank r's shard of the gradients ← Σ_q s_q·∇_q  (s_q = m_q / M, as gradient_reducer)
+///   update:          optimizer.update(shard r) on rank r only (its state is valid only in its shard)
+///   all-gather:      every rank's weights ← the owners' new weights;  end_step on every rank
+/// One reduce-scatter and one all-gather move the same bytes as one ring allreduce, and each rank does 1/N of
+/// the optimizer's work. A parameter of at least a quarter of `bucket_bytes` is sharded so, sent from its
+/// gradient and gathered into its weights without copies. The smaller ones are summed whole with one
+/// allreduce that also carries every rank's finiteness verdict, and every rank updates them whole (a few
+/// KB: cheaper than two more synchronisations of the ranks per step). The optimizer must update in parts
+/// (optimizer::can_update_in_parts: sgd, adam). Every call but first_non_finite is collective: every rank
+/// makes the same calls in the same order.
+template <class T>
+class sharded_optimizer {
+public:
+    sharded_optimizer(communicator& comm, optim::optimizer<T>& opt,
+                      std::size_t bucket_bytes = std::size_t(1) << 20);
+    ~sharded_optimizer();
+    sharded_optimizer(const sharded_optimizer&) = delete;
+    sharded_optimizer& operator=(const sharded_optimizer&) = delete;
+
+    /// After this rank's backward: this rank's shard of every gradient ← Σ_r scale_r·∇_r (scale: this rank's
+    /// m_r / M). The gradients outside the shard are left unsummed (the step does not read them).
+    void reduce(double scale);
+    /// g.backward(root), seeded with `scale` when no gradient was accumulated before, and reduce.
+    void backward(graph<T>& g, const var<T>& root, double scale);
+    /// After reduce: the index in the optimizer's params() of the first parameter whose summed gradient is
+    /// not finite in any rank's shard, or params().size() when all are finite — the same answer on every rank
+    /// (reduce combined the verdicts). ∇ ∈ ℝⁿ finite ⇔ ∀i |∇ᵢ| < ∞.
+    std::size_t first_non_finite() const noexcept;
+    /// The optimizer's update of this rank's shard, every rank's new weights from their owners, end_step.
+    void step();
+    /// Every rank's optimizer state (sgd's velocity, adam's moments) ← the owners' shards: the whole state on
+    /// every rank (before saving it, or before using the optimizer without sharding).
+    void gather_state();
+
+    shard own() const noexcept;  ///< this rank's flat elements [begin, begin + count)
+    std::size_t buckets() const noexcept;
 
 private:
     struct impl;

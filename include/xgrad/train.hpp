@@ -128,6 +128,17 @@ struct fit_options {
     /// Off by default: with Open MPI 4.1 on one machine a non-blocking sum took twice as long as a blocking
     /// one and progressed only inside MPI calls, so overlapping lost time (docs/distributed.md).
     bool overlap_reduction = false;
+    /// With a communicator: shard the optimizer's step over the ranks (ZeRO stage 1,
+    /// dist::sharded_optimizer): the gradients are reduce-scattered, each rank updates its 1/N of the flat
+    /// parameters and the new weights are all-gathered, instead of an allreduce and the whole step on every
+    /// rank. The same results up to the order of the sums. Only for optimizers that update in parts (sgd,
+    /// adam); others step whole. The optimizer's state is gathered onto every rank at the end of each epoch
+    /// (before on_epoch) and when fit ends or stops with numeric_error, so it can be saved then;
+    /// overlap_reduction does not apply.
+    bool shard_optimizer = false;
+    /// With a communicator: the size of the gradient buckets (dist::gradient_reducer,
+    /// dist::sharded_optimizer).
+    std::size_t bucket_bytes = std::size_t(1) << 20;
     /// With a communicator: `batch` is the global batch, split across the ranks (dist::shard_of), instead of
     /// each rank's (fit_threads sets it, so that the thread count does not change the batches).
     bool split_batch = false;

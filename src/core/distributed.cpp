@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "xgrad/detail/finite.hpp"
 #include "xgrad/error.hpp"
 
 namespace xgrad::dist {
@@ -19,6 +20,31 @@ shard shard_of(std::size_t m, int rank, int size) {
     // ⌊m·r/N⌋ without overflow for any m: m = qN + s  →  ⌊m·r/N⌋ = q·r + ⌊s·r/N⌋.
     const auto at = [&](std::size_t k) { return (m / n) * k + (m % n) * k / n; };
     return {at(r), at(r + 1) - at(r)};
+}
+
+std::size_t communicator::block_offset(std::span<const std::size_t> counts, std::size_t total,
+                                       const char* what) const {
+    if (counts.size() != static_cast<std::size_t>(size())) {
+        throw argument_error(
+            fmt::format("{}: {} block sizes for a group of {} ranks", what, counts.size(), size()));
+    }
+    std::size_t at = 0, sum = 0;
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+        if (r == static_cast<std::size_t>(rank())) at = sum;
+        sum += counts[r];
+    }
+    if (sum != total) {
+        throw argument_error(
+            fmt::format("{}: the blocks hold {} elements but the buffer has {}", what, sum, total));
+    }
+    return at;
+}
+
+void communicator::check_block(std::size_t got, std::size_t want, const char* what) {
+    if (got != want) {
+        throw argument_error(
+            fmt::format("{}: this rank's block has {} elements but its output has {}", what, want, got));
+    }
 }
 
 namespace {
@@ -271,6 +297,214 @@ void gradient_reducer<T>::backward(graph<T>& g, const var<T>& root, double scale
     m->finish_all();
 }
 
+// ---------------------------------------------------------------- sharded_optimizer (ZeRO stage 1)
+
+namespace {
+
+/// The flat state buffers of an optimizer that updates in parts (sgd's velocity, adam's moments).
+template <class T>
+std::vector<std::span<T>> state_of(optim::optimizer<T>& opt) {
+    if (auto* s = dynamic_cast<optim::sgd<T>*>(&opt)) {
+        if (s->velocity().empty()) return {};
+        return {s->velocity()};
+    }
+    if (auto* a = dynamic_cast<optim::adam<T>*>(&opt)) return {a->first_moment(), a->second_moment()};
+    throw argument_error(fmt::format(
+        "sharded_optimizer: optimizer '{}' is neither sgd nor adam; gather its state yourself", opt.name()));
+}
+
+}  // namespace
+
+template <class T>
+struct sharded_optimizer<T>::impl {
+    struct bucket {
+        std::size_t first = 0, last = 0;  // parameters [first, last) of the optimizer
+        std::size_t begin = 0, end = 0;   // their flat elements
+        std::vector<std::size_t> counts;  // sharded: per rank, its shard's part of [begin, end)
+        std::size_t mine_at = 0;          // sharded: where this rank's part starts, relative to begin
+        bool sharded = false;             // one large parameter; else small ones, summed whole and replicated
+    };
+    communicator* comm;
+    optim::optimizer<T>* opt;
+    std::vector<bucket> buckets;
+    shard own;
+    std::vector<T> recv;   // this rank's part of a sharded bucket's sums
+    std::vector<T> small;  // the replicated buckets' gradients, then one flag per parameter (1: not finite)
+    std::size_t small_elements = 0;
+    std::size_t bad = 0;  // reduce's verdict: the first parameter whose sum is not finite, or params().size()
+
+    parameter<T>& param(std::size_t k) { return *opt->params()[k]; }
+    /// f(k, offset in parameter k, count, offset in [lo, hi)) for each parameter's part of the flat [lo, hi).
+    template <class F>
+    void pieces(std::size_t lo, std::size_t hi, F&& f) {
+        for (std::size_t k = 0; k < opt->params().size(); ++k) {
+            const std::size_t a = std::max(lo, opt->state_offset(k)),
+                              b = std::min(hi, opt->state_offset(k + 1));
+            if (a < b) f(k, a - opt->state_offset(k), b - a, a - lo);
+        }
+    }
+};
+
+template <class T>
+sharded_optimizer<T>::sharded_optimizer(communicator& comm, optim::optimizer<T>& opt,
+                                        std::size_t bucket_bytes)
+    : m(std::make_unique<impl>()) {
+    if (!opt.can_update_in_parts()) {
+        throw argument_error(fmt::format(
+            "sharded_optimizer: optimizer '{}' cannot update its parameters in parts (sgd and adam can)",
+            opt.name()));
+    }
+    state_of(opt);  // (refuses an optimizer whose state it could not gather)
+    m->comm = &comm;
+    m->opt = &opt;
+    const std::size_t count = opt.params().size(), total = opt.state_offset(count);
+    const int n = comm.size();
+    m->own = shard_of(total, comm.rank(), n);
+    const std::size_t limit = std::max<std::size_t>(bucket_bytes / sizeof(T), 1);
+    // Parameters in order (the shards are contiguous in this order): one of at least a quarter of the bucket
+    // size is a sharded bucket of its own; the others share replicated buckets.
+    for (std::size_t k = 0; k < count; ++k) {
+        const std::size_t size = opt.state_offset(k + 1) - opt.state_offset(k);
+        const bool large = 4 * size >= limit;
+        auto* last = m->buckets.empty() ? nullptr : &m->buckets.back();
+        if (last == nullptr || large || last->sharded || last->end - last->begin + size > limit) {
+            m->buckets.emplace_back();
+            m->buckets.back().first = k;
+            m->buckets.back().begin = opt.state_offset(k);
+            m->buckets.back().sharded = large;
+        }
+        m->buckets.back().last = k + 1;
+        m->buckets.back().end = opt.state_offset(k + 1);
+    }
+    std::size_t widest = 0;
+    for (auto& b : m->buckets) {
+        if (!b.sharded) {
+            m->small_elements += b.end - b.begin;
+            continue;
+        }
+        for (int r = 0; r < n; ++r) {
+            const shard s = shard_of(total, r, n);
+            const std::size_t lo = std::max(b.begin, s.begin), hi = std::min(b.end, s.begin + s.count);
+            b.counts.push_back(lo < hi ? hi - lo : 0);
+            if (r == comm.rank()) b.mine_at = lo < hi ? lo - b.begin : 0;
+        }
+        widest = std::max(widest, b.counts[static_cast<std::size_t>(comm.rank())]);
+    }
+    m->recv.resize(widest);
+    m->small.resize(m->small_elements + count);
+    m->bad = count;
+}
+
+template <class T>
+sharded_optimizer<T>::~sharded_optimizer() = default;
+
+template <class T>
+shard sharded_optimizer<T>::own() const noexcept {
+    return m->own;
+}
+
+template <class T>
+std::size_t sharded_optimizer<T>::buckets() const noexcept {
+    return m->buckets.size();
+}
+
+template <class T>
+void sharded_optimizer<T>::reduce(double scale) {
+    const T s = static_cast<T>(scale);
+    const auto me = static_cast<std::size_t>(m->comm->rank());
+    const std::size_t count = m->opt->params().size();
+    T* flags = m->small.data() + m->small_elements;
+    std::fill(flags, flags + count, T(0));
+    // The sharded buckets: reduce-scatter from the gradient itself; this rank's part of the sums back into
+    // it, and checked.
+    for (auto& b : m->buckets) {
+        if (!b.sharded) continue;
+        matrix<T>& g = m->param(b.first).grad_for_writing();
+        if (s != T(1)) {
+            for (T& v : std::span<T>(g.data(), g.size())) v *= s;
+        }
+        const std::size_t mine = b.counts[me];
+        m->comm->reduce_scatter_sum(std::span<const T>(g.data(), g.size()),
+                                    std::span<T>(m->recv.data(), mine), b.counts);
+        std::copy_n(m->recv.data(), mine, g.data() + b.mine_at);
+        if (xgrad::detail::any_non_finite(g.data() + b.mine_at, mine)) flags[b.first] = T(1);
+    }
+    // The replicated buckets (small parameters) and the flags: one allreduce. Every rank then has the whole
+    // sums of the small parameters (and updates them whole) and every rank's flags.
+    T* out = m->small.data();
+    for (auto& b : m->buckets) {
+        if (b.sharded) continue;
+        for (std::size_t k = b.first; k < b.last; ++k) {
+            const matrix<T>& g = m->param(k).grad_for_writing();
+            const T* in = g.data();
+            for (std::size_t i = 0, size = g.size(); i < size; ++i) out[i] = s * in[i];
+            out += g.size();
+        }
+    }
+    m->comm->allreduce_sum(std::span<T>(m->small));
+    const T* in = m->small.data();
+    m->bad = count;
+    for (auto& b : m->buckets) {
+        if (b.sharded) continue;
+        for (std::size_t k = b.first; k < b.last; ++k) {
+            matrix<T>& g = m->param(k).grad_for_writing();
+            std::copy_n(in, g.size(), g.data());
+            in += g.size();
+            if (m->bad == count && xgrad::detail::any_non_finite(g.data(), g.size())) m->bad = k;
+        }
+    }
+    for (std::size_t k = 0; k < count; ++k) {
+        if (flags[k] != T(0)) m->bad = std::min(m->bad, k);
+    }
+}
+
+template <class T>
+void sharded_optimizer<T>::backward(graph<T>& g, const var<T>& root, double scale) {
+    bool seeded = root.shape() == shape2{1, 1};
+    for (const parameter<T>* p : m->opt->params()) seeded = seeded && !p->has_grad();
+    if (seeded) {
+        matrix<T> seed({1, 1});
+        seed(0, 0) = static_cast<T>(scale);
+        g.backward(root, seed);
+    } else {
+        g.backward(root);
+    }
+    reduce(seeded ? 1.0 : scale);
+}
+
+template <class T>
+std::size_t sharded_optimizer<T>::first_non_finite() const noexcept {
+    return m->bad;
+}
+
+template <class T>
+void sharded_optimizer<T>::step() {
+    const auto me = static_cast<std::size_t>(m->comm->rank());
+    for (auto& b : m->buckets) {  // this rank's part of each sharded bucket, every replicated bucket whole
+        if (!b.sharded) {
+            m->opt->update(b.begin, b.end);
+        } else if (b.counts[me] > 0) {
+            m->opt->update(b.begin + b.mine_at, b.begin + b.mine_at + b.counts[me]);
+        }
+    }
+    for (auto& b : m->buckets) {
+        if (!b.sharded) continue;
+        matrix<T>& w = m->param(b.first).value();
+        m->comm->all_gather(std::span<T>(w.data(), w.size()), b.counts);  // in place
+    }
+    m->opt->end_step();
+}
+
+template <class T>
+void sharded_optimizer<T>::gather_state() {
+    // Each rank's state is current in its shard of the sharded buckets and in all of the replicated ones
+    // (where every rank's copy is the same): gathering the shards of the whole flat state gives all of it.
+    const std::size_t total = m->opt->state_offset(m->opt->params().size());
+    std::vector<std::size_t> counts;
+    for (int r = 0, n = m->comm->size(); r < n; ++r) counts.push_back(shard_of(total, r, n).count);
+    for (std::span<T> s : state_of(*m->opt)) m->comm->all_gather(s, counts);
+}
+
 template void broadcast_model(communicator&, nn::module<float>&, int);
 template void broadcast_model(communicator&, nn::module<double>&, int);
 template void broadcast_optimizer_state(communicator&, optim::optimizer<float>&, int);
@@ -279,5 +513,7 @@ template void average_buffers(communicator&, nn::module<float>&);
 template void average_buffers(communicator&, nn::module<double>&);
 template class gradient_reducer<float>;
 template class gradient_reducer<double>;
+template class sharded_optimizer<float>;
+template class sharded_optimizer<double>;
 
 }  // namespace xgrad::dist

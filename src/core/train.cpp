@@ -119,12 +119,15 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
         o.communicator != nullptr && o.communicator->size() > 1 ? o.communicator : nullptr;
     const std::size_t ranks = comm != nullptr ? static_cast<std::size_t>(comm->size()) : 1;
     std::unique_ptr<dist::gradient_reducer<T>> reducer;
+    std::unique_ptr<dist::sharded_optimizer<T>> zero;  // the step sharded over the ranks (ZeRO-1)
     if (o.shared_update != nullptr && comm == nullptr)
         throw argument_error("fit: shared_update needs a communicator of more than one rank");
     if (comm != nullptr) {
         dist::broadcast_model(*comm, model, opt);
-        if (o.shared_update == nullptr)
-            reducer = std::make_unique<dist::gradient_reducer<T>>(*comm, opt.params());
+        if (o.shared_update == nullptr && o.shard_optimizer && opt.can_update_in_parts())
+            zero = std::make_unique<dist::sharded_optimizer<T>>(*comm, opt, o.bucket_bytes);
+        else if (o.shared_update == nullptr)
+            reducer = std::make_unique<dist::gradient_reducer<T>>(*comm, opt.params(), o.bucket_bytes);
     }
     data::batcher<T> batches(train, o.split_batch ? o.batch : o.batch * ranks, o.seed);
     if (o.shared_examples) batches.share_examples(o.shared_examples);
@@ -172,6 +175,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
             }
             // A diverging run stops here, before the update, so the weights stay as they were.
             if (!std::isfinite(l)) {
+                if (zero) zero->gather_state();  // (every rank stops here: l is the same everywhere)
                 throw numeric_error(fmt::format(
                     "fit: the training loss became {} in epoch {}, batch {} (learning rate {} too large? "
                     "turn on the graph's anomaly mode to find the op); the weights are those before this "
@@ -189,12 +193,31 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                 o.shared_update->update(comm->rank());
             } else if (comm == nullptr) {
                 g.backward(loss);
+            } else if (zero) {  // backward, and this rank's shard of the gradients summed over the ranks
+                if (m > 0) {
+                    zero->backward(g, loss, scale);
+                } else {
+                    zero->reduce(0);
+                }
+                // Each rank checks its shard; the first bad parameter of any shard, on every rank alike.
+                const std::size_t bad = o.check_gradients ? zero->first_non_finite() : opt.params().size();
+                if (bad < opt.params().size()) {
+                    zero->gather_state();
+                    std::string name = opt.params()[bad]->name();
+                    for (auto& [n, p] : named)
+                        if (p == opt.params()[bad]) name = n;
+                    throw numeric_error(fmt::format(
+                        "fit: the gradient of '{}' is not finite in epoch {}, batch {} (turn on the graph's "
+                        "anomaly mode to find the op); the weights are those before this batch",
+                        name, e + 1, done + 1));
+                }
+                zero->step();
             } else if (m > 0) {  // backward, and the gradients averaged over the global batch
                 reducer->backward(g, loss, scale, o.overlap_reduction);
             } else {
                 reducer->reduce(0);
             }
-            if (o.check_gradients && o.shared_update == nullptr) {
+            if (o.check_gradients && o.shared_update == nullptr && !zero) {
                 for (auto& [name, p] : named) {
                     if (!all_finite(p->grad())) {
                         throw numeric_error(fmt::format(
@@ -205,7 +228,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                     }
                 }
             }
-            if (o.shared_update == nullptr) opt.step();
+            if (o.shared_update == nullptr && !zero) opt.step();
             loss_sum += l * static_cast<double>(m_global);
             correct += hits;
             seen += m_global;
@@ -215,6 +238,7 @@ std::vector<epoch_stats> fit(nn::module<T>& model, optim::optimizer<T>& opt, con
                             correct / static_cast<double>(seen)});
         }
         if (o.shared_update != nullptr) o.shared_update->end_epoch(comm->rank());
+        if (zero) zero->gather_state();  // the whole optimizer state on every rank, for on_epoch and after
         if (comm != nullptr) dist::average_buffers(*comm, model);  // running statistics, as one
         const double train_seconds = seconds_since(t0);
         epoch_stats s;

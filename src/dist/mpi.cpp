@@ -29,6 +29,17 @@ int count_of(std::size_t n, const char* call) {
     return static_cast<int>(n);
 }
 
+/// Block sizes as MPI's ints, their total within one call's limit.
+std::vector<int> counts_of(std::span<const std::size_t> counts, const char* call) {
+    std::size_t total = 0;
+    for (std::size_t n : counts) total += n;
+    count_of(total, call);
+    std::vector<int> c;
+    c.reserve(counts.size());
+    for (std::size_t n : counts) c.push_back(static_cast<int>(n));
+    return c;
+}
+
 using clock_type = std::chrono::steady_clock;
 
 }  // namespace
@@ -97,37 +108,70 @@ MPI_Datatype type_of() {
 
 }  // namespace
 
-#define XGRAD_ALLREDUCE(T)                                                                               \
-    void mpi_communicator::allreduce_sum(std::span<T> x) {                                               \
-        const auto t0 = clock_type::now();                                                               \
-        check(MPI_Allreduce(MPI_IN_PLACE, x.data(), count_of(x.size(), "MPI_Allreduce"), type_of<T>(),   \
-                            MPI_SUM, m->comm),                                                           \
-              "MPI_Allreduce");                                                                          \
-        m_stats.seconds += std::chrono::duration<double>(clock_type::now() - t0).count();                \
-        ++m_stats.allreduces;                                                                            \
-        m_stats.bytes += x.size_bytes();                                                                 \
-    }                                                                                                    \
-    int mpi_communicator::start_allreduce_sum(std::span<T> x) {                                          \
-        const auto t0 = clock_type::now();                                                               \
-        MPI_Request r = MPI_REQUEST_NULL;                                                                \
-        check(MPI_Iallreduce(MPI_IN_PLACE, x.data(), count_of(x.size(), "MPI_Iallreduce"), type_of<T>(), \
-                             MPI_SUM, m->comm, &r),                                                      \
-              "MPI_Iallreduce");                                                                         \
-        m_stats.seconds += std::chrono::duration<double>(clock_type::now() - t0).count();                \
-        ++m_stats.allreduces;                                                                            \
-        m_stats.bytes += x.size_bytes();                                                                 \
-        for (std::size_t k = 0; k < m->requests.size(); ++k) {                                           \
-            if (m->requests[k] == MPI_REQUEST_NULL) {                                                    \
-                m->requests[k] = r;                                                                      \
-                return static_cast<int>(k);                                                              \
-            }                                                                                            \
-        }                                                                                                \
-        m->requests.push_back(r);                                                                        \
-        return static_cast<int>(m->requests.size() - 1);                                                 \
-    }                                                                                                    \
-    void mpi_communicator::broadcast(std::span<T> x, int root) {                                         \
-        check(MPI_Bcast(x.data(), count_of(x.size(), "MPI_Bcast"), type_of<T>(), root, m->comm),         \
-              "MPI_Bcast");                                                                              \
+#define XGRAD_ALLREDUCE(T)                                                                                   \
+    void mpi_communicator::allreduce_sum(std::span<T> x) {                                                   \
+        const auto t0 = clock_type::now();                                                                   \
+        check(MPI_Allreduce(MPI_IN_PLACE, x.data(), count_of(x.size(), "MPI_Allreduce"), type_of<T>(),       \
+                            MPI_SUM, m->comm),                                                               \
+              "MPI_Allreduce");                                                                              \
+        m_stats.seconds += std::chrono::duration<double>(clock_type::now() - t0).count();                    \
+        ++m_stats.allreduces;                                                                                \
+        m_stats.bytes += x.size_bytes();                                                                     \
+    }                                                                                                        \
+    int mpi_communicator::start_allreduce_sum(std::span<T> x) {                                              \
+        const auto t0 = clock_type::now();                                                                   \
+        MPI_Request r = MPI_REQUEST_NULL;                                                                    \
+        check(MPI_Iallreduce(MPI_IN_PLACE, x.data(), count_of(x.size(), "MPI_Iallreduce"), type_of<T>(),     \
+                             MPI_SUM, m->comm, &r),                                                          \
+              "MPI_Iallreduce");                                                                             \
+        m_stats.seconds += std::chrono::duration<double>(clock_type::now() - t0).count();                    \
+        ++m_stats.allreduces;                                                                                \
+        m_stats.bytes += x.size_bytes();                                                                     \
+        for (std::size_t k = 0; k < m->requests.size(); ++k) {                                               \
+            if (m->requests[k] == MPI_REQUEST_NULL) {                                                        \
+                m->requests[k] = r;                                                                          \
+                return static_cast<int>(k);                                                                  \
+            }                                                                                                \
+        }                                                                                                    \
+        m->requests.push_back(r);                                                                            \
+        return static_cast<int>(m->requests.size() - 1);                                                     \
+    }                                                                                                        \
+    void mpi_communicator::reduce_scatter_sum(std::span<const T> in, std::span<T> out,                       \
+                                              std::span<const std::size_t> counts) {                         \
+        const std::size_t at = block_offset(counts, in.size(), "reduce_scatter_sum");                        \
+        static_cast<void>(at);                                                                               \
+        if (out.size() != counts[static_cast<std::size_t>(m->rank)])                                         \
+            throw argument_error(                                                                            \
+                fmt::format("reduce_scatter_sum: this rank's block has {} elements but "                     \
+                            "its output has {}",                                                             \
+                            counts[static_cast<std::size_t>(m->rank)], out.size()));                         \
+        std::vector<int> c = counts_of(counts, "MPI_Reduce_scatter");                                        \
+        const auto t0 = clock_type::now();                                                                   \
+        /* (MPI wants a valid pointer even for a block of 0 elements) */                                     \
+        T none{};                                                                                            \
+        check(MPI_Reduce_scatter(in.empty() ? &none : in.data(), out.empty() ? &none : out.data(), c.data(), \
+                                 type_of<T>(), MPI_SUM, m->comm),                                            \
+              "MPI_Reduce_scatter");                                                                         \
+        m_stats.seconds += std::chrono::duration<double>(clock_type::now() - t0).count();                    \
+        ++m_stats.allreduces;                                                                                \
+        m_stats.bytes += in.size_bytes();                                                                    \
+    }                                                                                                        \
+    void mpi_communicator::all_gather(std::span<T> x, std::span<const std::size_t> counts) {                 \
+        block_offset(counts, x.size(), "all_gather");                                                        \
+        std::vector<int> c = counts_of(counts, "MPI_Allgatherv"), at(c.size(), 0);                           \
+        for (std::size_t r = 1; r < c.size(); ++r) at[r] = at[r - 1] + c[r - 1];                             \
+        const auto t0 = clock_type::now();                                                                   \
+        T none{};                                                                                            \
+        check(MPI_Allgatherv(MPI_IN_PLACE, 0, type_of<T>(), x.empty() ? &none : x.data(), c.data(),          \
+                             at.data(), type_of<T>(), m->comm),                                              \
+              "MPI_Allgatherv");                                                                             \
+        m_stats.seconds += std::chrono::duration<double>(clock_type::now() - t0).count();                    \
+        ++m_stats.allreduces;                                                                                \
+        m_stats.bytes += x.size_bytes();                                                                     \
+    }                                                                                                        \
+    void mpi_communicator::broadcast(std::span<T> x, int root) {                                             \
+        check(MPI_Bcast(x.data(), count_of(x.size(), "MPI_Bcast"), type_of<T>(), root, m->comm),             \
+              "MPI_Bcast");                                                                                  \
     }
 
 XGRAD_ALLREDUCE(float)

@@ -90,6 +90,12 @@ case $case_name in
       # float: the sums of the mean gradient in another order (per-rank means scaled and summed over ranks)
       # round differently; 4 epochs of Adam keep the differences below 1e-6 (tests/mpi/mpi_cases.cpp).
       check "  … history and every weight equal to one process's within 1e-5" close np$np one-$g 1e-5
+      # The optimizer's step sharded over the processes (the default) against the allreduce step.
+      timeout 120 "${mpirun[@]}" -np $np -x XGRAD_DIST_SHARD=0 "$xgrad" train "${common[@]}" --epochs 4 --batch $b \
+        --out np$np-whole >out.txt 2>err.txt
+      rc=$?
+      check "mpirun -np $np --batch $b, XGRAD_DIST_SHARD=0 (the allreduce step): exit 0" test $rc -eq 0
+      check "  … history and every weight equal to the sharded step's within 1e-5" close np$np-whole np$np 1e-5
     done
     # A wrong average must show: one process with another batch differs by far more than the tolerance.
     run 0 train "${common[@]}" --epochs 4 --batch 24 --out one-24

@@ -37,14 +37,15 @@ template <class T>
 struct run_result {
     std::vector<train::epoch_stats> history;
     std::vector<T> weights;  // every parameter, flat
-    std::vector<T> state;    // the optimizer's flat state
+    std::vector<T> state;    // the optimizer's flat state (adam: both moments)
+    std::size_t steps = 0;   // adam's step count
 };
 
 /// Trains a 2-16-16-3 tanh MLP on a 3-arm spiral of `n` training examples for `epochs`, with `comm` (null:
 /// this process alone) and a per-rank batch `batch`.
 template <class T>
 run_result<T> run(std::size_t n, std::size_t batch, optimizer_kind kind, dist::communicator* c,
-                  bool overlap = false, int epochs = 3) {
+                  bool overlap = false, int epochs = 3, bool shard = false) {
     auto all = data::make_spiral<T>(n + 90, 3, 0.1, 11);
     auto [tr, val] = data::split(all, 90.0 / static_cast<double>(n + 90), 12);
     REQUIRE(tr.size() == n);
@@ -62,13 +63,20 @@ run_result<T> run(std::size_t n, std::size_t batch, optimizer_kind kind, dist::c
     o.validation = &val;
     o.communicator = c;
     o.overlap_reduction = overlap;
+    o.shard_optimizer = shard;
+    // Sharded: buckets of 64 bytes, so that every parameter (of at least 2 elements) is sharded rather than
+    // summed whole with the small ones.
+    if (shard) o.bucket_bytes = 64;
     run_result<T> r;
     r.history = train::fit(*net, *opt, tr, o);
     for (auto* p : net->parameters()) r.weights.insert(r.weights.end(), p->value().begin(), p->value().end());
     if (auto* s = dynamic_cast<xgrad::optim::sgd<T>*>(opt.get()))
         r.state.assign(s->velocity().begin(), s->velocity().end());
-    if (auto* a = dynamic_cast<xgrad::optim::adam<T>*>(opt.get()))
+    if (auto* a = dynamic_cast<xgrad::optim::adam<T>*>(opt.get())) {
         r.state.assign(a->first_moment().begin(), a->first_moment().end());
+        r.state.insert(r.state.end(), a->second_moment().begin(), a->second_moment().end());
+        r.steps = a->steps();
+    }
     return r;
 }
 
@@ -79,11 +87,13 @@ bool same(const xgrad::matrix<T>& a, const xgrad::matrix<T>& b) {
 
 /// The distributed run (per-rank batch b) against one process with the global batch N·b.
 template <class T>
-void check_equivalent(std::size_t n, std::size_t b, optimizer_kind kind, double tolerance) {
+void check_equivalent(std::size_t n, std::size_t b, optimizer_kind kind, double tolerance,
+                      bool shard = false) {
     auto& c = comm();
     const std::size_t N = static_cast<std::size_t>(c.size());
     const auto reference = run<T>(n, N * b, kind, nullptr);
-    const auto parallel = run<T>(n, b, kind, &c);
+    const auto parallel = run<T>(n, b, kind, &c, false, 3, shard);
+    CHECK(parallel.steps == reference.steps);
     REQUIRE(parallel.history.size() == reference.history.size());
     {
         INFO("rank " << c.rank() << " of " << N);
@@ -236,4 +246,202 @@ TEST_CASE("mpi: evaluate on N ranks equals evaluate on one process", "[mpi]") {
     CHECK(all.confusion == one.confusion);
     CHECK(all.accuracy == one.accuracy);
     CHECK(xgrad::test::relative_difference(all.loss, one.loss) <= 1e-13);
+}
+
+// ---- the optimizer's step sharded over the ranks (ZeRO stage 1: dist::sharded_optimizer) ----
+
+// The 2-16-16-3 MLP has 371 parameters, flat: W1 [0, 32) b1 [32, 48) W2 [48, 304) b2 [304, 320) W3 [320, 368)
+// b3 [368, 371); the shards' boundaries (185 for 2 ranks; 123 and 247 for 3) cut W2 in the middle.
+// n = 10·(8N) + 5: the last global batch has 5 examples, split unevenly.
+TEST_CASE("mpi: the sharded step (ZeRO-1) trains as the allreduce step and as one process, adam and momentum",
+          "[mpi]") {
+    auto& c = comm();
+    const std::size_t N = static_cast<std::size_t>(c.size());
+    for (const auto kind : {optimizer_kind::adam, optimizer_kind::momentum}) {
+        INFO("rank " << c.rank() << " of " << N << ", "
+                     << (kind == optimizer_kind::adam ? "adam" : "momentum"));
+        const auto reference = run<double>(10 * 8 * N + 5, 8 * N, kind, nullptr);
+        const auto whole = run<double>(10 * 8 * N + 5, 8, kind, &c, false, 3, false);
+        const auto sharded = run<double>(10 * 8 * N + 5, 8, kind, &c, false, 3, true);
+        xgrad::test::check_history_agrees(sharded.history, whole.history, 1e-12);
+        xgrad::test::check_history_agrees(sharded.history, reference.history, 1e-12);
+        // The weights, and the whole optimizer state on every rank after fit (gathered from the shards'
+        // owners): the state a checkpoint written by rank 0 holds.
+        CHECK(xgrad::test::max_relative_difference(sharded.weights, whole.weights) <= 1e-12);
+        CHECK(xgrad::test::max_relative_difference(sharded.state, whole.state) <= 1e-12);
+        CHECK(xgrad::test::max_relative_difference(sharded.state, reference.state) <= 1e-12);
+        CHECK(sharded.steps == reference.steps);
+        CHECK(xgrad::test::max_relative_difference(sharded.weights, reference.weights) <
+              1e-3);  // not nothing
+    }
+}
+
+TEST_CASE("mpi: the sharded step cuts parameters in the middle and gives every rank the whole step",
+          "[mpi]") {
+    auto& c = comm();
+    const int N = c.size();
+    for (const std::size_t bucket_bytes : {std::size_t(8), std::size_t(1) << 20}) {
+        // Every rank its own gradients; the reference: their weighted sum by one allreduce, then adam's whole
+        // step, on every rank.
+        xgrad::rng g(9);
+        auto net = xgrad::nn::mlp<double>({2, 16, 16, 3}, xgrad::nn::activation_kind::tanh, g);
+        xgrad::rng g2(9);
+        auto ref = xgrad::nn::mlp<double>({2, 16, 16, 3}, xgrad::nn::activation_kind::tanh, g2);
+        xgrad::optim::adam<double> opt(net->parameters(), 0.01), ref_opt(ref->parameters(), 0.01);
+        dist::sharded_optimizer<double> zero(c, opt, bucket_bytes);
+        INFO("rank " << c.rank() << " of " << N << ", buckets of " << bucket_bytes
+                     << " bytes: " << zero.buckets());
+        CHECK(zero.buckets() == (bucket_bytes == 8 ? 6u : 1u));
+        const auto own = zero.own();
+        CHECK(own.begin == dist::shard_of(371, c.rank(), N).begin);
+        CHECK(own.count == dist::shard_of(371, c.rank(), N).count);
+        if (c.rank() > 0) CHECK((own.begin > 48 && own.begin < 304));  // inside W2
+        for (int step = 0; step < 3; ++step) {
+            std::vector<double> sum;
+            for (auto* p : {&opt, &ref_opt}) p->zero_grad();
+            for (std::size_t k = 0; k < opt.params().size(); ++k) {
+                auto& gw = opt.params()[k]->grad_for_writing();
+                auto& gr = ref_opt.params()[k]->grad_for_writing();
+                for (std::size_t i = 0; i < gw.size(); ++i) {
+                    gw.data()[i] = std::sin(0.1 * static_cast<double>(i + 7 * k + 13 * step) + c.rank());
+                    gr.data()[i] = 0.5 * gw.data()[i];
+                }
+                c.allreduce_sum(std::span<double>(gr.data(), gr.size()));
+            }
+            zero.reduce(0.5);
+            CHECK(zero.first_non_finite() == opt.params().size());
+            zero.step();
+            ref_opt.step();
+            for (std::size_t k = 0; k < opt.params().size(); ++k) {
+                INFO("step " << step << ", parameter " << k);
+                CHECK(
+                    xgrad::test::max_relative_difference(
+                        std::vector<double>(opt.params()[k]->value().begin(), opt.params()[k]->value().end()),
+                        std::vector<double>(ref_opt.params()[k]->value().begin(),
+                                            ref_opt.params()[k]->value().end())) <= 1e-15);
+            }
+        }
+        CHECK(opt.steps() == 3);
+        zero.gather_state();
+        const std::vector<double> m(opt.first_moment().begin(), opt.first_moment().end()),
+            m_ref(ref_opt.first_moment().begin(), ref_opt.first_moment().end()),
+            v(opt.second_moment().begin(), opt.second_moment().end()),
+            v_ref(ref_opt.second_moment().begin(), ref_opt.second_moment().end());
+        CHECK(xgrad::test::max_relative_difference(m, m_ref) <= 1e-15);
+        CHECK(xgrad::test::max_relative_difference(v, v_ref) <= 1e-15);
+    }
+}
+
+TEST_CASE("mpi: a non-finite gradient in one rank's shard stops every rank with the same error", "[mpi]") {
+    auto& c = comm();
+    const int N = c.size();
+    // sharded_optimizer: a NaN from rank 0 in b3, which is in the last rank's shard: every rank learns it.
+    {
+        xgrad::rng g(9);
+        auto net = xgrad::nn::mlp<double>({2, 16, 16, 3}, xgrad::nn::activation_kind::tanh, g);
+        xgrad::optim::adam<double> opt(net->parameters(), 0.01);
+        dist::sharded_optimizer<double> zero(c, opt, 8);  // every parameter sharded
+        for (auto* p : opt.params()) {
+            auto& gr = p->grad_for_writing();
+            for (auto& v : gr) v = 1;
+        }
+        if (c.rank() == 0)
+            opt.params().back()->grad_for_writing()(1, 0) = std::numeric_limits<double>::quiet_NaN();
+        zero.reduce(1.0);
+        INFO("rank " << c.rank() << " of " << N);
+        CHECK(zero.first_non_finite() == opt.params().size() - 1);
+    }
+    // fit: a loss whose value is finite but whose gradient is NaN everywhere (0·∞ in the backward of √(z −
+    // z)): every shard finds a bad parameter, and every rank names the first one, as one process does.
+    const train::loss_function<double> nan_gradient = [](const auto& z, const auto& y) {
+        return xgrad::softmax_cross_entropy(z, y) + xgrad::sum(xgrad::pow(z - z, 0.5));
+    };
+    const auto message_of = [&](dist::communicator* with, std::size_t batch) {
+        auto ds = data::make_spiral<double>(64, 3, 0.1, 11);
+        xgrad::rng g(5);
+        auto net = xgrad::nn::mlp<double>({2, 16, 16, 3}, xgrad::nn::activation_kind::tanh, g);
+        xgrad::optim::adam<double> opt(net->parameters(), 0.01);
+        train::fit_options<double> o;
+        o.epochs = 1;
+        o.batch = batch;
+        o.loss = nan_gradient;
+        o.communicator = with;
+        o.shard_optimizer = true;
+        o.bucket_bytes = 64;
+        return xgrad::test::message_of<xgrad::numeric_error>([&] { train::fit(*net, opt, ds, o); });
+    };
+    const std::string one = message_of(nullptr, 8 * static_cast<std::size_t>(N));
+    xgrad::rng g(5);
+    const std::string first_name = xgrad::nn::mlp<double>({2, 16, 16, 3}, xgrad::nn::activation_kind::tanh, g)
+                                       ->named_parameters()[0]
+                                       .first;
+    REQUIRE_THAT(one,
+                 Catch::Contains("the gradient of '" + first_name + "' is not finite in epoch 1, batch 1"));
+    const std::string all = message_of(&c, 8);
+    INFO("rank " << c.rank() << " of " << N);
+    CHECK(all == one);
+}
+
+TEST_CASE("mpi: a sharded run stopped after an epoch and resumed from rank 0's state equals the whole run",
+          "[mpi]") {
+    auto& c = comm();
+    const std::size_t N = static_cast<std::size_t>(c.size());
+    auto all = data::make_spiral<double>(10 * 8 * N + 5 + 90, 3, 0.1, 11);
+    auto [tr, val] = data::split(all, 90.0 / static_cast<double>(10 * 8 * N + 5 + 90), 12);
+    const auto make = [](std::uint64_t seed) {
+        xgrad::rng g(seed);
+        return xgrad::nn::mlp<double>({2, 16, 16, 3}, xgrad::nn::activation_kind::tanh, g);
+    };
+    train::fit_options<double> o;
+    o.epochs = 3;
+    o.batch = 8;
+    o.seed = 3;
+    o.validation = &val;
+    o.communicator = &c;
+    o.shard_optimizer = true;
+    o.bucket_bytes = 64;
+    auto whole = make(5);
+    xgrad::optim::adam<double> whole_opt(whole->parameters(), 0.01);
+    const auto whole_history = train::fit(*whole, whole_opt, tr, o);
+
+    // Epoch 1, then "saved" by rank 0: its weights and its optimizer's state, as a checkpoint holds them.
+    auto first = make(5);
+    xgrad::optim::adam<double> first_opt(first->parameters(), 0.01);
+    o.epochs = 1;
+    train::fit(*first, first_opt, tr, o);
+    // Resumed on fresh models: rank 0 loads the checkpoint, the others start from anything (fit broadcasts).
+    auto resumed = make(100 + static_cast<std::uint64_t>(c.rank()));
+    xgrad::optim::adam<double> resumed_opt(resumed->parameters(), 0.01);
+    if (c.rank() == 0) {
+        for (std::size_t k = 0; k < first_opt.params().size(); ++k)
+            resumed_opt.params()[k]->value() = first_opt.params()[k]->value();
+        std::copy(first_opt.first_moment().begin(), first_opt.first_moment().end(),
+                  resumed_opt.first_moment().begin());
+        std::copy(first_opt.second_moment().begin(), first_opt.second_moment().end(),
+                  resumed_opt.second_moment().begin());
+        resumed_opt.set_steps(first_opt.steps());
+    }
+    o.epochs = 3;
+    o.first_epoch = 1;
+    const auto rest = train::fit(*resumed, resumed_opt, tr, o);
+    REQUIRE(rest.size() == 2);
+    INFO("rank " << c.rank() << " of " << N);
+    for (std::size_t e = 0; e < 2; ++e) {
+        CHECK(rest[e].loss == whole_history[e + 1].loss);  // bit for bit: the same sums in the same order
+        CHECK(rest[e].val_loss == whole_history[e + 1].val_loss);
+    }
+    for (std::size_t k = 0; k < whole_opt.params().size(); ++k)
+        CHECK(same(resumed_opt.params()[k]->value(), whole_opt.params()[k]->value()));
+    CHECK(std::equal(resumed_opt.first_moment().begin(), resumed_opt.first_moment().end(),
+                     whole_opt.first_moment().begin()));
+    CHECK(std::equal(resumed_opt.second_moment().begin(), resumed_opt.second_moment().end(),
+                     whole_opt.second_moment().begin()));
+    CHECK(resumed_opt.steps() == whole_opt.steps());
+}
+
+// n = 10·(8N) + 1: in the last global batch N − 1 ranks have no example, and still take part in the
+// reduce-scatter (with zeros), the update of their shards and the all-gather.
+TEST_CASE("mpi: the sharded step equals one process when ranks get no example of the last batch", "[mpi]") {
+    const std::size_t N = static_cast<std::size_t>(comm().size());
+    check_equivalent<double>(10 * 8 * N + 1, 8, optimizer_kind::adam, 1e-12, true);
 }

@@ -2,6 +2,10 @@
 // buckets against a stand-in group of identical ranks. The runs over MPI are tests/mpi/.
 #include <xgrad/distributed.hpp>
 
+#include <thread>
+
+#include <xgrad/train_threads.hpp>
+
 #include "support.hpp"
 
 namespace dist = xgrad::dist;
@@ -126,5 +130,74 @@ TEST_CASE(
             CHECK((overlap ? four.started_sizes : four.summed_sizes) == buckets);
             CHECK((overlap ? four.summed_sizes : four.started_sizes).empty());
         }
+    }
+}
+
+TEST_CASE("distributed: every communicator reduce-scatters and all-gathers, and shards the optimizer's step",
+          "[dist]") {
+    // thread_team has only the communicator's default reduce_scatter_sum and all_gather (over allreduce_sum).
+    constexpr int n = 3;
+    dist::thread_team team(n);
+    const std::vector<std::size_t> counts{2, 0, 3};  // a rank with an empty block
+    std::vector<std::vector<double>> scattered(n), gathered(n);
+    // sharded_optimizer on each thread (2-5-3 tanh MLP, 33 parameters: shards of 11 cut W1 and W2), against
+    // the whole step after one sum.
+    std::vector<std::vector<double>> weights(n), reference(n);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < n; ++r) {
+        threads.emplace_back([&, r] {
+            auto& c = team.member(r);
+            const auto me = static_cast<std::size_t>(r);
+            std::vector<double> in(5), out(counts[me]);
+            for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<double>(10 * r + i);
+            c.reduce_scatter_sum(std::span<const double>(in), std::span<double>(out), counts);
+            scattered[me] = out;
+            std::vector<double> x(5, -1.0);
+            std::size_t at = 0;
+            for (std::size_t q = 0; q < me; ++q) at += counts[q];
+            for (std::size_t i = 0; i < counts[me]; ++i) x[at + i] = 100.0 * (r + 1) + static_cast<double>(i);
+            c.all_gather(std::span<double>(x), counts);
+            gathered[me] = x;
+
+            xgrad::rng g(4), g2(4);
+            auto net = xgrad::nn::mlp<double>({2, 5, 3}, xgrad::nn::activation_kind::tanh, g);
+            auto ref = xgrad::nn::mlp<double>({2, 5, 3}, xgrad::nn::activation_kind::tanh, g2);
+            xgrad::optim::sgd<double> opt(net->parameters(), 0.1, 0.9), ref_opt(ref->parameters(), 0.1, 0.9);
+            dist::sharded_optimizer<double> zero(c, opt, 8);  // buckets of one parameter each
+            for (int step = 0; step < 2; ++step) {
+                for (std::size_t k = 0; k < opt.params().size(); ++k) {
+                    auto& gw = opt.params()[k]->grad_for_writing();
+                    auto& gr = ref_opt.params()[k]->grad_for_writing();
+                    for (std::size_t i = 0; i < gw.size(); ++i) {
+                        gw.data()[i] = 0.25 * static_cast<double>(r + 1) * static_cast<double>(i + k + step);
+                        gr.data()[i] = 0.5 * gw.data()[i];
+                    }
+                    c.allreduce_sum(std::span<double>(gr.data(), gr.size()));
+                }
+                zero.reduce(0.5);
+                if (zero.first_non_finite() != opt.params().size()) return;
+                zero.step();
+                ref_opt.step();
+            }
+            zero.gather_state();
+            for (auto* p : opt.params())
+                weights[me].insert(weights[me].end(), p->value().begin(), p->value().end());
+            weights[me].insert(weights[me].end(), opt.velocity().begin(), opt.velocity().end());
+            for (auto* p : ref_opt.params())
+                reference[me].insert(reference[me].end(), p->value().begin(), p->value().end());
+            reference[me].insert(reference[me].end(), ref_opt.velocity().begin(), ref_opt.velocity().end());
+        });
+    }
+    for (auto& t : threads) t.join();
+    // Σ_r (10r + i) = 3i + 30 for element i; rank 0 gets elements 0–1, rank 2 elements 2–4.
+    CHECK(scattered[0] == std::vector<double>{30, 33});
+    CHECK(scattered[1].empty());
+    CHECK(scattered[2] == std::vector<double>{36, 39, 42});
+    for (int r = 0; r < n; ++r) {
+        INFO("rank " << r);
+        CHECK(gathered[static_cast<std::size_t>(r)] == std::vector<double>{100, 101, 300, 301, 302});
+        REQUIRE(weights[static_cast<std::size_t>(r)].size() == 2 * 33);
+        // The sums are of exact multiples of 1/8: the sharded step equals the whole one bit for bit.
+        CHECK(weights[static_cast<std::size_t>(r)] == reference[static_cast<std::size_t>(r)]);
     }
 }

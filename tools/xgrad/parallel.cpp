@@ -137,6 +137,10 @@ void attach_job(train::fit_options<float>& options) {
     // XGRAD_DIST_OVERLAP=1: non-blocking sums started during backward (off by default: docs/distributed.md).
     if (const char* v = std::getenv("XGRAD_DIST_OVERLAP"); v != nullptr && std::string_view(v) == "1")
         options.overlap_reduction = true;
+    // The optimizer's step sharded over the processes (ZeRO-1; docs/distributed.md): XGRAD_DIST_SHARD=0 turns
+    // it off (every process then steps every parameter after an allreduce).
+    const char* shard = std::getenv("XGRAD_DIST_SHARD");
+    options.shard_optimizer = !(shard != nullptr && std::string_view(shard) == "0");
 #ifdef XGRAD_WITH_MPI
     g_comm->reset_stats();
 #endif
@@ -165,9 +169,8 @@ std::string collective_report() {
     if (job_communicator() == nullptr || steps == 0) return {};
     const auto& s = g_comm->stats();
     return fmt::format(
-        "allreduce (rank 0): {:.3f} ms per step blocked in the sums ({} calls, {:.2f} MB per step, {:.1f} s "
-        "in "
-        "all)",
+        "allreduce (rank 0): {:.3f} ms per step blocked in the collectives ({} calls, {:.2f} MB per step, "
+        "{:.1f} s in all)",
         1e3 * s.seconds / static_cast<double>(steps), s.allreduces,
         1e-6 * static_cast<double>(s.bytes) / static_cast<double>(steps), s.seconds);
 #else

@@ -44,7 +44,8 @@ void abort_job(int status) noexcept;
 void check_same_configuration(const data::dataset<float>& train, const data::dataset<float>& validation,
                               const data::dataset<float>& test);
 
-/// Sets options.communicator (and overlap_reduction when XGRAD_DIST_OVERLAP=1), and wraps options.on_batch
+/// Sets options.communicator, shard_optimizer (unless XGRAD_DIST_SHARD=0) and overlap_reduction (when
+/// XGRAD_DIST_OVERLAP=1), and wraps options.on_batch
 /// for the test hook XGRAD_TEST_KILL=RANK:K (rank RANK raises SIGKILL on itself after its K-th batch, to test
 /// a lost process). No job: nothing.
 void attach_job(train::fit_options<float>& options);

@@ -39,9 +39,10 @@ public:
 
 /// Time and traffic of the collectives of one communicator.
 struct collective_stats {
-    std::size_t allreduces = 0;  ///< allreduce_sum and start_allreduce_sum calls
-    std::size_t bytes = 0;       ///< their payload (per rank)
-    double seconds = 0;          ///< wall time inside allreduce_sum and wait (blocked on the sums)
+    std::size_t allreduces =
+        0;                  ///< allreduce_sum, start_allreduce_sum, reduce_scatter_sum and all_gather calls
+    std::size_t bytes = 0;  ///< their payload (per rank: the whole buffer of a reduce-scatter or all-gather)
+    double seconds = 0;     ///< wall time inside them and wait (blocked on the collectives)
 };
 
 /// A communicator over MPI_COMM_WORLD (a duplicate of it). The MPI errors handler is MPI_ERRORS_ARE_FATAL:
@@ -60,6 +61,14 @@ public:
     int start_allreduce_sum(std::span<float> x) override;
     int start_allreduce_sum(std::span<double> x) override;
     void wait(int handle) override;
+    /// MPI_Reduce_scatter (blocks of any sizes) and MPI_Allgatherv (in place).
+    void reduce_scatter_sum(std::span<const float> in, std::span<float> out,
+                            std::span<const std::size_t> counts) override;
+    void reduce_scatter_sum(std::span<const double> in, std::span<double> out,
+                            std::span<const std::size_t> counts) override;
+    void all_gather(std::span<float> x, std::span<const std::size_t> counts) override;
+    void all_gather(std::span<double> x, std::span<const std::size_t> counts) override;
+    using communicator::all_gather;
     void broadcast(std::span<float> x, int root) override;
     void broadcast(std::span<double> x, int root) override;
     void broadcast(std::span<std::uint64_t> x, int root) override;
