@@ -324,8 +324,10 @@ private:
 ///     every replay as an eager step does; saved state (ctx.save) is rewritten by each replayed forward;
 ///   * grad mode (no_grad) and training/evaluation choices are those of the recording (record another
 ///     graph for evaluation);
-///   * the graph's backward observer (traces, dist::gradient_reducer) and anomaly mode are read at each
-///     replay, as by an eager backward: the observer sees every op backward visits, in the same order.
+///   * the graph's backward observer (backward_trace, your own) and anomaly mode are read at each replay,
+///     as by an eager backward: the observer sees every op backward visits, in the same order, with the
+///     same gradients (dist::gradient_reducer::reduce after run() works; its overlapped backward(g, root)
+///     runs an eager backward instead).
 /// The graph must not be cleared, extended or destroyed after the capture (a replay throws graph_error
 /// naming the capture's file:line); the borrowed matrices and parameters must stay alive at the same
 /// addresses, as for eager recording. A forward that throws (a label out of range in a new batch, say)
@@ -342,10 +344,7 @@ public:
     /// graph::backward(root) on the last forward's values: d(root) = 1, leaf gradients accumulate.
     void backward(std::source_location loc = std::source_location::current());
     /// forward() then backward(): one step of the recorded computation and its gradients.
-    void run(std::source_location loc = std::source_location::current()) {
-        forward(loc);
-        backward(loc);
-    }
+    void run(std::source_location loc = std::source_location::current());
 
     /// The captured root (its value and gradient are the last replay's).
     const var<T>& root() const noexcept { return m_root; }
@@ -372,6 +371,8 @@ private:
     recording(graph<T>& g, const var<T>& root, const std::source_location& loc);
     /// Throws graph_error unless the graph is the captured one and every outside leaf has its shape.
     void check(const char* what, const std::source_location& loc) const;
+    void forward_checked(const std::source_location& loc);   // forward() after check()
+    void backward_checked(const std::source_location& loc);  // backward() after check()
     [[noreturn]] void refuse(const char* what, const std::source_location& loc) const;
 
     graph<T>* m_graph = nullptr;

@@ -705,6 +705,24 @@ void recording<T>::refuse(const char* what, const std::source_location& loc) con
 template <class T>
 void recording<T>::forward(std::source_location loc) {
     check("forward", loc);
+    forward_checked(loc);
+}
+
+template <class T>
+void recording<T>::backward(std::source_location loc) {
+    check("backward", loc);
+    backward_checked(loc);
+}
+
+template <class T>
+void recording<T>::run(std::source_location loc) {
+    check("run", loc);  // once: nothing outside can change between the forward and the backward
+    forward_checked(loc);
+    backward_checked(loc);
+}
+
+template <class T>
+[[gnu::always_inline]] inline void recording<T>::forward_checked(const std::source_location& loc) {
     graph<T>& g = *m_graph;
     m_forward_ok = false;
     const detail::call_site_scope scope(loc);  // an op that fails names the replay's caller too
@@ -725,8 +743,7 @@ void recording<T>::forward(std::source_location loc) {
 }
 
 template <class T>
-void recording<T>::backward(std::source_location loc) {
-    check("backward", loc);
+[[gnu::always_inline]] inline void recording<T>::backward_checked(const std::source_location& loc) {
     if (!m_forward_ok) [[unlikely]]
         refuse("backward", loc);
     graph<T>& g = *m_graph;
@@ -736,9 +753,17 @@ void recording<T>::backward(std::source_location loc) {
         g.backward(m_root);  // throws the eager backward's error
         return;
     }
-    detail::ensure_shape(g.m_seed, {1, 1});
-    g.m_seed(0, 0) = T(1);
-    g.seed_root(r, g.m_seed);
+    detail::slot<T>& root = *r.data;
+    const auto& gs = root.grad.shape();
+    if (!g.m_backward_ran && !root.has_grad && gs[0] == 1 && gs[1] == 1) [[likely]] {
+        root.grad.data()[0] = T(1);  // seed_root's work after a forward: d(root) = 1
+        root.has_grad = true;
+        g.m_backward_ran = true;
+    } else {
+        detail::ensure_shape(g.m_seed, {1, 1});
+        g.m_seed(0, 0) = T(1);
+        g.seed_root(r, g.m_seed);
+    }
     for (const op_entry& e : m_back) {
         detail::node<T>& n = *e.node;
         if (!n.own.has_grad) continue;
