@@ -1,12 +1,14 @@
 // Tests of the convolution family: conv2d, max_pool2d, avg_pool2d, global_avg_pool (values, gradients, edge
 // cases, bad input). Expected values come from the direct formulas written here as plain loops over
 // (channel, row, column) — never from im2col or the library.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "support.hpp"
@@ -426,6 +428,160 @@ TEST_CASE("conv: conv2d over many im2col blocks matches the direct formula (valu
         XGRAD_REQUIRE_CLOSE(vw.grad(), matrix<double>(2.0 * dw), kRtol, kAtol);
         XGRAD_REQUIRE_CLOSE(vx.grad(), matrix<double>(2.0 * dx), kRtol, kAtol);
         XGRAD_REQUIRE_CLOSE(vb.grad(), matrix<double>(2.0 * db), kRtol, kAtol);
+    }
+}
+
+namespace {
+
+/// 3×3 stride-1 cases that conv2d computes by Winograd, with the output tile r each takes: odd and even H and
+/// W (partial last tiles), padding 0, 1, 2, m = 1 and m = 5, C and K not multiples of anything, non-square
+/// images, a single partial tile, and one case of many blocks of tiles (a block's V and M are at most 512
+/// KiB).
+struct winograd_case {
+    conv_case c;
+    std::size_t tile;
+};
+std::vector<winograd_case> winograd_cases() {
+    return {
+        {{{4, 7, 9}, window2d::square(3, 1, 1), 3, 5}, 2},   // Ho × Wo = 7 × 9: partial last row and column
+        {{{5, 6, 8}, window2d::square(3, 1, 0), 7, 1}, 2},   // 4 × 6: whole tiles
+        {{{6, 5, 10}, window2d::square(3, 1, 2), 5, 5}, 2},  // 7 × 12, padding 2
+        {{{4, 3, 3}, window2d::square(3, 1, 0), 2, 1}, 2},   // 1 × 1: one tile, three quarters of it missing
+        {{{7, 9, 4}, window2d::square(3, 1, 1), 6, 5}, 2},   // 9 × 4
+        {{{5, 4, 11}, window2d::square(3, 1, 2), 1, 1}, 2},  // K = 1, 6 × 13
+        {{{4, 10, 9}, window2d::square(3, 1, 1), 3, 5}, 4},  // 10 × 9: partial last tiles (2 and 1 of 4)
+        {{{5, 13, 12}, window2d::square(3, 1, 0), 2, 1}, 4},   // 11 × 10
+        {{{6, 9, 11}, window2d::square(3, 1, 2), 5, 5}, 4},    // 11 × 13, padding 2
+        {{{5, 8, 8}, window2d::square(3, 1, 1), 7, 2}, 4},     // 8 × 8: whole tiles
+        {{{8, 14, 13}, window2d::square(3, 1, 1), 9, 40}, 4},  // 16 tiles in blocks of 2
+        {{{8, 7, 40}, window2d::square(3, 1, 1), 9, 40}, 2},   // 80 tiles in blocks of 6 (the last one short)
+    };
+}
+
+/// Winograd's conv2d against the direct loops in T: values, then gradients first onto buffers holding Inf
+/// (β = 0 must overwrite), then with a second contribution of the same op (β = 1 must add). Returns the
+/// largest |difference| / (1 + |direct|) over values and gradients.
+template <class T>
+double winograd_against_loops(const conv_case& c, std::uint64_t seed, double rtol, double atol) {
+    using xgrad::test::to_double;
+    using xgrad::test::to_float;
+    const auto in_t = [](const matrix<double>& a) {
+        if constexpr (std::is_same_v<T, float>) {
+            return to_float(a);
+        } else {
+            return a;
+        }
+    };
+    const auto back = [](const matrix<T>& a) {
+        if constexpr (std::is_same_v<T, float>) {
+            return to_double(a);
+        } else {
+            return a;
+        }
+    };
+    const std::size_t ckk = c.in.channels * 9;
+    const image_shape out = xgrad::window_output(c.in, c.win, c.K);
+    // values rounded to T first, so that the direct loops see the same inputs
+    const matrix<double> w = back(in_t(random_matrix(c.K, ckk, seed))),
+                         x = back(in_t(random_matrix(c.in.size(), c.m, seed + 1))),
+                         b = back(in_t(random_matrix(c.K, 1, seed + 2))),
+                         gy = back(in_t(random_matrix(out.size(), c.m, seed + 3)));
+    matrix<double> dw, dx, db;
+    loop_conv_gradients(w, x, gy, c.in, c.win, dw, dx, db);
+    double worst = 0;
+    const auto check = [&](const matrix<T>& got, const matrix<double>& want) {
+        const matrix<double> g = back(got);
+        XGRAD_REQUIRE_CLOSE(g, want, rtol, atol);
+        for (std::size_t i = 0; i < want.size(); ++i)
+            worst = std::max(worst, std::abs(g.data()[i] - want.data()[i]) / (1 + std::abs(want.data()[i])));
+    };
+    const T inf = std::numeric_limits<T>::infinity();
+    xgrad::graph<T> g;
+    auto vw = g.variable(in_t(w)), vx = g.variable(in_t(x)), vb = g.variable(in_t(b));
+    auto y = xgrad::conv2d(vw, vx, vb, c.in, c.win);
+    check(y.value(), loop_conv(w, x, b, c.in, c.win));
+    g.backward(y, matrix<T>(gy.shape(), inf));
+    g.zero_grad();
+    g.backward(y, in_t(gy));
+    check(vw.grad(), dw);
+    check(vx.grad(), dx);
+    check(vb.grad(), db);
+    g.zero_grad();
+    g.backward(y + xgrad::conv2d(vw, vx, vb, c.in, c.win), in_t(gy));
+    check(vw.grad(), matrix<double>(2.0 * dw));
+    check(vx.grad(), matrix<double>(2.0 * dx));
+    check(vb.grad(), matrix<double>(2.0 * db));
+    return worst;
+}
+
+}  // namespace
+
+TEST_CASE("conv: 3×3 stride-1 kernels over ≥ 4 channels take the Winograd path (4×4 tiles on ≥ 8×8 outputs)",
+          "[conv][conv2d][winograd]") {
+    for (const winograd_case& w : winograd_cases()) {
+        INFO(describe(w.c));
+        CHECK(xgrad::detail::conv2d_winograd_tile(w.c.in, w.c.win) == w.tile);
+    }
+    using xgrad::detail::conv2d_winograd_tile;
+    CHECK(conv2d_winograd_tile({32, 14, 14}, window2d::square(3, 1, 1)) == 4);    // the default CNN's conv2
+    CHECK(conv2d_winograd_tile({1, 28, 28}, window2d::square(3, 1, 1)) == 0);     // its conv1: C = 1
+    CHECK(conv2d_winograd_tile({8, 9, 9}, window2d::square(3, 2, 1)) == 0);       // stride 2
+    CHECK(conv2d_winograd_tile({8, 9, 9}, {.kernel_h = 3, .kernel_w = 2}) == 0);  // 3×2
+    CHECK(conv2d_winograd_tile({8, 9, 9}, window2d::square(5)) == 0);
+    const window2d dilated{.kernel_h = 3, .kernel_w = 3, .dilation_h = 2, .dilation_w = 2};
+    CHECK(conv2d_winograd_tile({8, 9, 9}, dilated) == 0);
+    CHECK(conv2d_winograd_tile({8, 2, 9}, window2d::square(3)) == 0);  // the window does not fit
+}
+
+TEST_CASE("conv: conv2d by Winograd matches the direct formula in double (values and gradients)",
+          "[conv][conv2d][winograd]") {
+    // F(4×4, 3×3)'s transforms hold larger numbers (up to 8, down to 1/24) than F(2×2, 3×3)'s (1, ½): its
+    // rounding is larger, hence the wider tolerance
+    std::uint64_t seed = 900;
+    double worst[5] = {};
+    for (const winograd_case& w : winograd_cases()) {
+        INFO(describe(w.c));
+        REQUIRE(xgrad::detail::conv2d_winograd_tile(w.c.in, w.c.win) == w.tile);
+        const double tol = w.tile == 4 ? 1e-11 : kRtol;
+        worst[w.tile] = std::max(worst[w.tile], winograd_against_loops<double>(w.c, seed, tol, tol));
+        seed += 4;
+    }
+    WARN("Winograd in double: largest |difference|/(1 + |direct|) " << worst[2] << " with 2×2 tiles, "
+                                                                    << worst[4] << " with 4×4");
+}
+
+TEST_CASE("conv: conv2d by Winograd in float matches the direct formula (values and gradients)",
+          "[conv][conv2d][winograd][float]") {
+    std::uint64_t seed = 950;
+    double worst[5] = {};
+    for (const winograd_case& w : winograd_cases()) {
+        INFO(describe(w.c));
+        const double tol = w.tile == 4 ? 3e-4 : 5e-5;
+        worst[w.tile] = std::max(worst[w.tile], winograd_against_loops<float>(w.c, seed, tol, tol));
+        seed += 4;
+    }
+    WARN("Winograd in float: largest |difference|/(1 + |direct|) " << worst[2] << " with 2×2 tiles, "
+                                                                   << worst[4] << " with 4×4");
+}
+
+TEST_CASE("conv: conv2d by Winograd gradchecks at odd shapes", "[conv][conv2d][winograd][gradcheck]") {
+    const std::vector<winograd_case> cases = {
+        {{{5, 5, 7}, window2d::square(3, 1, 1), 3, 2}, 2},
+        {{{4, 6, 3}, window2d::square(3, 1, 2), 2, 1}, 2},
+        {{{4, 9, 11}, window2d::square(3, 1, 1), 2, 1}, 4},
+    };
+    std::uint64_t seed = 980;
+    for (const winograd_case& w : cases) {
+        const conv_case& c = w.c;
+        INFO(describe(c));
+        REQUIRE(xgrad::detail::conv2d_winograd_tile(c.in, c.win) == w.tile);
+        const auto r =
+            xgrad::gradcheck([&](auto v) { return xgrad::conv2d(v[0], v[1], v[2], c.in, c.win); },
+                             {random_matrix(c.K, c.in.channels * 9, seed),
+                              random_matrix(c.in.size(), c.m, seed + 1), random_matrix(c.K, 1, seed + 2)});
+        seed += 3;
+        INFO(r.report);
+        CHECK(r.ok);
     }
 }
 
