@@ -47,6 +47,9 @@ constexpr double learning_rate = 0.01;
 
 template <class T>
 std::unique_ptr<stepper> make_xgrad(const model_spec& s, const problem& p);
+/// The same step recorded once and replayed (graph::capture, recording::run).
+template <class T>
+std::unique_ptr<stepper> make_xgrad_replay(const model_spec& s, const problem& p);
 template <class T>
 std::unique_ptr<stepper> make_hand(const model_spec& s, const problem& p);
 template <class T>

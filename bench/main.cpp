@@ -3,7 +3,10 @@
 // samples.
 //
 //   bench [--models a,b,c,d] [--dtypes f32,f64] [--threads 1,2] [--samples 21] [--sample-ms 20]
-//   bench --profile xgrad|hand|libtorch --models b --dtypes f32 --steps 200   (no timing: for perf/callgrind)
+//   bench --profile xgrad|replay|hand|libtorch --models b --dtypes f32 --steps 200   (no timing: for
+//   perf/callgrind)
+//
+// "xgrad" records the graph every step (eager); "replay" records it once and replays it (graph::capture).
 #include <cblas.h>
 
 #include <algorithm>
@@ -72,6 +75,7 @@ void run(const bench::model_spec& spec, int threads, int samples, double sample_
     std::vector<contender> cs;
     cs.push_back({"xgrad", bench::make_xgrad<T>(spec, problem)});
     cs.push_back({"hand", bench::make_hand<T>(spec, problem)});
+    cs.push_back({"replay", bench::make_xgrad_replay<T>(spec, problem)});
     if (auto t = bench::make_torch<T>(spec, problem)) cs.push_back({"libtorch", std::move(t)});
 
     for (auto& c : cs) {  // first loss (all start from the same weights), then warm-up and calibration
@@ -92,15 +96,16 @@ void run(const bench::model_spec& spec, int threads, int samples, double sample_
             c.samples.push_back(time_steps(*c.s, c.steps_per_sample));
         }
     }
-    const double x = median(cs[0].samples), h = median(cs[1].samples);
-    const double tt = cs.size() > 2 ? median(cs[2].samples) : 0;
-    const std::string torch_us = cs.size() > 2 ? fmt_num(tt, 2) : "–";
-    const std::string torch_ratio = cs.size() > 2 ? fmt_num(x / tt, 2) : "–";
-    const std::string torch_allocs = cs.size() > 2 ? fmt_num(cs[2].allocs_per_step, 0) : "–";
-    std::printf("| (%s) | %s | %d | %.2f | %.2f | %s | %.2f | %s | %.2f | %.0f / %.0f / %s |\n",
-                spec.key.c_str(), dtype, threads, x, h, torch_us.c_str(), x / h, torch_ratio.c_str(),
-                quantile(cs[0].samples, 0.9) / x, cs[0].allocs_per_step, cs[1].allocs_per_step,
-                torch_allocs.c_str());
+    const double x = median(cs[0].samples), h = median(cs[1].samples), r = median(cs[2].samples);
+    const double tt = cs.size() > 3 ? median(cs[3].samples) : 0;
+    const std::string torch_us = cs.size() > 3 ? fmt_num(tt, 2) : "–";
+    const std::string torch_ratio = cs.size() > 3 ? fmt_num(x / tt, 2) : "–";
+    const std::string torch_allocs = cs.size() > 3 ? fmt_num(cs[3].allocs_per_step, 0) : "–";
+    std::printf(
+        "| (%s) | %s | %d | %.2f | %.2f | %.2f | %s | %.2f | %.2f | %s | %.2f | %.0f / %.0f / %.0f / %s |\n",
+        spec.key.c_str(), dtype, threads, x, r, h, torch_us.c_str(), x / h, r / h, torch_ratio.c_str(),
+        quantile(cs[0].samples, 0.9) / x, cs[0].allocs_per_step, cs[2].allocs_per_step, cs[1].allocs_per_step,
+        torch_allocs.c_str());
     std::fflush(stdout);
     const double l0 = cs[0].first_loss;
     for (auto& c : cs) {
@@ -188,6 +193,8 @@ int main(int argc, char** argv) {
             std::unique_ptr<bench::stepper> st =
                 profile == "xgrad"
                     ? (f32 ? bench::make_xgrad<float>(spec, p) : bench::make_xgrad<double>(spec, p))
+                : profile == "replay" ? (f32 ? bench::make_xgrad_replay<float>(spec, p)
+                                             : bench::make_xgrad_replay<double>(spec, p))
                 : profile == "hand"
                     ? (f32 ? bench::make_hand<float>(spec, p) : bench::make_hand<double>(spec, p))
                     : (f32 ? bench::make_torch<float>(spec, p) : bench::make_torch<double>(spec, p));
@@ -208,10 +215,10 @@ int main(int argc, char** argv) {
                     xgrad::blas_core().c_str(), openblas_get_corename());
     }
     std::printf(
-        "| model | dtype | threads | xgrad µs | hand µs | libtorch µs | xgrad/hand | xgrad/libtorch | xgrad "
-        "p90/median | "
-        "allocations per step: xgrad / hand / libtorch |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+        "| model | dtype | threads | xgrad µs | replay µs | hand µs | libtorch µs | xgrad/hand | replay/hand "
+        "| "
+        "xgrad/libtorch | xgrad p90/median | allocations per step: xgrad / replay / hand / libtorch |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& spec : bench::models()) {
         if (std::find(want_models.begin(), want_models.end(), spec.key) == want_models.end()) continue;
         for (const auto& d : dtypes) {

@@ -1,5 +1,5 @@
 // The models written the way a user of xgrad writes them: modules, a graph re-recorded every step, an
-// optimizer.
+// optimizer — and the same step recorded once and replayed (graph::capture, recording::run).
 #include <xgrad/xgrad.hpp>
 
 #include "bench.hpp"
@@ -11,7 +11,8 @@ namespace {
 template <class T>
 class xgrad_stepper final : public stepper {
 public:
-    xgrad_stepper(const model_spec& s, const problem& p) : m_spec(s) {
+    /// replay: record the step once and replay it (graph::capture) instead of recording it every step.
+    xgrad_stepper(const model_spec& s, const problem& p, bool replay) : m_spec(s) {
         xgrad::rng g(0);
         const auto kind = s.hidden == act::relu      ? xgrad::nn::activation_kind::relu
                           : s.hidden == act::sigmoid ? xgrad::nn::activation_kind::sigmoid
@@ -27,8 +28,16 @@ public:
         std::copy(p.x.begin(), p.x.end(), m_x.begin());
         m_y = xgrad::matrix<T>({1, s.batch});
         std::copy(p.labels.begin(), p.labels.end(), m_y.begin());
+        if (replay) m_step = m_graph.capture(record());
     }
     void step() override {
+        if (m_step.ops() != 0) {
+            m_opt->zero_grad();
+            m_step.run();
+            m_opt->step();
+            m_loss = static_cast<double>(m_step.root().item());
+            return;
+        }
         m_graph.clear();
         m_opt->zero_grad();
         auto x = m_graph.borrow(m_x);
@@ -43,11 +52,21 @@ public:
     double last_loss() const override { return m_loss; }
 
 private:
+    xgrad::var<T> record() {  // the forward of one step, recorded on the empty graph
+        auto x = m_graph.borrow(m_x);
+        auto y = m_graph.borrow(m_y);
+        auto z = (*m_net)(x);
+        return m_spec.objective == loss::bce ? xgrad::bce_with_logits(z, y)
+                                             : xgrad::softmax_cross_entropy(z, y);
+    }
+
+private:
     model_spec m_spec;
     std::unique_ptr<xgrad::nn::sequential<T>> m_net;
     std::unique_ptr<xgrad::optim::sgd<T>> m_opt;
     xgrad::graph<T> m_graph;
     xgrad::matrix<T> m_x, m_y;
+    xgrad::recording<T> m_step;  // empty unless replaying
     double m_loss = 0;
 };
 
@@ -55,9 +74,15 @@ private:
 
 template <class T>
 std::unique_ptr<stepper> make_xgrad(const model_spec& s, const problem& p) {
-    return std::make_unique<xgrad_stepper<T>>(s, p);
+    return std::make_unique<xgrad_stepper<T>>(s, p, false);
+}
+template <class T>
+std::unique_ptr<stepper> make_xgrad_replay(const model_spec& s, const problem& p) {
+    return std::make_unique<xgrad_stepper<T>>(s, p, true);
 }
 template std::unique_ptr<stepper> make_xgrad<float>(const model_spec&, const problem&);
 template std::unique_ptr<stepper> make_xgrad<double>(const model_spec&, const problem&);
+template std::unique_ptr<stepper> make_xgrad_replay<float>(const model_spec&, const problem&);
+template std::unique_ptr<stepper> make_xgrad_replay<double>(const model_spec&, const problem&);
 
 }  // namespace bench

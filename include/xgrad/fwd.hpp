@@ -10,6 +10,8 @@ class graph;
 template <class T>
 class parameter;
 template <class T>
+class recording;
+template <class T>
 class op;
 template <class T>
 class forward_context;

@@ -228,11 +228,22 @@ public:
 
     /// Anomaly mode: after every forward and backward, check for NaN/Inf and throw numeric_error naming the
     /// first op that produced one (and where it was called). Off by default (it reads every element).
+    /// A recording's replays check too while it is on.
     void set_anomaly_mode(bool on) noexcept { m_anomaly = on; }
     bool anomaly_mode() const noexcept { return m_anomaly; }
 
+    /// Fixes the tape as it is now into a recording that re-runs it (see recording): for a training step
+    /// whose graph has the same structure every time, record it once, capture it, and replay it,
+    ///
+    ///   step.run()  ≡  clear(); record the same code again; backward(root)   (bit for bit),
+    ///
+    /// without validating handles, claiming nodes or registering leaves again. Captures nothing new: the
+    /// tape's values are those of the recording just made. Throws graph_error for a stale `root`.
+    recording<T> capture(const var<T>& root, std::source_location loc = std::source_location::current());
+
 private:
     friend class var<T>;
+    friend class recording<T>;
     friend class forward_context<T>;
     friend class backward_context<T>;
     friend struct detail::engine<T>;
@@ -262,6 +273,9 @@ private:
     void check_leaf_shape(const char* what, const shape2& s, std::string_view name) const;
     [[noreturn]] void throw_unchecked(const var<T>& v, const char* what) const;
     void run_backward(detail::node<T>& n);
+    /// backward's start on root node `r`: interior gradients from zero (if a backward ran since they last
+    /// were), then d(root) += seed.
+    void seed_root(detail::node<T>& r, const matrix<T>& seed);
     /// run_backward's slow path for input i: throws op_contract_error for a missing or mis-shaped gradient,
     /// checks it in anomaly mode.
     void check_delivery(const detail::node<T>& n, std::size_t i);
@@ -282,6 +296,96 @@ private:
     bool m_backward_ran = false;  // a backward ran since clear(): interior gradients need resetting
     matrix<T> m_seed;             // d(root) = 1 for scalar roots, kept to avoid an allocation per backward
     backward_observer m_observer;
+};
+
+/// A training step recorded once and re-run (graph::capture): forward() runs every op of the captured tape
+/// again in creation order, reading the current values of its borrowed inputs (borrow) and parameters
+/// (param); backward() backpropagates from the captured root as graph::backward(root) does: one reverse
+/// loop, interior gradients from zero, leaf gradients accumulating. For the same values, run() gives the
+/// same values and gradients as clearing the graph, recording the same code again and calling backward,
+/// bit for bit, but costs only the ops' own kernels:
+///
+///   auto x = g.borrow(X), y = g.borrow(Y);         // X, Y: the caller's batch buffers
+///   auto loss = bce_with_logits(net(x), y);
+///   auto step = g.capture(loss);                   // the tape is fixed from here on
+///   for (…) { write the next batch into X and Y;  opt.zero_grad();  step.run();  opt.step(); }
+///   // loss.item(), the other handles of the recording and var::grad() read the last replay's results
+///
+/// What a replay reads and what stays as recorded:
+///   * borrowed matrices and parameters are read where they are now (their buffers may have been
+///     reallocated, e.g. by assigning a new batch); they must keep the shape they had at capture: a replay
+///     checks every such leaf first and throws graph_error naming it, and the capture's file:line, before
+///     anything is written. constant() and variable() leaves are the graph's own copies and keep their
+///     values (a variable's gradient restarts from zero at each forward, as when it is recorded anew):
+///     data that changes between steps goes in through borrow();
+///   * each op's arguments are those of the recording: numbers stay fixed, objects passed by reference
+///     are used as they are now — dropout draws a fresh mask from its rng on every replay (the same mask
+///     an eager step would draw from the same rng state), batch_norm updates its running statistics on
+///     every replay as an eager step does; saved state (ctx.save) is rewritten by each replayed forward;
+///   * grad mode (no_grad) and training/evaluation choices are those of the recording (record another
+///     graph for evaluation);
+///   * the graph's backward observer (backward_trace, your own) and anomaly mode are read at each replay,
+///     as by an eager backward: the observer sees every op backward visits, in the same order, with the
+///     same gradients (dist::gradient_reducer::reduce after run() works; its overlapped backward(g, root)
+///     runs an eager backward instead).
+/// The graph must not be cleared, extended or destroyed after the capture (a replay throws graph_error
+/// naming the capture's file:line); the borrowed matrices and parameters must stay alive at the same
+/// addresses, as for eager recording. A forward that throws (a label out of range in a new batch, say)
+/// leaves the tape in place: backward() refuses until a forward succeeds. A steady replay allocates
+/// nothing.
+template <class T>
+class recording {
+public:
+    /// An empty recording (forward and backward throw graph_error); assign one from graph::capture.
+    recording() = default;
+
+    /// Re-runs the forward of every op of the tape in creation order (and clears interior gradients).
+    void forward(std::source_location loc = std::source_location::current());
+    /// graph::backward(root) on the last forward's values: d(root) = 1, leaf gradients accumulate.
+    void backward(std::source_location loc = std::source_location::current());
+    /// forward() then backward(): one step of the recorded computation and its gradients.
+    void run(std::source_location loc = std::source_location::current());
+
+    /// The captured root (its value and gradient are the last replay's).
+    const var<T>& root() const noexcept { return m_root; }
+    /// Number of ops a forward replays.
+    std::size_t ops() const noexcept { return m_ops.size(); }
+    /// Where capture() was called.
+    const std::source_location& where() const noexcept { return m_where; }
+    /// Whether the graph is still the one captured (alive, not cleared, not extended); leaf shapes are
+    /// checked by forward() and backward().
+    bool valid() const noexcept;
+
+private:
+    friend class graph<T>;
+    struct op_entry {
+        detail::node<T>* node;
+        std::uint32_t id;
+    };
+    /// A leaf that reads memory outside the graph (borrow, param), and its shape at capture.
+    struct leaf_entry {
+        const matrix<T>* value;
+        std::size_t rows, cols;
+        std::uint32_t id;
+    };
+    recording(graph<T>& g, const var<T>& root, const std::source_location& loc);
+    /// Throws graph_error unless the graph is the captured one and every outside leaf has its shape.
+    void check(const char* what, const std::source_location& loc) const;
+    void forward_checked(const std::source_location& loc);   // forward() after check()
+    void backward_checked(const std::source_location& loc);  // backward() after check()
+    [[noreturn]] void refuse(const char* what, const std::source_location& loc) const;
+
+    graph<T>* m_graph = nullptr;
+    var<T> m_root;
+    std::uint64_t m_epoch = 0;
+    std::size_t m_size = 0;
+    std::uint32_t m_slot = 0;
+    bool m_forward_ok = true;      // false after a forward that threw, until one succeeds
+    std::vector<op_entry> m_ops;   // every op node, in creation order
+    std::vector<op_entry> m_back;  // the op nodes up to the root that require a gradient, in reverse order
+    std::vector<leaf_entry> m_leaves;
+    std::vector<detail::node<T>*> m_variables;  // variable() leaves: their gradients restart at each forward
+    std::source_location m_where;
 };
 
 /// While alive, ops on this thread record no history: results are constants that backward never visits

@@ -46,7 +46,7 @@ public:
     /// True when the handle points at a live node of its graph.
     bool valid() const noexcept;
 
-    /// The value computed when the op was recorded.
+    /// The value computed when the op was recorded (or by the last replay of a recording, see recording).
     const matrix<T>& value() const;
     /// The gradient d(root)/d(this) from the last backward; zeros if none reached this tensor.
     const matrix<T>& grad() const;

@@ -507,9 +507,21 @@ void graph<T>::backward(const var<T>& root, const matrix<T>& seed) {
         throw graph_error(
             "backward: the root does not depend on any variable or parameter (nothing requires a gradient)");
     }
+    seed_root(r, seed);
+    for (std::size_t i = root.id() + 1; i-- > 0;) {
+        detail::node<T>& n = *m_nodes[i];
+        if (n.kind != detail::node_kind::op || !n.requires_grad || !n.own.has_grad) continue;
+        run_backward(n);
+        if (m_observer) m_observer(*this, static_cast<std::uint32_t>(i));
+    }
+}
+
+template <class T>
+void graph<T>::seed_root(detail::node<T>& r, const matrix<T>& seed) {
     // Interior gradients start from zero on every backward; leaf gradients accumulate.
     // (all of them, also those recorded after the root, so no tensor shows a previous backward's gradient).
-    // claim() starts every node without one, so only a second backward of a recording has any to reset.
+    // claim() and a replayed forward start every op node without one, so only a second backward of a
+    // recording or a replay has any to reset.
     if (m_backward_ran) {
         for (std::size_t i = 0; i < m_size; ++i) {
             if (m_nodes[i]->kind == detail::node_kind::op) m_nodes[i]->own.has_grad = false;
@@ -525,12 +537,6 @@ void graph<T>::backward(const var<T>& root, const matrix<T>& seed) {
         T* to = rs.grad.data();
         for (std::size_t k = 0, size = seed.size(); k < size; ++k) to[k] = from[k];
         rs.has_grad = true;
-    }
-    for (std::size_t i = root.id() + 1; i-- > 0;) {
-        detail::node<T>& n = *m_nodes[i];
-        if (n.kind != detail::node_kind::op || !n.requires_grad || !n.own.has_grad) continue;
-        run_backward(n);
-        if (m_observer) m_observer(*this, static_cast<std::uint32_t>(i));
     }
 }
 
@@ -592,6 +598,178 @@ node_info<T> graph<T>::info(std::uint32_t id) const {
                    n.data->has_grad};
     for (std::size_t i = 0; i < n.in_count; ++i) r.inputs.push_back(input_id(n, i));
     return r;
+}
+
+// ---------------------------------------------------------------- recording (replay)
+//
+// A replay runs the captured nodes' ops again: the handles were checked, the nodes claimed and the leaves
+// registered when the step was recorded, and nothing of that changes while the graph is neither cleared
+// nor extended (both checked through the epoch and the size). What can change is outside the graph: the
+// shapes of borrowed matrices and parameters, checked before anything is written.
+
+template <class T>
+recording<T> graph<T>::capture(const var<T>& root, std::source_location loc) {
+    checked(root, "capture");
+    return recording<T>(*this, root, loc);
+}
+
+template <class T>
+recording<T>::recording(graph<T>& g, const var<T>& root, const std::source_location& loc)
+    : m_graph(&g), m_root(root), m_epoch(g.m_epoch), m_size(g.m_size), m_slot(g.m_slot), m_where(loc) {
+    for (std::size_t i = 0; i < g.m_size; ++i) {
+        detail::node<T>& n = *g.m_nodes[i];
+        const auto id = static_cast<std::uint32_t>(i);
+        if (n.kind == detail::node_kind::op) {
+            m_ops.push_back({&n, id});
+        } else if (n.kind == detail::node_kind::variable) {
+            m_variables.push_back(&n);
+        } else if (n.kind == detail::node_kind::parameter || n.val != &n.own.value) {  // param or borrow
+            const auto& s = n.val->shape();
+            m_leaves.push_back({n.val, s[0], s[1], id});
+        }
+    }
+    for (std::size_t i = root.id() + 1; i-- > 0;) {
+        detail::node<T>& n = *g.m_nodes[i];
+        if (n.kind == detail::node_kind::op && n.requires_grad)
+            m_back.push_back({&n, static_cast<std::uint32_t>(i)});
+    }
+}
+
+template <class T>
+bool recording<T>::valid() const noexcept {
+    return m_epoch != 0 && detail::graph_slot_at(m_slot).epoch.load(std::memory_order_acquire) == m_epoch &&
+           m_graph->m_size == m_size;
+}
+
+template <class T>
+[[gnu::always_inline]] inline void recording<T>::check(const char* what,
+                                                       const std::source_location& loc) const {
+    if (!valid()) [[unlikely]]
+        refuse(what, loc);
+    for (const leaf_entry& l : m_leaves) {
+        const auto& s = l.value->shape();
+        if (s[0] != l.rows || s[1] != l.cols) [[unlikely]]
+            refuse(what, loc);
+    }
+}
+
+template <class T>
+void recording<T>::refuse(const char* what, const std::source_location& loc) const {
+    const std::string where =
+        fmt::format("called at {}; recording captured at {}", format_location(loc), format_location(m_where));
+    if (m_epoch == 0) {
+        throw graph_error(
+            fmt::format("recording::{}: this recording is empty (make one with graph::capture) ({})", what,
+                        format_location(loc)));
+    }
+    const detail::graph_slot& s = detail::graph_slot_at(m_slot);
+    if (s.graph.load(std::memory_order_acquire) == nullptr ||
+        m_epoch < s.first_epoch.load(std::memory_order_relaxed)) {
+        throw graph_error(
+            fmt::format("recording::{}: the graph of this recording has been destroyed ({})", what, where));
+    }
+    if (s.epoch.load(std::memory_order_acquire) != m_epoch) {
+        throw graph_error(
+            fmt::format("recording::{}: the graph was cleared after the capture, so the recorded tape is "
+                        "gone (record the "
+                        "step again and capture it) ({})",
+                        what, where));
+    }
+    if (m_graph->m_size != m_size) {
+        throw graph_error(fmt::format(
+            "recording::{}: the graph has {} nodes but had {} at the capture: ops recorded after the capture "
+            "would not be replayed (record them before capturing, or on another graph) ({})",
+            what, m_graph->m_size, m_size, where));
+    }
+    for (const leaf_entry& l : m_leaves) {
+        const shape2 now = shape_of(*l.value), then{l.rows, l.cols};
+        if (now == then) continue;
+        const detail::node<T>& n = m_graph->node_at(l.id);
+        const bool param = n.kind == detail::node_kind::parameter;
+        throw graph_error(fmt::format(
+            "recording::{}: {} {}(tensor #{}) is {} but was {} at the capture; every op was recorded for the "
+            "old shape (record the step again and capture it) ({})",
+            what, param ? "parameter" : "borrowed matrix",
+            n.label().empty() ? std::string() : fmt::format("'{}' ", n.label()), l.id, to_string(now),
+            to_string(then), where));
+    }
+    if (!m_forward_ok) {
+        throw graph_error(fmt::format(
+            "recording::{}: the last forward threw, so the tape holds values of two different steps (run "
+            "forward again first) ({})",
+            what, where));
+    }
+    throw graph_error(fmt::format("recording::{}: refused ({})", what, where));
+}
+
+template <class T>
+void recording<T>::forward(std::source_location loc) {
+    check("forward", loc);
+    forward_checked(loc);
+}
+
+template <class T>
+void recording<T>::backward(std::source_location loc) {
+    check("backward", loc);
+    backward_checked(loc);
+}
+
+template <class T>
+void recording<T>::run(std::source_location loc) {
+    check("run", loc);  // once: nothing outside can change between the forward and the backward
+    forward_checked(loc);
+    backward_checked(loc);
+}
+
+template <class T>
+[[gnu::always_inline]] inline void recording<T>::forward_checked(const std::source_location& loc) {
+    graph<T>& g = *m_graph;
+    m_forward_ok = false;
+    const detail::call_site_scope scope(loc);  // an op that fails names the replay's caller too
+    for (detail::node<T>* v : m_variables) v->own.has_grad = false;  // as a variable recorded anew
+    for (const op_entry& e : m_ops) {
+        detail::node<T>& n = *e.node;
+        n.own.has_grad = false;
+        n.out_written = false;
+        forward_context<T> ctx(g, n);
+        n.fn->forward(ctx);
+        if (!n.out_written) [[unlikely]]
+            ctx.fail("forward wrote no output (the contract: call ctx.output(shape) once)");
+        if (g.m_anomaly) [[unlikely]]
+            g.check_finite(n.own.value, n, "forward output");
+    }
+    g.m_backward_ran = false;  // every op node is without a gradient again
+    m_forward_ok = true;
+}
+
+template <class T>
+[[gnu::always_inline]] inline void recording<T>::backward_checked(const std::source_location& loc) {
+    if (!m_forward_ok) [[unlikely]]
+        refuse("backward", loc);
+    graph<T>& g = *m_graph;
+    detail::node<T>& r = g.node_at(m_root.id());
+    const auto& rs = r.val->shape();
+    if (rs[0] != 1 || rs[1] != 1 || !r.requires_grad) [[unlikely]] {
+        g.backward(m_root);  // throws the eager backward's error
+        return;
+    }
+    detail::slot<T>& root = *r.data;
+    const auto& gs = root.grad.shape();
+    if (!g.m_backward_ran && !root.has_grad && gs[0] == 1 && gs[1] == 1) [[likely]] {
+        root.grad.data()[0] = T(1);  // seed_root's work after a forward: d(root) = 1
+        root.has_grad = true;
+        g.m_backward_ran = true;
+    } else {
+        detail::ensure_shape(g.m_seed, {1, 1});
+        g.m_seed(0, 0) = T(1);
+        g.seed_root(r, g.m_seed);
+    }
+    for (const op_entry& e : m_back) {
+        detail::node<T>& n = *e.node;
+        if (!n.own.has_grad) continue;
+        g.run_backward(n);
+        if (g.m_observer) g.m_observer(g, e.id);
+    }
 }
 
 // ---------------------------------------------------------------- contexts
@@ -727,6 +905,7 @@ std::optional<shape2> broadcast_shapes(const shape2& a, const shape2& b) noexcep
     template class parameter<T>;       \
     template class var<T>;             \
     template class graph<T>;           \
+    template class recording<T>;       \
     template class forward_context<T>; \
     template class backward_context<T>;
 

@@ -130,7 +130,23 @@ std::string_view sgd<T>::name() const {
 
 template <class T>
 void sgd<T>::step() {
-    update(0, this->m_offsets.back());
+    if (m_momentum != T(0) || m_weight_decay != T(0)) return update(0, this->m_offsets.back());
+    // Plain SGD, W = W − α·dW, parameter by parameter: update()'s arithmetic without its ranges (for tiny
+    // nets, where the bookkeeping per parameter costs more than the update itself). The sizes are checked
+    // for all parameters before any is written.
+    const std::size_t count = this->m_params.size();
+    parameter<T>* const* params = this->m_params.data();
+    const std::size_t* offsets = this->m_offsets.data();
+    for (std::size_t k = 0; k < count; ++k) {
+        if (params[k]->value().size() != offsets[k + 1] - offsets[k]) [[unlikely]]
+            this->check_sizes();  // throws, naming the parameter
+    }
+    const T lr = this->m_lr;
+    for (std::size_t k = 0; k < count; ++k) {
+        parameter<T>& p = *params[k];
+        if (!p.has_grad()) continue;  // no gradient reached it (as PyTorch skips grad None)
+        sgd_plain(p.value().data(), p.grad().data(), offsets[k + 1] - offsets[k], lr, T(0));
+    }
 }
 
 template <class T>

@@ -1,4 +1,8 @@
 // Optimizer updates against values computed by hand in the test (formulas written out element by element).
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "support.hpp"
 
 #include <xgrad/optim.hpp>
@@ -26,6 +30,49 @@ TEST_CASE("optim: sgd is the slide's W = W − α·dW, with weight decay", "[opt
     opt.step();
     for (std::size_t i = 0; i < 3; ++i)
         CHECK(p.value()(0, i) == Approx(w0(0, i) - 0.1 * (g1(0, i) + 0.01 * w0(0, i))).epsilon(1e-14));
+}
+
+TEST_CASE(
+    "optim: plain sgd moves every parameter by −α·dW in float, skips one without a gradient, and refuses "
+    "a resized one before writing any",
+    "[optim]") {
+    // sizes 1, 3, 9, 17: the update loop's scalar tail, one vector and several
+    std::vector<std::unique_ptr<xgrad::parameter<float>>> ps;
+    std::vector<xgrad::parameter<float>*> ptrs;
+    std::vector<matrix<float>> grads, before;
+    std::uint64_t seed = 40;
+    for (std::size_t n : {1, 3, 9, 17}) {
+        ps.push_back(std::make_unique<xgrad::parameter<float>>(
+            xgrad::test::random_matrix<float>(1, n, seed++), "p" + std::to_string(n)));
+        ptrs.push_back(ps.back().get());
+        grads.push_back(xgrad::test::random_matrix<float>(1, n, seed++));
+    }
+    xgrad::parameter<float> idle(xgrad::test::random_matrix<float>(2, 2, seed++), "idle");  // no gradient
+    ptrs.insert(ptrs.begin() + 2, &idle);
+    xgrad::optim::sgd<float> opt(ptrs, 0.25f);
+    for (int step = 0; step < 2; ++step) {
+        before.clear();
+        for (std::size_t k = 0; k < ps.size(); ++k) {
+            set_grad(*ps[k], grads[k]);
+            before.push_back(ps[k]->value());
+        }
+        const matrix<float> idle_before = idle.value();
+        opt.step();
+        for (std::size_t k = 0; k < ps.size(); ++k) {
+            for (std::size_t i = 0; i < grads[k].size(); ++i) {
+                const float want = before[k].data()[i] - 0.25f * grads[k].data()[i];
+                CHECK(ps[k]->value().data()[i] == want);
+            }
+        }
+        CHECK(xt::all(xt::equal(idle.value(), idle_before)));
+    }
+    // the last parameter resized: refused by name, and the first ones are not updated either
+    const matrix<float> first = ps[0]->value();
+    ps[3]->value() = matrix<float>({1, 4}, 1.0f);
+    set_grad(*ps[0], grads[0]);
+    set_grad(*ps[3], matrix<float>({1, 4}, 0.5f));
+    CHECK_THROWS_WITH(opt.step(), Catch::Matchers::Contains("'p17' has 4 elements but had 17"));
+    CHECK(xt::all(xt::equal(ps[0]->value(), first)));
 }
 
 TEST_CASE("optim: momentum and Nesterov over two steps", "[optim]") {
