@@ -229,7 +229,8 @@ TEST_CASE("replay: a cleared, extended or destroyed graph is refused, naming the
         // recorded again (same structure) on the cleared graph, the old recording stays refused
         auto x2 = g.variable(xv);
         static_cast<void>(xgrad::sum(x2 * x2));
-        CHECK_THAT(message_of<xgrad::graph_error>([&] { step.backward(); }), Contains("cleared after the capture"));
+        CHECK_THAT(message_of<xgrad::graph_error>([&] { step.backward(); }),
+                   Contains("cleared after the capture"));
     }
     SECTION("extended") {
         xgrad::graph<double> g;
