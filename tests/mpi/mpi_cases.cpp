@@ -7,7 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include <xgrad/dist/mpi.hpp>
@@ -444,4 +448,115 @@ TEST_CASE("mpi: a sharded run stopped after an epoch and resumed from rank 0's s
 TEST_CASE("mpi: the sharded step equals one process when ranks get no example of the last batch", "[mpi]") {
     const std::size_t N = static_cast<std::size_t>(comm().size());
     check_equivalent<double>(10 * 8 * N + 1, 8, optimizer_kind::adam, 1e-12, true);
+}
+
+namespace {
+
+/// A hash of x's bits (FNV-1a), to compare results across ranks bit for bit.
+template <class T>
+std::uint64_t bits_of(const std::vector<T>& x) {
+    std::uint64_t h = 1469598103934665603ull;
+    const auto* p = reinterpret_cast<const unsigned char*>(x.data());
+    for (std::size_t i = 0; i < x.size() * sizeof(T); ++i) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/// Every rank holds the same bits as rank 0.
+template <class T>
+bool same_on_every_rank(dist::communicator& c, const std::vector<T>& x) {
+    const auto all = c.all_gather(bits_of(x));
+    return std::all_of(all.begin(), all.end(), [&](std::uint64_t h) { return h == all[0]; });
+}
+
+/// The collectives of `shm` (shared memory) against those of `msg` (MPI's messages) on the same data, for
+/// buffers of n elements (block sizes uneven, the last rank's block empty when n allows), three times in a
+/// row (each call uses the other half of the segments; a size above the last one grows the window).
+template <class T>
+void check_collectives(dist::mpi_communicator& shm, dist::mpi_communicator& msg, std::size_t n, int round) {
+    const int N = shm.size(), me = shm.rank();
+    const double tolerance = std::is_same_v<T, double> ? 1e-15 : 1e-6;
+    INFO("rank " << me << " of " << N << ", " << n << " elements, round " << round);
+    std::vector<T> x(n);
+    for (std::size_t i = 0; i < n; ++i)
+        x[i] = static_cast<T>(std::sin(0.37 * static_cast<double>(i) + 1.3 * me + 0.1 * round) * (1 + me));
+    // allreduce_sum: the same bits on every rank; equal to MPI's sum up to its order of additions (with 2
+    // ranks a + b = b + a exactly).
+    std::vector<T> a = x, b = x;
+    shm.allreduce_sum(std::span<T>(a));
+    msg.allreduce_sum(std::span<T>(b));
+    CHECK(same_on_every_rank(shm, a));
+    if (N == 2) CHECK(a == b);
+    CHECK(xgrad::test::max_relative_difference(a, b) <= tolerance);
+    // reduce_scatter_sum: blocks of uneven sizes (with n = 1, every block but the last is empty).
+    std::vector<std::size_t> counts;
+    for (int q = 0; q < N; ++q) counts.push_back(dist::shard_of(n, q, N).count);
+    const std::size_t moved = counts.back() / 2;  // uneven: rank 0's block the largest
+    counts.front() += moved;
+    counts.back() -= moved;
+    std::size_t at = 0;
+    for (int q = 0; q < me; ++q) at += counts[static_cast<std::size_t>(q)];
+    const std::size_t mine = counts[static_cast<std::size_t>(me)];
+    std::vector<T> out(mine, T(-7)),
+        want(b.begin() + static_cast<std::ptrdiff_t>(at), b.begin() + static_cast<std::ptrdiff_t>(at + mine));
+    shm.reduce_scatter_sum(std::span<const T>(x), std::span<T>(out), counts);
+    // rank me's block equals the whole sum's block me: the same additions in the same order as allreduce
+    CHECK(out == std::vector<T>(a.begin() + static_cast<std::ptrdiff_t>(at),
+                                a.begin() + static_cast<std::ptrdiff_t>(at + mine)));
+    CHECK(xgrad::test::max_relative_difference(out, want) <= tolerance);
+    // all_gather in place: every block from its owner, exactly (the other blocks start as garbage).
+    std::vector<T> g(n, T(12345)), expected(n);
+    std::size_t from = 0;
+    for (int q = 0; q < N; ++q) {
+        for (std::size_t i = from; i < from + counts[static_cast<std::size_t>(q)]; ++i) {
+            expected[i] = static_cast<T>(q + 1) * x[i] - static_cast<T>(round);
+            if (q == me) g[i] = expected[i];
+        }
+        from += counts[static_cast<std::size_t>(q)];
+    }
+    // (x differs by rank, so rank q's block of `expected` is only right on rank q: gather it into every rank
+    // by MPI's messages for the reference.)
+    std::vector<T> reference = g;
+    msg.all_gather(std::span<T>(reference), counts);
+    shm.all_gather(std::span<T>(g), counts);
+    CHECK(g == reference);
+    CHECK(same_on_every_rank(shm, g));
+}
+
+}  // namespace
+
+// The job's communicator (main) uses shared memory unless XGRAD_DIST_SHM=0 (ctest runs every case both ways).
+TEST_CASE("mpi: the shared-memory collectives equal MPI's and train as one process, the same bits every run",
+          "[mpi]") {
+    auto& c = comm();
+    const char* env = std::getenv("XGRAD_DIST_SHM");
+    CHECK(c.shared_memory() == !(env != nullptr && std::string(env) == "0"));
+    dist::mpi_communicator shm(dist::transport::shared_memory), msg(dist::transport::messages);
+    REQUIRE(shm.shared_memory());  // every rank of the test is on this machine
+    REQUIRE(!msg.shared_memory());
+    for (int round = 0; round < 3; ++round) {
+        for (const std::size_t n : {std::size_t(1), std::size_t(5), std::size_t(1000), std::size_t(70001)}) {
+            check_collectives<float>(shm, msg, n, round);
+            check_collectives<double>(shm, msg, n, round);
+        }
+    }
+    CHECK(shm.stats().shm_calls == 3u * 4u * 2u * 3u);
+    CHECK(msg.stats().shm_calls == 0u);
+    // fit with the sharded step and with the allreduce step, through shared memory: ≡ one process (1e-12 in
+    // double), and bit for bit the same in a second run.
+    const std::size_t N = static_cast<std::size_t>(c.size());
+    for (const bool shard : {true, false}) {
+        INFO("rank " << c.rank() << " of " << N << (shard ? ", sharded" : ", allreduce step"));
+        const auto reference = run<double>(10 * 8 * N + 5, 8 * N, optimizer_kind::adam, nullptr);
+        const auto first = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &shm, false, 3, shard);
+        const auto again = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &shm, false, 3, shard);
+        const auto messages = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &msg, false, 3, shard);
+        xgrad::test::check_history_agrees(first.history, reference.history, 1e-12);
+        CHECK(xgrad::test::max_relative_difference(first.weights, reference.weights) <= 1e-12);
+        CHECK(xgrad::test::max_relative_difference(first.state, reference.state) <= 1e-12);
+        CHECK(xgrad::test::max_relative_difference(first.weights, messages.weights) <= 1e-12);
+        CHECK(xgrad::test::max_relative_difference(first.weights, reference.weights) < 1e-3);  // not nothing
+        CHECK(first.weights == again.weights);
+        CHECK(first.state == again.state);
+        CHECK(same_on_every_rank(c, first.weights));
+    }
 }

@@ -168,11 +168,18 @@ std::string collective_report() {
 #ifdef XGRAD_WITH_MPI
     if (job_communicator() == nullptr || steps == 0) return {};
     const auto& s = g_comm->stats();
-    return fmt::format(
+    const double per_step = 1.0 / static_cast<double>(steps);
+    std::string text = fmt::format(
         "allreduce (rank 0): {:.3f} ms per step blocked in the collectives ({} calls, {:.2f} MB per step, "
         "{:.1f} s in all)",
-        1e3 * s.seconds / static_cast<double>(steps), s.allreduces,
-        1e-6 * static_cast<double>(s.bytes) / static_cast<double>(steps), s.seconds);
+        1e3 * s.seconds * per_step, s.allreduces, 1e-6 * static_cast<double>(s.bytes) * per_step, s.seconds);
+    if (g_comm->shared_memory()) {
+        text += fmt::format(
+            "; shared memory: {:.3f} ms per step waiting in its barriers, {:.2f} MB per step "
+            "copied",
+            1e3 * s.shm_wait_seconds * per_step, 1e-6 * static_cast<double>(s.shm_bytes_copied) * per_step);
+    }
+    return text;
 #else
     static_cast<void>(steps);
     return {};

@@ -43,13 +43,35 @@ struct collective_stats {
         0;                  ///< allreduce_sum, start_allreduce_sum, reduce_scatter_sum and all_gather calls
     std::size_t bytes = 0;  ///< their payload (per rank: the whole buffer of a reduce-scatter or all-gather)
     double seconds = 0;     ///< wall time inside them and wait (blocked on the collectives)
+    /// Shared-memory collectives only (transport::shared_memory): the calls that ran so, the bytes this rank
+    /// copied into its segment and read from the other ranks' segments, and the time spent in their barriers
+    /// (waiting for the other ranks; the rest of `seconds` is copying and summing).
+    std::size_t shm_calls = 0;
+    std::size_t shm_bytes_copied = 0;
+    double shm_wait_seconds = 0;
+};
+
+/// How an mpi_communicator moves the data of its sums, reduce-scatters and all-gathers.
+enum class transport {
+    automatic,      ///< shared_memory, unless the environment says XGRAD_DIST_SHM=0
+    messages,       ///< MPI's collectives (MPI_Allreduce, MPI_Reduce_scatter, MPI_Allgatherv)
+    shared_memory,  ///< MPI-3 shared memory when every rank is on one node (else messages)
 };
 
 /// A communicator over MPI_COMM_WORLD (a duplicate of it). The MPI errors handler is MPI_ERRORS_ARE_FATAL:
 /// a lost process ends the job (mpirun reports which).
+///
+/// With transport::shared_memory and every rank on one node (MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)),
+/// allreduce_sum, reduce_scatter_sum and all_gather run through segments of one MPI-3 shared window
+/// (MPI_Win_allocate_shared): each rank copies what the others need into its own segment, one MPI_Barrier,
+/// and each rank reads the others' segments directly — sums in rank order, Σ_q x_q = ((x_0 + x_1) + …), the
+/// same bits on every rank and in every run — instead of messages copied through MPI's transport. Two halves
+/// per segment, used in turn, so that a call's writes never meet the previous call's reads without a
+/// barrier in between. The choice is made once, collectively (every rank takes shared memory or none).
+/// Broadcasts, the non-blocking sums and the gather of one number stay MPI's.
 class mpi_communicator final : public communicator {
 public:
-    mpi_communicator();
+    explicit mpi_communicator(transport how = transport::automatic);
     ~mpi_communicator() override;
     mpi_communicator(const mpi_communicator&) = delete;
     mpi_communicator& operator=(const mpi_communicator&) = delete;
@@ -73,6 +95,9 @@ public:
     void broadcast(std::span<double> x, int root) override;
     void broadcast(std::span<std::uint64_t> x, int root) override;
     std::vector<std::uint64_t> all_gather(std::uint64_t value) override;
+
+    /// Whether the collectives run through shared memory (see transport).
+    bool shared_memory() const noexcept;
 
     const collective_stats& stats() const noexcept { return m_stats; }
     void reset_stats() noexcept { m_stats = {}; }
