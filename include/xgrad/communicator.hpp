@@ -50,6 +50,15 @@ public:
                                     std::span<const std::size_t> counts) {
         default_reduce_scatter(in, out, counts);
     }
+    /// Reduce-scatter in place: x holds Σ_r counts[r] elements as `in` above; this rank's block of x ←
+    /// Σ_ranks (that block of x); the other blocks of x are left unspecified. The default reduces into a
+    /// copy with reduce_scatter_sum.
+    virtual void reduce_scatter_sum_in_place(std::span<float> x, std::span<const std::size_t> counts) {
+        default_reduce_scatter_in_place(x, counts);
+    }
+    virtual void reduce_scatter_sum_in_place(std::span<double> x, std::span<const std::size_t> counts) {
+        default_reduce_scatter_in_place(x, counts);
+    }
     /// All-gather in place: x holds Σ_r counts[r] elements, block r at offset Σ_{q<r} counts[q]; every rank's
     /// block r ← rank r's block r. The default zeroes the other blocks and sums with allreduce_sum (x + 0 is
     /// x: exact).
@@ -82,6 +91,13 @@ private:
         std::vector<T> all(in.begin(), in.end());
         allreduce_sum(std::span<T>(all));
         for (std::size_t i = 0; i < n; ++i) out[i] = all[at + i];
+    }
+    template <class T>
+    void default_reduce_scatter_in_place(std::span<T> x, std::span<const std::size_t> counts) {
+        const std::size_t at = block_offset(counts, x.size(), "reduce_scatter_sum_in_place");
+        std::vector<T> out(counts[static_cast<std::size_t>(rank())]);
+        reduce_scatter_sum(std::span<const T>(x.data(), x.size()), std::span<T>(out), counts);
+        for (std::size_t i = 0; i < out.size(); ++i) x[at + i] = out[i];
     }
     template <class T>
     void default_all_gather(std::span<T> x, std::span<const std::size_t> counts) {

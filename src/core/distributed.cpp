@@ -328,7 +328,6 @@ struct sharded_optimizer<T>::impl {
     optim::optimizer<T>* opt;
     std::vector<bucket> buckets;
     shard own;
-    std::vector<T> recv;   // this rank's part of a sharded bucket's sums
     std::vector<T> small;  // the replicated buckets' gradients, then one flag per parameter (1: not finite)
     std::size_t small_elements = 0;
     std::size_t bad = 0;  // reduce's verdict: the first parameter whose sum is not finite, or params().size()
@@ -376,7 +375,6 @@ sharded_optimizer<T>::sharded_optimizer(communicator& comm, optim::optimizer<T>&
         m->buckets.back().last = k + 1;
         m->buckets.back().end = opt.state_offset(k + 1);
     }
-    std::size_t widest = 0;
     for (auto& b : m->buckets) {
         if (!b.sharded) {
             m->small_elements += b.end - b.begin;
@@ -388,9 +386,7 @@ sharded_optimizer<T>::sharded_optimizer(communicator& comm, optim::optimizer<T>&
             b.counts.push_back(lo < hi ? hi - lo : 0);
             if (r == comm.rank()) b.mine_at = lo < hi ? lo - b.begin : 0;
         }
-        widest = std::max(widest, b.counts[static_cast<std::size_t>(comm.rank())]);
     }
-    m->recv.resize(widest);
     m->small.resize(m->small_elements + count);
     m->bad = count;
 }
@@ -415,8 +411,8 @@ void sharded_optimizer<T>::reduce(double scale) {
     const std::size_t count = m->opt->params().size();
     T* flags = m->small.data() + m->small_elements;
     std::fill(flags, flags + count, T(0));
-    // The sharded buckets: reduce-scatter from the gradient itself; this rank's part of the sums back into
-    // it, and checked.
+    // The sharded buckets: reduce-scatter in the gradient itself (this rank's part of the sums lands in its
+    // place; the rest of the gradient is left unspecified), and checked.
     for (auto& b : m->buckets) {
         if (!b.sharded) continue;
         matrix<T>& g = m->param(b.first).grad_for_writing();
@@ -424,9 +420,7 @@ void sharded_optimizer<T>::reduce(double scale) {
             for (T& v : std::span<T>(g.data(), g.size())) v *= s;
         }
         const std::size_t mine = b.counts[me];
-        m->comm->reduce_scatter_sum(std::span<const T>(g.data(), g.size()),
-                                    std::span<T>(m->recv.data(), mine), b.counts);
-        std::copy_n(m->recv.data(), mine, g.data() + b.mine_at);
+        m->comm->reduce_scatter_sum_in_place(std::span<T>(g.data(), g.size()), b.counts);
         if (xgrad::detail::any_non_finite(g.data() + b.mine_at, mine)) flags[b.first] = T(1);
     }
     // The replicated buckets (small parameters) and the flags: one allreduce. Every rank then has the whole

@@ -143,13 +143,20 @@ struct mpi_communicator::impl {
     /// for this rank, rank q's region at `offset` otherwise.
     template <class T>
     void sum_into(T* out, const T* mine, std::size_t offset, std::size_t n, collective_stats& stats) const {
+        // (out may be `mine`: every element is read from all sources before it is written)
         const auto from = [&](int q) { return q == rank ? mine : region<T>(q) + offset; };
-        const T* a = from(0);
-        const T* b = from(1);
-        for (std::size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
-        for (int q = 2; q < size; ++q) {
-            const T* c = from(q);
-            for (std::size_t i = 0; i < n; ++i) out[i] += c[i];
+        if (size == 2) {
+            const T* a = from(0);
+            const T* b = from(1);
+            for (std::size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+        } else {
+            std::vector<const T*> src(static_cast<std::size_t>(size));
+            for (int q = 0; q < size; ++q) src[static_cast<std::size_t>(q)] = from(q);
+            for (std::size_t i = 0; i < n; ++i) {
+                T acc = src[0][i];
+                for (std::size_t q = 1; q < src.size(); ++q) acc += src[q][i];
+                out[i] = acc;
+            }
         }
         stats.shm_bytes_copied += static_cast<std::size_t>(size - 1) * n * sizeof(T);  // read from the others
     }
@@ -166,7 +173,8 @@ struct mpi_communicator::impl {
         half ^= 1;
     }
     /// reduce_scatter_sum: the other ranks' blocks of `in` into this rank's half (at their offsets), barrier,
-    /// out ← Σ_q (rank q's block of this rank) in rank order.
+    /// out ← Σ_q (rank q's block of this rank) in rank order. `out` may be `in`'s own block (in place: each
+    /// element is read before it is written).
     template <class T>
     void reduce_scatter(std::span<const T> in, std::span<T> out, std::span<const std::size_t> counts,
                         collective_stats& stats) {
@@ -332,6 +340,24 @@ MPI_Datatype type_of() {
         m_stats.seconds += std::chrono::duration<double>(clock_type::now() - t0).count();                  \
         ++m_stats.allreduces;                                                                              \
         m_stats.bytes += in.size_bytes();                                                                  \
+    }                                                                                                      \
+    void mpi_communicator::reduce_scatter_sum_in_place(std::span<T> x,                                     \
+                                                       std::span<const std::size_t> counts) {              \
+        const std::size_t at = block_offset(counts, x.size(), "reduce_scatter_sum_in_place");              \
+        const std::size_t n = counts[static_cast<std::size_t>(m->rank)];                                   \
+        const auto t0 = clock_type::now();                                                                 \
+        if (m->shm) {                                                                                      \
+            m->reduce_scatter(std::span<const T>(x.data(), x.size()), x.subspan(at, n), counts, m_stats);  \
+            ++m_stats.shm_calls;                                                                           \
+        } else if (!x.empty()) {                                                                           \
+            std::vector<int> c = counts_of(counts, "MPI_Reduce_scatter");                                  \
+            check(MPI_Reduce_scatter(MPI_IN_PLACE, x.data(), c.data(), type_of<T>(), MPI_SUM, m->comm),    \
+                  "MPI_Reduce_scatter");                                                                   \
+            if (at > 0 && n > 0) std::memmove(x.data() + at, x.data(), n * sizeof(T));                     \
+        }                                                                                                  \
+        m_stats.seconds += std::chrono::duration<double>(clock_type::now() - t0).count();                  \
+        ++m_stats.allreduces;                                                                              \
+        m_stats.bytes += x.size_bytes();                                                                   \
     }                                                                                                      \
     void mpi_communicator::all_gather(std::span<T> x, std::span<const std::size_t> counts) {               \
         block_offset(counts, x.size(), "all_gather");                                                      \

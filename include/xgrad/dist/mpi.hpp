@@ -88,6 +88,10 @@ public:
                             std::span<const std::size_t> counts) override;
     void reduce_scatter_sum(std::span<const double> in, std::span<double> out,
                             std::span<const std::size_t> counts) override;
+    /// MPI_Reduce_scatter with MPI_IN_PLACE (then this rank's block moved into place); with shared memory
+    /// summed directly into the block.
+    void reduce_scatter_sum_in_place(std::span<float> x, std::span<const std::size_t> counts) override;
+    void reduce_scatter_sum_in_place(std::span<double> x, std::span<const std::size_t> counts) override;
     void all_gather(std::span<float> x, std::span<const std::size_t> counts) override;
     void all_gather(std::span<double> x, std::span<const std::size_t> counts) override;
     using communicator::all_gather;
