@@ -1,5 +1,6 @@
 // The collectives of one sharded step of the MLP (784-256-10, float; docs/distributed.md, "Shared memory"),
-// through MPI's messages and through MPI-3 shared memory, alternating, with every rank synchronised before
+// through MPI's messages, through MPI-3 shared memory, and shared memory for the sums only (all-gather by
+// MPI's messages: XGRAD_DIST_SHM=sums), alternating, with every rank synchronised before
 // each step (an untimed MPI barrier), so that the time measured is moving and summing the bytes, not waiting
 // for a late rank:
 //   mpirun --allow-run-as-root -np 2 build-bench/bench/dist_collectives [STEPS] [ROUNDS]
@@ -73,22 +74,27 @@ void run(dist::mpi_communicator& c, int steps, times& t) {
 int main(int argc, char** argv) {
     dist::mpi_environment env(argc, argv);
     const int steps = argc > 1 ? std::atoi(argv[1]) : 500, rounds = argc > 2 ? std::atoi(argv[2]) : 3;
-    dist::mpi_communicator shm(dist::transport::shared_memory), msg(dist::transport::messages);
-    times ts, tm;
+    dist::mpi_communicator shm(dist::transport::shared_memory), msg(dist::transport::messages),
+        sums(dist::transport::shared_memory_sums);
+    times ts, tm, th;
     run(shm, 20, ts);  // warm-up (the segments' first touches)
     run(msg, 20, tm);
+    run(sums, 20, th);
     ts = {};
     tm = {};
+    th = {};
     shm.reset_stats();
     for (int r = 0; r < rounds; ++r) {
         run(msg, steps, tm);
         run(shm, steps, ts);
+        run(sums, steps, th);
     }
     if (shm.rank() == 0) {
         std::printf(
             "%d ranks, %d rounds x %d steps each, alternating; ms per step, median (10th percentile)\n",
             shm.size(), rounds, steps);
-        for (auto [name, t] : {std::pair{"messages", &tm}, std::pair{"shared memory", &ts}}) {
+        for (auto [name, t] :
+             {std::pair{"messages", &tm}, std::pair{"shared memory", &ts}, std::pair{"shm sums", &th}}) {
             std::printf(
                 "%-14s step %.4f (%.4f)  metric %.4f  reduce-scatter %.4f  small %.4f  all-gather %.4f\n",
                 name, median(t->step), median(t->step, 0.1), median(t->metric), median(t->rs),

@@ -3,7 +3,7 @@
 # (docs/distributed.md, "Shared memory"): examples/s of `mpirun -np 2 xgrad train` (sharded step) with
 # XGRAD_DIST_SHM=1 and =0, per-rank batch 32 and 64, the time rank 0 is blocked in the collectives per step
 # and, with shared memory, the part of it spent waiting in barriers.
-#   bench/dist_shm.sh XGRAD DATA_DIR [ROUNDS] [EPOCHS] [extra flags for xgrad train, e.g. --model cnn]
+#   [VALUES="1 sums 0"] [BATCHES=32] bench/dist_shm.sh XGRAD DATA_DIR [ROUNDS] [EPOCHS] [extra flags for xgrad train, e.g. --model cnn]
 # Each round starts with one process × 1 thread at batch 64 (the baseline of the speed-ups; ONE=0 skips it).
 # examples/s: the median of epochs 2 … EPOCHS from history.csv (as bench/dist.sh).
 set -uo pipefail
@@ -12,6 +12,8 @@ shift $(($# < 4 ? $# : 4))
 extra=("$@")
 batches=(32 64)
 [[ ${BATCHES:-} ]] && read -ra batches <<<"$BATCHES"  # e.g. BATCHES=32
+values=(1 0)
+[[ ${VALUES:-} ]] && read -ra values <<<"$VALUES"  # XGRAD_DIST_SHM values to alternate, e.g. VALUES="1 sums 0"
 mpirun=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -45,8 +47,7 @@ for r in $(seq 1 "$rounds"); do
   echo "round $r"
   [[ ${ONE:-1} == 0 ]] || one
   for b in "${batches[@]}"; do
-    run 1 "$b"
-    run 0 "$b"
+    for v in "${values[@]}"; do run "$v" "$b"; done
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -81,6 +81,7 @@ struct mpi_communicator::impl {
     // Shared memory (transport::shared_memory): the ranks of one node, one window of a segment per rank,
     // each segment two halves of `capacity` bytes used in turn (`half`: the one the next call uses).
     bool shm = false;
+    bool shm_gather = true;  // all_gather through shared memory too (transport::shared_memory_sums: not)
     MPI_Comm node = MPI_COMM_NULL;
     MPI_Win win = MPI_WIN_NULL;
     std::size_t capacity = 0;
@@ -231,7 +232,10 @@ mpi_communicator::mpi_communicator(transport how) : m(std::make_unique<impl>()) 
     MPI_Comm_size(m->comm, &m->size);
     if (how == transport::automatic) {
         const char* v = std::getenv("XGRAD_DIST_SHM");
-        how = v != nullptr && std::string_view(v) == "0" ? transport::messages : transport::shared_memory;
+        how = v == nullptr                    ? transport::shared_memory
+              : std::string_view(v) == "0"    ? transport::messages
+              : std::string_view(v) == "sums" ? transport::shared_memory_sums
+                                              : transport::shared_memory;
     }
     if (m->size > 1) {
         // Shared memory only when every rank is on this node with the same rank numbers, and every rank asked
@@ -242,7 +246,8 @@ mpi_communicator::mpi_communicator(transport how) : m(std::make_unique<impl>()) 
         int node_rank = -1, node_size = 0;
         MPI_Comm_rank(m->node, &node_rank);
         MPI_Comm_size(m->node, &node_size);
-        int able = how == transport::shared_memory && node_size == m->size && node_rank == m->rank ? 1 : 0;
+        m->shm_gather = how == transport::shared_memory;
+        int able = how != transport::messages && node_size == m->size && node_rank == m->rank ? 1 : 0;
         check(MPI_Allreduce(MPI_IN_PLACE, &able, 1, MPI_INT, MPI_MIN, m->comm), "MPI_Allreduce");
         m->shm = able == 1;
         if (!m->shm) MPI_Comm_free(&m->node);
@@ -365,7 +370,7 @@ MPI_Datatype type_of() {
         for (std::size_t r = 1; r < c.size(); ++r) at[r] = at[r - 1] + c[r - 1];                           \
         const auto t0 = clock_type::now();                                                                 \
         T none{};                                                                                          \
-        if (m->shm) {                                                                                      \
+        if (m->shm && m->shm_gather) {                                                                     \
             m->all_gather(x, counts, m_stats);                                                             \
             ++m_stats.shm_calls;                                                                           \
         } else                                                                                             \

@@ -546,6 +546,8 @@ TEST_CASE("mpi: the shared-memory collectives equal MPI's and train as one proce
     dist::mpi_communicator shm(dist::transport::shared_memory), msg(dist::transport::messages);
     REQUIRE(shm.shared_memory());  // every rank of the test is on this machine
     REQUIRE(!msg.shared_memory());
+    dist::mpi_communicator sums(dist::transport::shared_memory_sums);  // all_gather by MPI's messages
+    REQUIRE(sums.shared_memory());
     for (int round = 0; round < 3; ++round) {
         for (const std::size_t n : {std::size_t(1), std::size_t(5), std::size_t(1000), std::size_t(70001)}) {
             check_collectives<float>(shm, msg, n, round);
@@ -563,12 +565,15 @@ TEST_CASE("mpi: the shared-memory collectives equal MPI's and train as one proce
         const auto first = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &shm, false, 3, shard);
         const auto again = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &shm, false, 3, shard);
         const auto messages = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &msg, false, 3, shard);
+        const auto hybrid = run<double>(10 * 8 * N + 5, 8, optimizer_kind::adam, &sums, false, 3, shard);
         xgrad::test::check_history_agrees(first.history, reference.history, 1e-12);
         CHECK(xgrad::test::max_relative_difference(first.weights, reference.weights) <= 1e-12);
         CHECK(xgrad::test::max_relative_difference(first.state, reference.state) <= 1e-12);
         CHECK(xgrad::test::max_relative_difference(first.weights, messages.weights) <= 1e-12);
         CHECK(xgrad::test::max_relative_difference(first.weights, reference.weights) < 1e-3);  // not nothing
         CHECK(first.weights == again.weights);
+        CHECK(first.weights == hybrid.weights);  // (an all-gather copies: the same bits either way)
+        CHECK(first.state == hybrid.state);
         CHECK(first.state == again.state);
         CHECK(same_on_every_rank(c, first.weights));
     }

@@ -53,9 +53,12 @@ struct collective_stats {
 
 /// How an mpi_communicator moves the data of its sums, reduce-scatters and all-gathers.
 enum class transport {
-    automatic,      ///< shared_memory, unless the environment says XGRAD_DIST_SHM=0
-    messages,       ///< MPI's collectives (MPI_Allreduce, MPI_Reduce_scatter, MPI_Allgatherv)
-    shared_memory,  ///< MPI-3 shared memory when every rank is on one node (else messages)
+    automatic,           ///< from the environment: XGRAD_DIST_SHM=0 messages, =sums shared_memory_sums,
+                         ///< else shared_memory
+    messages,            ///< MPI's collectives (MPI_Allreduce, MPI_Reduce_scatter, MPI_Allgatherv)
+    shared_memory,       ///< MPI-3 shared memory when every rank is on one node (else messages)
+    shared_memory_sums,  ///< shared memory for the sums and reduce-scatters, MPI_Allgatherv (one copy by
+                         ///< the receiver with Open MPI's CMA) for all_gather
 };
 
 /// A communicator over MPI_COMM_WORLD (a duplicate of it). The MPI errors handler is MPI_ERRORS_ARE_FATAL:
