@@ -139,7 +139,7 @@ TEST_CASE("distributed: every communicator reduce-scatters and all-gathers, and 
     constexpr int n = 3;
     dist::thread_team team(n);
     const std::vector<std::size_t> counts{2, 0, 3};  // a rank with an empty block
-    std::vector<std::vector<double>> scattered(n), gathered(n);
+    std::vector<std::vector<double>> scattered(n), gathered(n), in_place(n);
     // sharded_optimizer on each thread (2-5-3 tanh MLP, 33 parameters: shards of 11 cut W1 and W2), against
     // the whole step after one sum.
     std::vector<std::vector<double>> weights(n), reference(n);
@@ -152,9 +152,13 @@ TEST_CASE("distributed: every communicator reduce-scatters and all-gathers, and 
             for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<double>(10 * r + i);
             c.reduce_scatter_sum(std::span<const double>(in), std::span<double>(out), counts);
             scattered[me] = out;
-            std::vector<double> x(5, -1.0);
             std::size_t at = 0;
             for (std::size_t q = 0; q < me; ++q) at += counts[q];
+            std::vector<double> y = in;  // in place: this rank's block of y itself
+            c.reduce_scatter_sum_in_place(std::span<double>(y), counts);
+            in_place[me].assign(y.begin() + static_cast<std::ptrdiff_t>(at),
+                                y.begin() + static_cast<std::ptrdiff_t>(at + counts[me]));
+            std::vector<double> x(5, -1.0);
             for (std::size_t i = 0; i < counts[me]; ++i) x[at + i] = 100.0 * (r + 1) + static_cast<double>(i);
             c.all_gather(std::span<double>(x), counts);
             gathered[me] = x;
@@ -193,6 +197,7 @@ TEST_CASE("distributed: every communicator reduce-scatters and all-gathers, and 
     CHECK(scattered[0] == std::vector<double>{30, 33});
     CHECK(scattered[1].empty());
     CHECK(scattered[2] == std::vector<double>{36, 39, 42});
+    CHECK(in_place == scattered);
     for (int r = 0; r < n; ++r) {
         INFO("rank " << r);
         CHECK(gathered[static_cast<std::size_t>(r)] == std::vector<double>{100, 101, 300, 301, 302});
