@@ -87,6 +87,7 @@ struct mpi_communicator::impl {
     std::size_t capacity = 0;
     std::vector<std::byte*> segments;  // rank q's segment (both halves)
     int half = 0;
+    std::vector<const void*> sources;  // sum_into's per-rank inputs (3 ranks or more)
 
     void free_window() {
         if (win == MPI_WIN_NULL) return;
@@ -143,7 +144,7 @@ struct mpi_communicator::impl {
     /// out[i] ← Σ_q src_q[i], q = 0 … size − 1 in this order (the same bits on every rank); src_q is `mine`
     /// for this rank, rank q's region at `offset` otherwise.
     template <class T>
-    void sum_into(T* out, const T* mine, std::size_t offset, std::size_t n, collective_stats& stats) const {
+    void sum_into(T* out, const T* mine, std::size_t offset, std::size_t n, collective_stats& stats) {
         // (out may be `mine`: every element is read from all sources before it is written)
         const auto from = [&](int q) { return q == rank ? mine : region<T>(q) + offset; };
         if (size == 2) {
@@ -151,11 +152,12 @@ struct mpi_communicator::impl {
             const T* b = from(1);
             for (std::size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
         } else {
-            std::vector<const T*> src(static_cast<std::size_t>(size));
-            for (int q = 0; q < size; ++q) src[static_cast<std::size_t>(q)] = from(q);
+            sources.resize(static_cast<std::size_t>(size));  // (no allocation after the first call)
+            for (int q = 0; q < size; ++q) sources[static_cast<std::size_t>(q)] = from(q);
+            const auto src = [&](std::size_t q) { return static_cast<const T*>(sources[q]); };
             for (std::size_t i = 0; i < n; ++i) {
-                T acc = src[0][i];
-                for (std::size_t q = 1; q < src.size(); ++q) acc += src[q][i];
+                T acc = src(0)[i];
+                for (std::size_t q = 1; q < sources.size(); ++q) acc += src(q)[i];
                 out[i] = acc;
             }
         }
