@@ -11,6 +11,11 @@
 
 #include <fmt/format.h>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
+#include "xgrad/detail/clones.hpp"
 #include "xgrad/detail/finite.hpp"
 
 namespace xgrad::data {
@@ -82,6 +87,27 @@ void transpose_into(const T* src, std::size_t rows, std::size_t cols, T* dst) {
         const std::size_t c1 = std::min(cols, c0 + tile);
         for (std::size_t r0 = 0; r0 < rows; r0 += tile) {
             const std::size_t r1 = std::min(rows, r0 + tile);
+#if defined(__SSE2__)
+            if constexpr (std::is_same_v<T, float>) {
+                if (c1 - c0 == tile &&
+                    r1 - r0 == tile) {  // a whole tile: 16 transposes of 4 × 4 in registers
+                    for (std::size_t r = r0; r < r1; r += 4) {
+                        for (std::size_t c = c0; c < c1; c += 4) {
+                            const float* s = src + r * cols + c;
+                            __m128 a = _mm_loadu_ps(s), b = _mm_loadu_ps(s + cols),
+                                   e = _mm_loadu_ps(s + 2 * cols), h = _mm_loadu_ps(s + 3 * cols);
+                            _MM_TRANSPOSE4_PS(a, b, e, h);
+                            float* d = dst + c * rows + r;
+                            _mm_storeu_ps(d, a);
+                            _mm_storeu_ps(d + rows, b);
+                            _mm_storeu_ps(d + 2 * rows, e);
+                            _mm_storeu_ps(d + 3 * rows, h);
+                        }
+                    }
+                    continue;
+                }
+            }
+#endif
             for (std::size_t c = c0; c < c1; ++c) {
                 T* d = dst + c * rows;
                 for (std::size_t r = r0; r < r1; ++r) d[r] = src[r * cols + c];
@@ -89,6 +115,29 @@ void transpose_into(const T* src, std::size_t rows, std::size_t cols, T* dst) {
         }
     }
 }
+
+#if defined(__SSE2__)
+/// d[r·m + k] = s[k][r] for the 16 example rows s[0 … 15] and r < features: 4 × 4 tiles transposed in SSE
+/// registers (4 loads, 8 shuffles and 4 stores for 16 values), four tiles side by side so that each step
+/// over r writes 4 whole rows of 16 floats (a cache line each when d is aligned).
+inline void transpose_block_16(const float* const* s, std::size_t features, float* d, std::size_t m) {
+    std::size_t r = 0;
+    for (; r + 4 <= features; r += 4) {
+        float* out = d + r * m;
+        for (std::size_t q = 0; q < 16; q += 4) {
+            __m128 a = _mm_loadu_ps(s[q] + r), b = _mm_loadu_ps(s[q + 1] + r), c = _mm_loadu_ps(s[q + 2] + r),
+                   e = _mm_loadu_ps(s[q + 3] + r);
+            _MM_TRANSPOSE4_PS(a, b, c, e);
+            _mm_storeu_ps(out + q, a);
+            _mm_storeu_ps(out + m + q, b);
+            _mm_storeu_ps(out + 2 * m + q, c);
+            _mm_storeu_ps(out + 3 * m + q, e);
+        }
+    }
+    for (; r < features; ++r)
+        for (std::size_t k = 0; k < 16; ++k) d[r * m + k] = s[k][r];
+}
+#endif
 
 /// dst [features × m] ← the examples idx[0 … m−1] of an example-major store [n × features], i.e. the
 /// columns idx of the features × n matrix it was transposed from. Examples go in blocks of one cache line's
@@ -104,6 +153,12 @@ void gather_examples(const T* rows, std::size_t features, std::span<const std::s
     for (; k0 + block <= m; k0 += block) {
         const T* s[block];
         for (std::size_t k = 0; k < block; ++k) s[k] = rows + idx[k0 + k] * features;
+#if defined(__SSE2__)
+        if constexpr (std::is_same_v<T, float>) {
+            transpose_block_16(s, features, d + k0, m);
+            continue;
+        }
+#endif
         for (std::size_t r = 0; r < features; ++r) {
             T* out = d + r * m + k0;
             for (std::size_t k = 0; k < block; ++k) out[k] = s[k][r];
@@ -261,6 +316,26 @@ void row_stats(const T* const* rows, std::size_t n, bool standard, T* lo, T* hi,
 
 }  // namespace
 
+namespace {
+
+/// row ← (row − o) / s, or row · s + o when Invert, each value in double and rounded to T once.
+template <class T, bool Invert>
+XGRAD_AVX2_CLONE void scale_row(T* __restrict row, std::size_t n, double o, double s) {
+    for (std::size_t j = 0; j < n; ++j) {
+        const double v = static_cast<double>(row[j]);
+        row[j] = static_cast<T>(Invert ? v * s + o : (v - o) / s);
+    }
+}
+
+/// The map of apply (x − o)/s or of invert x·s + o: one value (for the checks), or a whole row.
+template <class T, bool Invert>
+struct affine {
+    double operator()(double v, double o, double s) const { return Invert ? v * s + o : (v - o) / s; }
+    static void write(T* row, std::size_t n, double o, double s) { scale_row<T, Invert>(row, n, o, s); }
+};
+
+}  // namespace
+
 // The statistics and the scaling are computed in double: for float data nothing overflows there (|x| ≤
 // 3.4e38, so squares ≤ 1.2e77); x − mean in float would (−3.4e38 − 1.1e38). What T cannot hold is refused,
 // naming the feature, before anything is stored or written.
@@ -272,7 +347,7 @@ standardizer<T>& standardizer<T>::fit(const matrix<T>& x) {
             fmt::format("standardizer::fit: x is {}: no columns (examples)", to_string(shape_of(x))));
     matrix<T> offsets({f, 1}), scales({f, 1});
     const bool standard = m_method == scaling::standard;
-    constexpr std::size_t K = 4;
+    constexpr std::size_t K = 8;
     T lo[K], hi[K];
     double offset[K], scale[K];
     for (std::size_t r0 = 0; r0 < f; r0 += K) {
@@ -342,15 +417,25 @@ template <class F>
 void standardizer<T>::map(matrix<T>& x, const char* what, F&& f) const {
     check(x, what);
     const std::size_t rows = x.shape()[0], n = x.shape()[1];
-    // First check every result, then write: a refused x is left as it was. The check of a row is one
-    // branch-free pass (|v| ≤ max is false for NaN and ±∞ too); only a refused row is searched for the
-    // first bad value.
+    // First check every result, then write: a refused x is left as it was. f is non-decreasing in v (both
+    // maps are v − o or v·s then ÷ s or + o, each correctly rounded, with s > 0), so a row of finite values
+    // maps into what T holds when its smallest and largest value do: the check of a row is one pass for its
+    // minimum and maximum (no division), and only a refused row is searched for the first bad value.
     constexpr double max = static_cast<double>(std::numeric_limits<T>::max());
+    const auto ok = [](double v) { return std::abs(v) <= max; };  // false for NaN and ±∞ too
     for (std::size_t r = 0; r < rows; ++r) {
         const T* row = x.data() + r * n;
         const double o = static_cast<double>(m_offset(r, 0)), s = static_cast<double>(m_scale(r, 0));
-        bool bad = false;
-        for (std::size_t j = 0; j < n; ++j) bad |= !(std::abs(f(static_cast<double>(row[j]), o, s)) <= max);
+        bool bad =
+            n > 0 && (!(s > 0) || !std::isfinite(s) || !std::isfinite(o) || detail::any_non_finite(row, n));
+        if (!bad && n > 0) {
+            T lo = row[0], hi = row[0];
+            for (std::size_t j = 0; j < n; ++j) {
+                lo = row[j] < lo ? row[j] : lo;
+                hi = hi < row[j] ? row[j] : hi;
+            }
+            bad = !ok(f(static_cast<double>(lo), o, s)) || !ok(f(static_cast<double>(hi), o, s));
+        }
         if (!bad) continue;
         for (std::size_t j = 0; j < n; ++j) {
             const double v = f(static_cast<double>(row[j]), o, s);
@@ -364,20 +449,19 @@ void standardizer<T>::map(matrix<T>& x, const char* what, F&& f) const {
         }
     }
     for (std::size_t r = 0; r < rows; ++r) {
-        T* row = x.data() + r * n;
         const double o = static_cast<double>(m_offset(r, 0)), s = static_cast<double>(m_scale(r, 0));
-        for (std::size_t j = 0; j < n; ++j) row[j] = static_cast<T>(f(static_cast<double>(row[j]), o, s));
+        std::remove_cvref_t<F>::write(x.data() + r * n, n, o, s);
     }
 }
 
 template <class T>
 void standardizer<T>::apply(matrix<T>& x) const {
-    map(x, "apply", [](double v, double o, double s) { return (v - o) / s; });
+    map(x, "apply", affine<T, false>{});
 }
 
 template <class T>
 void standardizer<T>::invert(matrix<T>& x) const {
-    map(x, "invert", [](double v, double o, double s) { return v * s + o; });
+    map(x, "invert", affine<T, true>{});
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -487,6 +571,21 @@ bool batcher<T>::next() {
         // copy (made once) gives each example as one contiguous row.
         if (m_rows == nullptr || m_rows->size() != n * features) m_rows = example_major(*m_ds);
         gather_examples(m_rows->data(), features, cols, bx);
+        // The next batch's example rows, asked for now so that they come from memory while this batch is
+        // used (random rows of a store larger than the caches: each would otherwise be a miss in next()).
+        const std::size_t after = pos + count;
+        if (after < n) {
+            const std::size_t c2 = std::min(m_batch, n - after);
+            const auto part2 = [&](std::size_t r) {
+                return (c2 / m_ranks) * r + (c2 % m_ranks) * r / m_ranks;
+            };
+            const std::size_t line = 64 / sizeof(T);
+            for (std::size_t k = after + part2(m_rank), k1 = after + part2(m_rank + 1); k < k1; ++k) {
+                const T* row = m_rows->data() + m_order[k] * features;
+                for (std::size_t r = 0; r < features; r += line) __builtin_prefetch(row + r, 0, 1);
+                __builtin_prefetch(row + features - 1, 0, 1);
+            }
+        }
     } else if (!m_shuffle) {  // the columns pos + lo … pos + hi − 1: a slice of each row
         const std::size_t c = hi - lo;
         detail::ensure_shape(bx, {features, c});

@@ -17,13 +17,16 @@ bool any_non_finite(const T* p, std::size_t n) {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
     using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
     constexpr U exponent = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+    // (u & exponent) + the exponent's lowest bit carries into the sign bit exactly when all exponent bits
+    // are set: three integer operations per element, no comparison.
+    constexpr U carry = exponent & ~(exponent << 1), sign = U(1) << (8 * sizeof(T) - 1);
     U bad = 0;
     for (std::size_t i = 0; i < n; ++i) {
         U u;
         std::memcpy(&u, p + i, sizeof u);
-        bad |= U((u & exponent) == exponent);
+        bad |= (u & exponent) + carry;
     }
-    return bad != 0;
+    return (bad & sign) != 0;
 }
 
 }  // namespace xgrad::detail
