@@ -805,25 +805,27 @@ TEST_CASE("data: standardizer refuses a row by its smallest or largest value, or
 
 // apply and invert write (x − o)/s and x·s + o computed in double and rounded once: every value, at every
 // position of rows of odd length (the vector loop and its remainder), bit for bit.
-TEST_CASE("data: standardizer apply and invert equal the formula in double, bit for bit", "[data]") {
+TEMPLATE_TEST_CASE("data: standardizer apply and invert equal the formula in double, bit for bit", "[data]",
+                   float, double) {
+    using T = TestType;
     for (const std::size_t n : {std::size_t(1), std::size_t(7), std::size_t(1003)}) {
-        const matrix<float> x0 = xgrad::test::random_matrix<float>(3, n, 21, -50, 80);
-        data::standardizer<float> s;
+        const matrix<T> x0 = xgrad::test::random_matrix<T>(3, n, 21, -50, 80);
+        data::standardizer<T> s;
         s.fit(x0);
-        matrix<float> x = x0;
+        matrix<T> x = x0;
         s.apply(x);
         for (std::size_t r = 0; r < 3; ++r) {
             const double o = s.offset()(r, 0), sc = s.scale()(r, 0);
             for (std::size_t j = 0; j < n; ++j) {
-                REQUIRE(x(r, j) == static_cast<float>((static_cast<double>(x0(r, j)) - o) / sc));
+                REQUIRE(x(r, j) == static_cast<T>((static_cast<double>(x0(r, j)) - o) / sc));
             }
         }
-        matrix<float> back = x;
+        matrix<T> back = x;
         s.invert(back);
         for (std::size_t r = 0; r < 3; ++r) {
             const double o = s.offset()(r, 0), sc = s.scale()(r, 0);
             for (std::size_t j = 0; j < n; ++j)
-                REQUIRE(back(r, j) == static_cast<float>(static_cast<double>(x(r, j)) * sc + o));
+                REQUIRE(back(r, j) == static_cast<T>(static_cast<double>(x(r, j)) * sc + o));
         }
     }
 }
