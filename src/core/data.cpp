@@ -71,6 +71,28 @@ template <class T>
 void gather_columns(const matrix<T>& src, std::span<const std::size_t> cols, matrix<T>& dst) {
     const std::size_t rows = src.shape()[0], n = src.shape()[1], m = cols.size();
     detail::ensure_shape(dst, {rows, m});
+    if (rows >= 2 && m >= 4096 && n <= std::numeric_limits<std::uint32_t>::max()) {
+        // A large subset (split): the index list as 32-bit numbers and two rows per pass over it, so that
+        // the two source rows, the indices and the output rows stay in cache together (half the index
+        // traffic, read half as often).
+        std::vector<std::uint32_t> idx(cols.begin(), cols.end());
+        std::size_t r = 0;
+        for (; r + 2 <= rows; r += 2) {
+            const T *s0 = src.data() + r * n, *s1 = s0 + n;
+            T *d0 = dst.data() + r * m, *d1 = d0 + m;
+            for (std::size_t k = 0; k < m; ++k) {
+                const std::uint32_t c = idx[k];
+                d0[k] = s0[c];
+                d1[k] = s1[c];
+            }
+        }
+        if (r < rows) {
+            const T* s0 = src.data() + r * n;
+            T* d0 = dst.data() + r * m;
+            for (std::size_t k = 0; k < m; ++k) d0[k] = s0[idx[k]];
+        }
+        return;
+    }
     for (std::size_t r = 0; r < rows; ++r) {
         const T* s = src.data() + r * n;
         T* d = dst.data() + r * m;

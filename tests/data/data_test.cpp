@@ -912,6 +912,24 @@ TEST_CASE("data: split is disjoint, complete, sized by the fraction and determin
     CHECK_THAT(error_of([&] { data::subset(ds, cols); }), Contains("column 200"));
 }
 
+// Large subsets take another path (32-bit indices, two rows per pass): odd and even row counts, every value.
+TEST_CASE("data: a large subset holds exactly the chosen columns, in order", "[data]") {
+    for (const std::size_t rows : {std::size_t(1), std::size_t(2), std::size_t(5)}) {
+        data::dataset<float> ds;
+        ds.x = xgrad::test::random_matrix<float>(rows, 6000, 8);
+        ds.y = matrix<float>({1, 6000});
+        for (std::size_t j = 0; j < 6000; ++j) ds.y(0, j) = static_cast<float>(j % 3);
+        ds.classes = 3;
+        std::vector<std::size_t> cols(5000);
+        for (std::size_t k = 0; k < cols.size(); ++k) cols[k] = (k * 7919 + 13) % 6000;
+        const auto sub = data::subset(ds, cols);
+        REQUIRE(sub.x.shape() == std::array<std::size_t, 2>{rows, 5000});
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t k = 0; k < cols.size(); ++k) REQUIRE(sub.x(r, k) == ds.x(r, cols[k]));
+        for (std::size_t k = 0; k < cols.size(); ++k) REQUIRE(sub.y(0, k) == ds.y(0, cols[k]));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // batcher
 
