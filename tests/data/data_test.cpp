@@ -805,16 +805,41 @@ TEST_CASE("data: standardizer refuses a row by its smallest or largest value, or
 
 // apply and invert write (x − o)/s and x·s + o computed in double and rounded once: every value, at every
 // position of rows of odd length (the vector loop and its remainder), bit for bit.
-TEMPLATE_TEST_CASE("data: standardizer apply and invert equal the formula in double, bit for bit", "[data]",
-                   float, double) {
+TEMPLATE_TEST_CASE("data: standardizer fit, apply and invert equal the formulas in double, bit for bit",
+                   "[data]", float, double) {
+    // 9 rows (two groups of 4 and one left over) of odd lengths: the statistics are the sums in double in
+    // the order j = 0 … n−1; apply and invert write (x − o)/s and x·s + o computed in double, rounded once.
     using T = TestType;
+    const std::size_t rows = 9;
     for (const std::size_t n : {std::size_t(1), std::size_t(7), std::size_t(1003)}) {
-        const matrix<T> x0 = xgrad::test::random_matrix<T>(3, n, 21, -50, 80);
+        const matrix<T> x0 = xgrad::test::random_matrix<T>(rows, n, 21, -50, 80);
         data::standardizer<T> s;
         s.fit(x0);
+        data::standardizer<T> mm(data::scaling::min_max);
+        mm.fit(x0);
+        for (std::size_t r = 0; r < rows; ++r) {
+            double sum = 0, ss = 0;
+            T lo = x0(r, 0), hi = x0(r, 0);
+            for (std::size_t j = 0; j < n; ++j) {
+                sum += static_cast<double>(x0(r, j));
+                lo = x0(r, j) < lo ? x0(r, j) : lo;
+                hi = x0(r, j) < hi ? hi : x0(r, j);
+            }
+            const double mean = sum / static_cast<double>(n);
+            for (std::size_t j = 0; j < n; ++j) {
+                const double d = static_cast<double>(x0(r, j)) - mean;
+                ss += d * d;
+            }
+            const T sd = static_cast<T>(std::sqrt(ss / static_cast<double>(n)));
+            REQUIRE(s.offset()(r, 0) == static_cast<T>(mean));
+            REQUIRE(s.scale()(r, 0) == (sd > T(0) ? sd : T(1)));
+            REQUIRE(mm.offset()(r, 0) == lo);
+            const T range = static_cast<T>(static_cast<double>(hi) - static_cast<double>(lo));
+            REQUIRE(mm.scale()(r, 0) == (range > T(0) ? range : T(1)));
+        }
         matrix<T> x = x0;
         s.apply(x);
-        for (std::size_t r = 0; r < 3; ++r) {
+        for (std::size_t r = 0; r < rows; ++r) {
             const double o = s.offset()(r, 0), sc = s.scale()(r, 0);
             for (std::size_t j = 0; j < n; ++j) {
                 REQUIRE(x(r, j) == static_cast<T>((static_cast<double>(x0(r, j)) - o) / sc));
@@ -822,7 +847,7 @@ TEMPLATE_TEST_CASE("data: standardizer apply and invert equal the formula in dou
         }
         matrix<T> back = x;
         s.invert(back);
-        for (std::size_t r = 0; r < 3; ++r) {
+        for (std::size_t r = 0; r < rows; ++r) {
             const double o = s.offset()(r, 0), sc = s.scale()(r, 0);
             for (std::size_t j = 0; j < n; ++j)
                 REQUIRE(back(r, j) == static_cast<T>(static_cast<double>(x(r, j)) * sc + o));
