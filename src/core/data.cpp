@@ -11,6 +11,11 @@
 
 #include <fmt/format.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "xgrad/detail/clones.hpp"
 #include "xgrad/detail/finite.hpp"
 
 namespace xgrad::data {
@@ -66,6 +71,28 @@ template <class T>
 void gather_columns(const matrix<T>& src, std::span<const std::size_t> cols, matrix<T>& dst) {
     const std::size_t rows = src.shape()[0], n = src.shape()[1], m = cols.size();
     detail::ensure_shape(dst, {rows, m});
+    if (rows >= 2 && m >= 4096 && n <= std::numeric_limits<std::uint32_t>::max()) {
+        // A large subset (split): the index list as 32-bit numbers and two rows per pass over it, so that
+        // the two source rows, the indices and the output rows stay in cache together (half the index
+        // traffic, read half as often).
+        std::vector<std::uint32_t> idx(cols.begin(), cols.end());
+        std::size_t r = 0;
+        for (; r + 2 <= rows; r += 2) {
+            const T *s0 = src.data() + r * n, *s1 = s0 + n;
+            T *d0 = dst.data() + r * m, *d1 = d0 + m;
+            for (std::size_t k = 0; k < m; ++k) {
+                const std::uint32_t c = idx[k];
+                d0[k] = s0[c];
+                d1[k] = s1[c];
+            }
+        }
+        if (r < rows) {
+            const T* s0 = src.data() + r * n;
+            T* d0 = dst.data() + r * m;
+            for (std::size_t k = 0; k < m; ++k) d0[k] = s0[idx[k]];
+        }
+        return;
+    }
     for (std::size_t r = 0; r < rows; ++r) {
         const T* s = src.data() + r * n;
         T* d = dst.data() + r * m;
@@ -82,6 +109,27 @@ void transpose_into(const T* src, std::size_t rows, std::size_t cols, T* dst) {
         const std::size_t c1 = std::min(cols, c0 + tile);
         for (std::size_t r0 = 0; r0 < rows; r0 += tile) {
             const std::size_t r1 = std::min(rows, r0 + tile);
+#if defined(__SSE2__)
+            if constexpr (std::is_same_v<T, float>) {
+                if (c1 - c0 == tile &&
+                    r1 - r0 == tile) {  // a whole tile: 16 transposes of 4 × 4 in registers
+                    for (std::size_t r = r0; r < r1; r += 4) {
+                        for (std::size_t c = c0; c < c1; c += 4) {
+                            const float* s = src + r * cols + c;
+                            __m128 a = _mm_loadu_ps(s), b = _mm_loadu_ps(s + cols),
+                                   e = _mm_loadu_ps(s + 2 * cols), h = _mm_loadu_ps(s + 3 * cols);
+                            _MM_TRANSPOSE4_PS(a, b, e, h);
+                            float* d = dst + c * rows + r;
+                            _mm_storeu_ps(d, a);
+                            _mm_storeu_ps(d + rows, b);
+                            _mm_storeu_ps(d + 2 * rows, e);
+                            _mm_storeu_ps(d + 3 * rows, h);
+                        }
+                    }
+                    continue;
+                }
+            }
+#endif
             for (std::size_t c = c0; c < c1; ++c) {
                 T* d = dst + c * rows;
                 for (std::size_t r = r0; r < r1; ++r) d[r] = src[r * cols + c];
@@ -89,6 +137,29 @@ void transpose_into(const T* src, std::size_t rows, std::size_t cols, T* dst) {
         }
     }
 }
+
+#if defined(__SSE2__)
+/// d[r·m + k] = s[k][r] for the 16 example rows s[0 … 15] and r < features: 4 × 4 tiles transposed in SSE
+/// registers (4 loads, 8 shuffles and 4 stores for 16 values), four tiles side by side so that each step
+/// over r writes 4 whole rows of 16 floats (a cache line each when d is aligned).
+inline void transpose_block_16(const float* const* s, std::size_t features, float* d, std::size_t m) {
+    std::size_t r = 0;
+    for (; r + 4 <= features; r += 4) {
+        float* out = d + r * m;
+        for (std::size_t q = 0; q < 16; q += 4) {
+            __m128 a = _mm_loadu_ps(s[q] + r), b = _mm_loadu_ps(s[q + 1] + r), c = _mm_loadu_ps(s[q + 2] + r),
+                   e = _mm_loadu_ps(s[q + 3] + r);
+            _MM_TRANSPOSE4_PS(a, b, c, e);
+            _mm_storeu_ps(out + q, a);
+            _mm_storeu_ps(out + m + q, b);
+            _mm_storeu_ps(out + 2 * m + q, c);
+            _mm_storeu_ps(out + 3 * m + q, e);
+        }
+    }
+    for (; r < features; ++r)
+        for (std::size_t k = 0; k < 16; ++k) d[r * m + k] = s[k][r];
+}
+#endif
 
 /// dst [features × m] ← the examples idx[0 … m−1] of an example-major store [n × features], i.e. the
 /// columns idx of the features × n matrix it was transposed from. Examples go in blocks of one cache line's
@@ -104,6 +175,12 @@ void gather_examples(const T* rows, std::size_t features, std::span<const std::s
     for (; k0 + block <= m; k0 += block) {
         const T* s[block];
         for (std::size_t k = 0; k < block; ++k) s[k] = rows + idx[k0 + k] * features;
+#if defined(__SSE2__)
+        if constexpr (std::is_same_v<T, float>) {
+            transpose_block_16(s, features, d + k0, m);
+            continue;
+        }
+#endif
         for (std::size_t r = 0; r < features; ++r) {
             T* out = d + r * m + k0;
             for (std::size_t k = 0; k < block; ++k) out[k] = s[k][r];
@@ -261,6 +338,138 @@ void row_stats(const T* const* rows, std::size_t n, bool standard, T* lo, T* hi,
 
 }  // namespace
 
+namespace {
+
+/// row ← (row − o) / s, or row · s + o when Invert, each value in double and rounded to T once.
+template <class T, bool Invert>
+XGRAD_AVX2_CLONE void scale_row(T* __restrict row, std::size_t n, double o, double s) {
+    for (std::size_t j = 0; j < n; ++j) {
+        const double v = static_cast<double>(row[j]);
+        row[j] = static_cast<T>(Invert ? v * s + o : (v - o) / s);
+    }
+}
+
+/// The smallest and largest of p[0 … n−1] (n ≥ 1, all finite), four or two lanes at a time.
+template <class T>
+void min_max(const T* p, std::size_t n, T& lo, T& hi) {
+    std::size_t j = 0;
+    lo = hi = p[0];
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>) {
+        if (n >= 4) {
+            __m128 mn = _mm_loadu_ps(p), mx = mn;
+            for (j = 4; j + 4 <= n; j += 4) {
+                const __m128 v = _mm_loadu_ps(p + j);
+                mn = _mm_min_ps(mn, v);
+                mx = _mm_max_ps(mx, v);
+            }
+            alignas(16) float a[4], b[4];
+            _mm_store_ps(a, mn);
+            _mm_store_ps(b, mx);
+            for (int q = 0; q < 4; ++q) lo = std::min(lo, a[q]), hi = std::max(hi, b[q]);
+        }
+    } else {
+        if (n >= 2) {
+            __m128d mn = _mm_loadu_pd(p), mx = mn;
+            for (j = 2; j + 2 <= n; j += 2) {
+                const __m128d v = _mm_loadu_pd(p + j);
+                mn = _mm_min_pd(mn, v);
+                mx = _mm_max_pd(mx, v);
+            }
+            alignas(16) double a[2], b[2];
+            _mm_store_pd(a, mn);
+            _mm_store_pd(b, mx);
+            for (int q = 0; q < 2; ++q) lo = std::min(lo, a[q]), hi = std::max(hi, b[q]);
+        }
+    }
+#endif
+    for (; j < n; ++j) lo = std::min(lo, p[j]), hi = std::max(hi, p[j]);
+}
+
+/// The map of apply (x − o)/s or of invert x·s + o: one value (for the checks), or a whole row.
+template <class T, bool Invert>
+struct affine {
+    double operator()(double v, double o, double s) const { return Invert ? v * s + o : (v - o) / s; }
+    static void write(T* row, std::size_t n, double o, double s) { scale_row<T, Invert>(row, n, o, s); }
+};
+
+#if defined(__SSE2__)
+/// row_stats for 4 float rows, the rows side by side in SSE registers (4 × 4 tiles transposed): the same
+/// operations in the same order for each row as the scalar loop (sums in double, j = 0 … n−1; minimum and
+/// maximum keep the first of equal values), so the same statistics bit for bit.
+template <>
+void row_stats<float, 4>(const float* const* rows, std::size_t n, bool standard, float* lo, float* hi,
+                         double* offset, double* scale) {
+    __m128 mn = _mm_set_ps(rows[3][0], rows[2][0], rows[1][0], rows[0][0]), mx = mn;
+    __m128d s01 = _mm_setzero_pd(), s23 = _mm_setzero_pd();
+    const auto tile = [&](std::size_t j, __m128 t[4]) {
+        t[0] = _mm_loadu_ps(rows[0] + j), t[1] = _mm_loadu_ps(rows[1] + j), t[2] = _mm_loadu_ps(rows[2] + j),
+        t[3] = _mm_loadu_ps(rows[3] + j);
+        _MM_TRANSPOSE4_PS(t[0], t[1], t[2], t[3]);  // t[i]: column j + i of the 4 rows
+    };
+    std::size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m128 t[4];
+        tile(j, t);
+        for (int i = 0; i < 4; ++i) {
+            s01 = _mm_add_pd(s01, _mm_cvtps_pd(t[i]));
+            s23 = _mm_add_pd(s23, _mm_cvtps_pd(_mm_movehl_ps(t[i], t[i])));
+            mn = _mm_min_ps(t[i], mn);  // t < mn ? t : mn
+            mx = _mm_max_ps(mx, t[i]);  // mx > t ? mx : t
+        }
+    }
+    alignas(16) double sum[4];
+    alignas(16) float mn_[4], mx_[4];
+    _mm_store_pd(sum, s01);
+    _mm_store_pd(sum + 2, s23);
+    _mm_store_ps(mn_, mn);
+    _mm_store_ps(mx_, mx);
+    for (std::size_t q = 0; q < 4; ++q) {
+        for (std::size_t jj = j; jj < n; ++jj) {
+            const float v = rows[q][jj];
+            sum[q] += static_cast<double>(v);
+            mn_[q] = v < mn_[q] ? v : mn_[q];
+            mx_[q] = v < mx_[q] ? mx_[q] : v;
+        }
+    }
+    double ss[4] = {};
+    if (standard) {
+        for (std::size_t q = 0; q < 4; ++q) sum[q] /= static_cast<double>(n);
+        const __m128d m01 = _mm_load_pd(sum), m23 = _mm_load_pd(sum + 2);
+        __m128d q01 = _mm_setzero_pd(), q23 = _mm_setzero_pd();
+        for (j = 0; j + 4 <= n; j += 4) {
+            __m128 t[4];
+            tile(j, t);
+            for (int i = 0; i < 4; ++i) {
+                const __m128d d01 = _mm_sub_pd(_mm_cvtps_pd(t[i]), m01),
+                              d23 = _mm_sub_pd(_mm_cvtps_pd(_mm_movehl_ps(t[i], t[i])), m23);
+                q01 = _mm_add_pd(q01, _mm_mul_pd(d01, d01));
+                q23 = _mm_add_pd(q23, _mm_mul_pd(d23, d23));
+            }
+        }
+        alignas(16) double qs[4];
+        _mm_store_pd(qs, q01);
+        _mm_store_pd(qs + 2, q23);
+        for (std::size_t q = 0; q < 4; ++q) {
+            ss[q] = qs[q];
+            for (std::size_t jj = j; jj < n; ++jj) {
+                const double d = static_cast<double>(rows[q][jj]) - sum[q];
+                ss[q] += d * d;
+            }
+        }
+    }
+    for (std::size_t q = 0; q < 4; ++q) {
+        lo[q] = mn_[q];
+        hi[q] = mx_[q];
+        offset[q] = standard ? sum[q] : static_cast<double>(mn_[q]);
+        scale[q] = standard ? std::sqrt(ss[q] / static_cast<double>(n))
+                            : static_cast<double>(mx_[q]) - static_cast<double>(mn_[q]);
+    }
+}
+#endif
+
+}  // namespace
+
 // The statistics and the scaling are computed in double: for float data nothing overflows there (|x| ≤
 // 3.4e38, so squares ≤ 1.2e77); x − mean in float would (−3.4e38 − 1.1e38). What T cannot hold is refused,
 // naming the feature, before anything is stored or written.
@@ -342,15 +551,22 @@ template <class F>
 void standardizer<T>::map(matrix<T>& x, const char* what, F&& f) const {
     check(x, what);
     const std::size_t rows = x.shape()[0], n = x.shape()[1];
-    // First check every result, then write: a refused x is left as it was. The check of a row is one
-    // branch-free pass (|v| ≤ max is false for NaN and ±∞ too); only a refused row is searched for the
-    // first bad value.
+    // First check every result, then write: a refused x is left as it was. f is non-decreasing in v (both
+    // maps are v − o or v·s then ÷ s or + o, each correctly rounded, with s > 0), so a row of finite values
+    // maps into what T holds when its smallest and largest value do: the check of a row is one pass for its
+    // minimum and maximum (no division), and only a refused row is searched for the first bad value.
     constexpr double max = static_cast<double>(std::numeric_limits<T>::max());
+    const auto ok = [](double v) { return std::abs(v) <= max; };  // false for NaN and ±∞ too
     for (std::size_t r = 0; r < rows; ++r) {
         const T* row = x.data() + r * n;
         const double o = static_cast<double>(m_offset(r, 0)), s = static_cast<double>(m_scale(r, 0));
-        bool bad = false;
-        for (std::size_t j = 0; j < n; ++j) bad |= !(std::abs(f(static_cast<double>(row[j]), o, s)) <= max);
+        bool bad =
+            n > 0 && (!(s > 0) || !std::isfinite(s) || !std::isfinite(o) || detail::any_non_finite(row, n));
+        if (!bad && n > 0) {
+            T lo, hi;
+            min_max(row, n, lo, hi);
+            bad = !ok(f(static_cast<double>(lo), o, s)) || !ok(f(static_cast<double>(hi), o, s));
+        }
         if (!bad) continue;
         for (std::size_t j = 0; j < n; ++j) {
             const double v = f(static_cast<double>(row[j]), o, s);
@@ -364,20 +580,19 @@ void standardizer<T>::map(matrix<T>& x, const char* what, F&& f) const {
         }
     }
     for (std::size_t r = 0; r < rows; ++r) {
-        T* row = x.data() + r * n;
         const double o = static_cast<double>(m_offset(r, 0)), s = static_cast<double>(m_scale(r, 0));
-        for (std::size_t j = 0; j < n; ++j) row[j] = static_cast<T>(f(static_cast<double>(row[j]), o, s));
+        std::remove_cvref_t<F>::write(x.data() + r * n, n, o, s);
     }
 }
 
 template <class T>
 void standardizer<T>::apply(matrix<T>& x) const {
-    map(x, "apply", [](double v, double o, double s) { return (v - o) / s; });
+    map(x, "apply", affine<T, false>{});
 }
 
 template <class T>
 void standardizer<T>::invert(matrix<T>& x) const {
-    map(x, "invert", [](double v, double o, double s) { return v * s + o; });
+    map(x, "invert", affine<T, true>{});
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -487,6 +702,22 @@ bool batcher<T>::next() {
         // copy (made once) gives each example as one contiguous row.
         if (m_rows == nullptr || m_rows->size() != n * features) m_rows = example_major(*m_ds);
         gather_examples(m_rows->data(), features, cols, bx);
+        // The next batch's example rows, asked for now so that they come from memory while this batch is
+        // used (random rows of a store larger than the caches: each would otherwise be a miss in next()).
+        const std::size_t after = pos + count;
+        if (after < n) {
+            const std::size_t c2 = std::min(m_batch, n - after);
+            const auto part2 = [&](std::size_t r) {
+                return (c2 / m_ranks) * r + (c2 % m_ranks) * r / m_ranks;
+            };
+            const std::size_t line = 64 / sizeof(T);
+            for (std::size_t k = after + part2(m_rank), k1 = after + part2(m_rank + 1); k < k1; ++k) {
+                const T* row = m_rows->data() + m_order[k] * features;
+                // Every fourth cache line: the first miss of each stretch, the hardware prefetcher the rest
+                // (asking for every line stalled next() on full miss buffers: slower than none).
+                for (std::size_t r = 0; r < features; r += 4 * line) __builtin_prefetch(row + r, 0, 1);
+            }
+        }
     } else if (!m_shuffle) {  // the columns pos + lo … pos + hi − 1: a slice of each row
         const std::size_t c = hi - lo;
         detail::ensure_shape(bx, {features, c});

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "xgrad/detail/clones.hpp"
+
 namespace xgrad::optim {
 
 template <class T>
@@ -77,22 +79,27 @@ void sgd_momentum(T* __restrict w, const T* __restrict g, T* __restrict v, std::
     }
 }
 
-// Adam's loop is bound by its three divisions and square root per element (SSE2: ~4 cycles per element,
-// 210 µs per step for the main job's 203k parameters); an AVX2 copy does twice the lanes per instruction and
-// is chosen at load time on CPUs that have AVX2. "avx2" brings no FMA, so both copies round alike.
-// (GCC only: clang 16 has no target_clones on function templates. Not under ThreadSanitizer: the clones'
-// resolver runs while the dynamic loader relocates, before TSan's runtime is set up: built with
-// -fsanitize=thread, it crashed every program at start-up, before main.)
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_THREAD__)
-#define XGRAD_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
-#else
-#define XGRAD_AVX2_CLONE
-#endif
+// Adam's loop is bound by its square root and division per element; an AVX2 copy does twice the lanes per
+// instruction and is chosen at load time on CPUs that have AVX2. "avx2" brings no FMA, so both copies round
+// alike. Measured for the main job's 203,530 parameters (one step, hot caches, GCC 12 -O3, AMD EPYC Zen 4):
+// the formula with three divisions, (m/c₁)/(√(v/c₂) + ε), took 1.13–1.22 ns per parameter in SSE2 and
+// 0.63 in AVX2; the form below (as PyTorch writes it: one square root, one division) 0.84–0.90 and 0.42. An
+// AVX-512 copy was no faster (0.43–0.45: Zen 4 splits 512-bit divisions and square roots in two).
+// (XGRAD_AVX2_CLONE: detail/clones.hpp.)
 
+/// 1 − βᵗ in double.
+template <class T>
+double adam_correction(T beta, std::size_t t) {
+    return 1.0 - std::pow(static_cast<double>(beta), static_cast<double>(t));
+}
+
+/// One Adam step over n elements, with the bias corrections hoisted out of the loop (as PyTorch does):
+/// step = α/(1 − β₁ᵗ) and r₂ = 1/√(1 − β₂ᵗ), so that
+///     W = W − step · m / (√v · r₂ + ε)   =   W − α m̂/(√v̂ + ε),  m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)
+/// (the same formula; it rounds differently from computing m̂ and v̂ first).
 template <class T, bool Decoupled>
 XGRAD_AVX2_CLONE void adam_update(T* __restrict w, const T* __restrict g, T* __restrict m, T* __restrict v,
-                                  std::size_t n, T lr, T b1, T b2, T eps, T wd, T c1, T c2) {
+                                  std::size_t n, T lr, T b1, T b2, T eps, T wd, T step, T r2) {
     const T a1 = T(1) - b1, a2 = T(1) - b2;
     for (std::size_t i = 0; i < n; ++i) {
         T wi = w[i];
@@ -103,7 +110,8 @@ XGRAD_AVX2_CLONE void adam_update(T* __restrict w, const T* __restrict g, T* __r
         const T vi = b2 * v[i] + a2 * gi * gi;        // v = β₂v + (1 − β₂)g²
         m[i] = mi;
         v[i] = vi;
-        w[i] = wi - lr * (mi / c1) / (std::sqrt(vi / c2) + eps);  // W = W − α m̂/(√v̂ + ε)
+        const T denom = std::sqrt(vi) * r2 + eps;  // √v̂ + ε
+        w[i] = wi - step * mi / denom;             // W = W − α m̂/(√v̂ + ε)
     }
 }
 
@@ -205,8 +213,9 @@ void adam<T>::update(std::size_t begin, std::size_t end) {
     this->check_sizes();
     const std::size_t t = m_t + 1;  // this step's number
     const T lr = this->m_lr, b1 = m_beta1, b2 = m_beta2, eps = m_eps, wd = m_weight_decay;
-    const T c1 = T(1) - static_cast<T>(std::pow(static_cast<double>(b1), static_cast<double>(t)));
-    const T c2 = T(1) - static_cast<T>(std::pow(static_cast<double>(b2), static_cast<double>(t)));
+    // The bias corrections, in double and rounded once to T: step = α/(1 − β₁ᵗ), r₂ = 1/√(1 − β₂ᵗ).
+    const T step = static_cast<T>(static_cast<double>(lr) / adam_correction(b1, t));
+    const T r2 = static_cast<T>(1.0 / std::sqrt(adam_correction(b2, t)));
     for (std::size_t k = 0; k < this->m_params.size(); ++k) {
         const std::size_t lo = std::max(begin, this->m_offsets[k]),
                           hi = std::min(end, this->m_offsets[k + 1]);
@@ -219,9 +228,9 @@ void adam<T>::update(std::size_t begin, std::size_t end) {
         T* m = m_m.data() + lo;
         T* v = m_v.data() + lo;
         if (m_decoupled) {
-            adam_update<T, true>(w, g, m, v, n, lr, b1, b2, eps, wd, c1, c2);
+            adam_update<T, true>(w, g, m, v, n, lr, b1, b2, eps, wd, step, r2);
         } else {
-            adam_update<T, false>(w, g, m, v, n, lr, b1, b2, eps, wd, c1, c2);
+            adam_update<T, false>(w, g, m, v, n, lr, b1, b2, eps, wd, step, r2);
         }
     }
 }

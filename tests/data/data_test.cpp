@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -774,6 +775,86 @@ TEST_CASE(
                Contains("standardizer::fit") && Contains("feature 0") && Contains("double"));
 }
 
+// apply checks each row by its smallest and largest value (the map is monotonic): whichever end is beyond
+// float, and NaN or ±∞ anywhere, is refused naming the first bad example, with x left as it was.
+TEST_CASE("data: standardizer refuses a row by its smallest or largest value, or NaN and ±∞ anywhere",
+          "[data]") {
+    data::standardizer<float> s;
+    s.fit(matrix<float>{{0.0f, 1e-30f, 2e-30f}, {1.0f, 2.0f, 3.0f}});
+    const float bad_values[] = {-3e38f, 3e38f, NAN, INFINITY, -INFINITY};
+    for (const std::size_t at : {std::size_t(0), std::size_t(6), std::size_t(12)}) {
+        for (const float bad : bad_values) {
+            matrix<float> x = xgrad::test::random_matrix<float>(2, 13, 5, 0, 1e-30f);
+            x(0, at) = bad;
+            const matrix<float> before = x;
+            INFO("value " << bad << " at example " << at);
+            const std::string msg = error_of([&] { s.apply(x); });
+            CHECK_THAT(msg, Contains("standardizer::apply") && Contains("feature 0") &&
+                                Contains("example " + std::to_string(at) + " "));
+            CHECK(std::memcmp(x.data(), before.data(), x.size() * sizeof(float)) == 0);
+        }
+    }
+    // Values whose map lands just inside float pass (the ends themselves are checked, not a bound on them).
+    data::standardizer<float> m(data::scaling::min_max);
+    m.fit(matrix<float>{{-1.0f, 1.0f}});
+    matrix<float> edge{{-1.0f, 1.0f, 0.25f}};
+    m.invert(edge);  // (x · 2) + (−1): the row's ends map to −3 and 1
+    CHECK(edge(0, 0) == -3.0f);
+    CHECK(edge(0, 1) == 1.0f);
+}
+
+// apply and invert write (x − o)/s and x·s + o computed in double and rounded once: every value, at every
+// position of rows of odd length (the vector loop and its remainder), bit for bit.
+TEMPLATE_TEST_CASE("data: standardizer fit, apply and invert equal the formulas in double, bit for bit",
+                   "[data]", float, double) {
+    // 9 rows (two groups of 4 and one left over) of odd lengths: the statistics are the sums in double in
+    // the order j = 0 … n−1; apply and invert write (x − o)/s and x·s + o computed in double, rounded once.
+    using T = TestType;
+    const std::size_t rows = 9;
+    for (const std::size_t n : {std::size_t(1), std::size_t(7), std::size_t(1003)}) {
+        const matrix<T> x0 = xgrad::test::random_matrix<T>(rows, n, 21, -50, 80);
+        data::standardizer<T> s;
+        s.fit(x0);
+        data::standardizer<T> mm(data::scaling::min_max);
+        mm.fit(x0);
+        for (std::size_t r = 0; r < rows; ++r) {
+            double sum = 0, ss = 0;
+            T lo = x0(r, 0), hi = x0(r, 0);
+            for (std::size_t j = 0; j < n; ++j) {
+                sum += static_cast<double>(x0(r, j));
+                lo = x0(r, j) < lo ? x0(r, j) : lo;
+                hi = x0(r, j) < hi ? hi : x0(r, j);
+            }
+            const double mean = sum / static_cast<double>(n);
+            for (std::size_t j = 0; j < n; ++j) {
+                const double d = static_cast<double>(x0(r, j)) - mean;
+                ss += d * d;
+            }
+            const T sd = static_cast<T>(std::sqrt(ss / static_cast<double>(n)));
+            REQUIRE(s.offset()(r, 0) == static_cast<T>(mean));
+            REQUIRE(s.scale()(r, 0) == (sd > T(0) ? sd : T(1)));
+            REQUIRE(mm.offset()(r, 0) == lo);
+            const T range = static_cast<T>(static_cast<double>(hi) - static_cast<double>(lo));
+            REQUIRE(mm.scale()(r, 0) == (range > T(0) ? range : T(1)));
+        }
+        matrix<T> x = x0;
+        s.apply(x);
+        for (std::size_t r = 0; r < rows; ++r) {
+            const double o = s.offset()(r, 0), sc = s.scale()(r, 0);
+            for (std::size_t j = 0; j < n; ++j) {
+                REQUIRE(x(r, j) == static_cast<T>((static_cast<double>(x0(r, j)) - o) / sc));
+            }
+        }
+        matrix<T> back = x;
+        s.invert(back);
+        for (std::size_t r = 0; r < rows; ++r) {
+            const double o = s.offset()(r, 0), sc = s.scale()(r, 0);
+            for (std::size_t j = 0; j < n; ++j)
+                REQUIRE(back(r, j) == static_cast<T>(static_cast<double>(x(r, j)) * sc + o));
+        }
+    }
+}
+
 TEST_CASE("data: standardizer gives each feature row mean 0 and std 1 and inverts", "[data]") {
     matrix<double> x = xgrad::test::random_matrix<double>(3, 50, 11, -1, 1);
     for (std::size_t j = 0; j < 50; ++j) {
@@ -854,6 +935,24 @@ TEST_CASE("data: split is disjoint, complete, sized by the fraction and determin
     CHECK_THAT(error_of([&] { data::split(ds, 1.5, 1); }), Contains("validation_fraction"));
     const std::vector<std::size_t> cols{5, 200};
     CHECK_THAT(error_of([&] { data::subset(ds, cols); }), Contains("column 200"));
+}
+
+// Large subsets take another path (32-bit indices, two rows per pass): odd and even row counts, every value.
+TEST_CASE("data: a large subset holds exactly the chosen columns, in order", "[data]") {
+    for (const std::size_t rows : {std::size_t(1), std::size_t(2), std::size_t(5)}) {
+        data::dataset<float> ds;
+        ds.x = xgrad::test::random_matrix<float>(rows, 6000, 8);
+        ds.y = matrix<float>({1, 6000});
+        for (std::size_t j = 0; j < 6000; ++j) ds.y(0, j) = static_cast<float>(j % 3);
+        ds.classes = 3;
+        std::vector<std::size_t> cols(5000);
+        for (std::size_t k = 0; k < cols.size(); ++k) cols[k] = (k * 7919 + 13) % 6000;
+        const auto sub = data::subset(ds, cols);
+        REQUIRE(sub.x.shape() == std::array<std::size_t, 2>{rows, 5000});
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t k = 0; k < cols.size(); ++k) REQUIRE(sub.x(r, k) == ds.x(r, cols[k]));
+        for (std::size_t k = 0; k < cols.size(); ++k) REQUIRE(sub.y(0, k) == ds.y(0, cols[k]));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -957,6 +1056,11 @@ TEST_CASE("data: a shuffled batch holds exactly the columns of the seed's permut
     check_batches_are_the_permuted_columns<float>(784, 150, 64);
     check_batches_are_the_permuted_columns<double>(37, 203, 20);
     check_batches_are_the_permuted_columns<double>(1, 50, 7);
+    // Batches of one example, and features fewer than, equal to and one past a 4-wide tile.
+    check_batches_are_the_permuted_columns<float>(37, 5, 1);
+    check_batches_are_the_permuted_columns<float>(3, 40, 17);
+    check_batches_are_the_permuted_columns<float>(4, 40, 16);
+    check_batches_are_the_permuted_columns<float>(5, 67, 33);
 }
 
 TEST_CASE("data: batcher in order, oversized batches, unlabelled data and bad sizes", "[data]") {

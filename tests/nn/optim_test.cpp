@@ -138,7 +138,8 @@ TEST_CASE("optim: parameters without a gradient are left alone, bad hyper-parame
 TEST_CASE("optim: Adam's vectorised update rounds exactly as the scalar formula, in float, bit for bit",
           "[optim]") {
     // 1003 elements (vector loops and their remainders) and two parameters; the reference is the formula
-    // written out element by element in float (this file is built for baseline x86-64: no FMA). A kernel
+    // written out element by element in float, W − step·m/(√v·r₂ + ε) with step = α/(1 − β₁ᵗ) and
+    // r₂ = 1/√(1 − β₂ᵗ) (this file is built for baseline x86-64: no FMA). A kernel
     // that contracted a·b + c into one rounding, or reordered, would differ in the last bits somewhere.
     for (bool decoupled : {false, true}) {
         const std::size_t n = 1003;
@@ -157,15 +158,18 @@ TEST_CASE("optim: Adam's vectorised update rounds exactly as the scalar formula,
             set_grad(a, g);
             b.zero_grad();  // b gets no gradient: left alone, its moments stay 0
             opt.step();
-            const float c1 = 1.f - static_cast<float>(std::pow(0.9f, static_cast<double>(t)));
-            const float c2 = 1.f - static_cast<float>(std::pow(0.999f, static_cast<double>(t)));
+            // The bias corrections as the optimizer hoists them (in double, rounded once to float).
+            const float step =
+                static_cast<float>(double(lr) / (1.0 - std::pow(double(b1), static_cast<double>(t))));
+            const float r2 =
+                static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(double(b2), static_cast<double>(t))));
             for (std::size_t i = 0; i < n; ++i) {
                 float wi = w[i];
                 if (decoupled) wi = wi - lr * wd * wi;
                 const float gi = decoupled ? g(0, i) : g(0, i) + wd * wi;
                 m[i] = b1 * m[i] + (1.f - b1) * gi;
                 v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
-                w[i] = wi - lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps);
+                w[i] = wi - step * m[i] / (std::sqrt(v[i]) * r2 + eps);
             }
         }
         for (std::size_t i = 0; i < n; ++i) {

@@ -1,5 +1,10 @@
 // The training loop: accuracy on generated and real data, determinism, evaluation.
+#include <cmath>
 #include <filesystem>
+#include <limits>
+#include <vector>
+
+#include "xgrad/detail/finite.hpp"
 
 #include "support.hpp"
 
@@ -240,4 +245,27 @@ TEST_CASE("train: a small CNN learns Fashion-MNIST (2000 examples, 3 epochs)", "
     CHECK(h.back().loss < h.front().loss);
     CHECK(after.accuracy >= 0.70);  // chance is 0.10
     CHECK(after.loss < before.loss / 2);
+}
+
+// fit's gradient check (and the standardizer's): NaN, +∞ and −∞ found at every position of buffers of odd
+// lengths, and nothing reported for the finite extremes (largest, smallest normal, denormal, −0).
+TEMPLATE_TEST_CASE("train: the finiteness check finds NaN and ±∞ anywhere and only them", "[train]", float,
+                   double) {
+    using T = TestType;
+    using lim = std::numeric_limits<T>;
+    const T finite[] = {lim::max(), -lim::max(), lim::min(), lim::denorm_min(), T(-0.0), T(1)};
+    const T bad[] = {lim::quiet_NaN(), -lim::quiet_NaN(), lim::infinity(), -lim::infinity()};
+    for (const std::size_t n : {std::size_t(1), std::size_t(5), std::size_t(37)}) {
+        std::vector<T> v(n);
+        for (std::size_t i = 0; i < n; ++i) v[i] = finite[i % std::size(finite)];
+        REQUIRE_FALSE(xgrad::detail::any_non_finite(v.data(), n));
+        for (std::size_t at = 0; at < n; ++at) {
+            for (const T b : bad) {
+                std::vector<T> w = v;
+                w[at] = b;
+                INFO("n " << n << ", " << b << " at " << at);
+                REQUIRE(xgrad::detail::any_non_finite(w.data(), n));
+            }
+        }
+    }
 }

@@ -26,6 +26,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -1443,6 +1447,12 @@ std::string subcommand_of(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#if defined(__GLIBC__)
+    // Large buffers from the heap instead of one mmap each: the data set, its splits and the batcher's
+    // example-major copy (~170 MB each for Fashion-MNIST) then reuse memory freed before them instead of
+    // page-faulting fresh zeroed pages in (issue 13: the kernel's share of the main job 12 → 8 % of cycles).
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+#endif
     xgrad::cli::job_scope job(argc, argv);  // mpirun -np N: MPI, and rank 0 alone prints (parallel.hpp)
     CLI::App app{"xgrad: train and evaluate multilayer perceptrons with the xgrad autodiff library"};
     app.require_subcommand(1);
