@@ -261,9 +261,19 @@ geometry checked_geometry(forward_context<T>& ctx, const packed_geometry& p, std
 /// the cache when the gemm reads it (and in backward dcols when col2im reads it, dA when db sums it).
 constexpr std::size_t conv_block_bytes = std::size_t(512) << 10;
 
-/// Output positions per block of conv2d (at least one).
+/// Multiply-adds (M·N·K) up to which OpenBLAS 0.3.21's AVX-512 kernels (SkylakeX, Cooperlake) take their
+/// small-matrix path, which skips packing: measured here, a first conv layer's block gemm 32×3072×10 takes
+/// 23 µs and 32×3136×10 (just above 10⁶) 52 µs.
+constexpr std::size_t gemm_small_limit = 1000000;
+
+/// Output positions per block of conv2d (at least one): within conv_block_bytes; and, for a kernel with few
+/// taps (a first layer's), also so that the block's gemms (K × positions·m × C·kh·kw + 1, the bias's row
+/// included) stay within gemm_small_limit, when that still leaves blocks of at least 8 positions.
 inline std::size_t block_positions(const geometry& g, std::size_t ckk, std::size_t K, std::size_t element) {
-    return std::max<std::size_t>(1, conv_block_bytes / ((ckk + K) * std::max<std::size_t>(g.m, 1) * element));
+    const std::size_t m = std::max<std::size_t>(g.m, 1),
+                      by_cache = std::max<std::size_t>(1, conv_block_bytes / ((ckk + K) * m * element)),
+                      by_gemm = gemm_small_limit / (std::max<std::size_t>(K, 1) * (ckk + 1) * m);
+    return by_gemm >= 8 ? std::min(by_cache, by_gemm) : by_cache;
 }
 
 template <class T>
@@ -343,15 +353,23 @@ struct conv2d_op final : op<T> {
             gemm<T>(false, false, K, n, ckk, T(1), pw, ckk, ctx.input(1).data(), n, T(1), y.data(), n);
             return;
         }
-        // Block by block of output positions [p0, p1): the columns A[:, p0·m … p1·m) = W·im2col block,
-        // whose im2col block stays in the cache between being written and being multiplied.
+        // Block by block of output positions [p0, p1): the columns A[:, p0·m … p1·m) = [W b]·[cols; 1ᵀ],
+        // whose im2col block stays in the cache between being written and being multiplied. The bias rides
+        // in the gemm as one more column of W against a row of ones under the block's columns (no pass
+        // that fills A with b first).
         const std::size_t block = block_positions(g, ckk, K, sizeof(T));
-        matrix<T>& cols = ctx.save(0, {ckk, std::min(block, g.positions()) * g.m});
+        matrix<T>& cols = ctx.save(0, {ckk + 1, std::min(block, g.positions()) * g.m});
+        matrix<T>& wb = ctx.save(2, {K, ckk + 1});
+        for (std::size_t k = 0; k < K; ++k) {
+            std::copy_n(pw + k * ckk, ckk, wb.data() + k * (ckk + 1));
+            wb.data()[k * (ckk + 1) + ckk] = pb[k];
+        }
         for (std::size_t p0 = 0; p0 < g.positions(); p0 += block) {
             const std::size_t p1 = std::min(g.positions(), p0 + block), nb = (p1 - p0) * g.m;
-            for (std::size_t k = 0; k < K; ++k) std::fill_n(y.data() + k * n + p0 * g.m, nb, pb[k]);
             im2col(g, ctx.input(1).data(), cols.data(), p0, p1);
-            gemm<T>(false, false, K, nb, ckk, T(1), pw, ckk, cols.data(), nb, T(1), y.data() + p0 * g.m, n);
+            std::fill_n(cols.data() + ckk * nb, nb, T(1));
+            gemm<T>(false, false, K, nb, ckk + 1, T(1), wb.data(), ckk + 1, cols.data(), nb, T(0),
+                    y.data() + p0 * g.m, n);
         }
     }
 
@@ -383,24 +401,29 @@ struct conv2d_op final : op<T> {
         }
         // The same blocks as forward, im2col recomputed block by block (cheaper than keeping all of it):
         // dW = Σ_blocks dA_block·cols_blockᵀ, dH = Σ_blocks col2im(Wᵀ·dA_block), db = Σ_blocks Σ dA_block.
+        // When both dW and db are wanted, db rides in dW's gemm: [dW db] = dA·[cols; 1ᵀ]ᵀ (one pass over dA
+        // fewer).
         const std::size_t block = block_positions(g, ckk, K, sizeof(T)),
                           width = std::min(block, g.positions()) * g.m;
-        T* dw = nullptr;
-        T dw_beta = T(0);
-        if (ctx.needs_grad(0)) {
-            gradient_target<T> t = ctx.target(0);
-            dw = t.buffer.data();
-            dw_beta = t.beta;
-        }
         T* dx = ctx.needs_grad(1) ? scatter_target(ctx.target(1)) : nullptr;
-        T* db = nullptr;
+        const bool want_w = ctx.needs_grad(0), want_b = ctx.needs_grad(2), joint = want_w && want_b;
+        T* db = nullptr;  // db summed block by block (without dW)
         T db_beta = T(0);
-        if (ctx.needs_grad(2)) {
+        if (want_b && !joint) {
             gradient_target<T> t = ctx.target(2);
             db = t.buffer.data();
             db_beta = t.beta;
         }
-        matrix<T>* cols = dw ? &ctx.workspace(0, {ckk, width}) : nullptr;
+        // dW (K × C·kh·kw), or [dW db] (K × C·kh·kw + 1) gathered in a workspace
+        const std::size_t dw_cols = joint ? ckk + 1 : ckk;
+        T* dw = joint ? ctx.workspace(2, {K, ckk + 1}).data() : nullptr;
+        T dw_beta = T(0);
+        if (want_w && !joint) {
+            gradient_target<T> t = ctx.target(0);
+            dw = t.buffer.data();
+            dw_beta = t.beta;
+        }
+        matrix<T>* cols = want_w ? &ctx.workspace(0, {ckk + 1, width}) : nullptr;
         matrix<T>* dcols = dx ? &ctx.workspace(1, {ckk, width}) : nullptr;
         for (std::size_t p0 = 0; p0 < g.positions(); p0 += block) {
             const std::size_t p1 = std::min(g.positions(), p0 + block), nb = (p1 - p0) * g.m;
@@ -411,15 +434,22 @@ struct conv2d_op final : op<T> {
                     db[k] = p0 == 0 && db_beta == T(0) ? s : db[k] + s;
                 }
             }
-            if (cols) {  // dW (+)= dA_block·cols_blockᵀ : (K × nb)·(nb × C·kh·kw)
+            if (cols) {  // dW (+)= dA_block·cols_blockᵀ : (K × nb)·(nb × C·kh·kw), with db: ·[cols; 1ᵀ]ᵀ
                 im2col(g, ctx.input(1).data(), cols->data(), p0, p1);
-                gemm<T>(false, true, K, ckk, nb, T(1), dy_block, n, cols->data(), nb,
-                        p0 == 0 ? dw_beta : T(1), dw, ckk);
+                if (joint) std::fill_n(cols->data() + ckk * nb, nb, T(1));
+                gemm<T>(false, true, K, dw_cols, nb, T(1), dy_block, n, cols->data(), nb,
+                        p0 == 0 ? dw_beta : T(1), dw, dw_cols);
             }
             if (dcols) {  // dcols_block = Wᵀ·dA_block : (C·kh·kw × K)·(K × nb), then scattered back
                 gemm<T>(true, false, ckk, nb, K, T(1), pw, ckk, dy_block, n, T(0), dcols->data(), nb);
                 col2im_add(g, dcols->data(), dx, p0, p1);
             }
+        }
+        if (joint) {  // [dW db] → dW and db
+            gradient_target<T> tw = ctx.target(0);
+            write_gradient(tw, [&](std::size_t e) { return dw[(e / ckk) * (ckk + 1) + e % ckk]; });
+            gradient_target<T> tb = ctx.target(2);
+            write_gradient(tb, [&](std::size_t k) { return dw[k * (ckk + 1) + ckk]; });
         }
     }
 };
