@@ -300,10 +300,10 @@ struct conv2d_op final : op<T> {
             "a 3×3 kernel with stride 1 and no dilation over ≥ 4 input channels runs Winograd F(4×4, 3×3) "
             "(outputs ≥ 8×8) or F(2×2, 3×3): 36 or 16 gemms U[ξ]·V[ξ] over blocks of tiles, backward in the "
             "Winograd domain (dV = Uᵀ·dM, dU = dM·Vᵀ); otherwise gemms over blocks of output positions whose "
-            "im2col and output columns fit in 512 KiB (half of L2), backward recomputing each block's "
-            "im2col; "
+            "im2col and output columns fit in 512 KiB (half of L2), [W b]·[cols; 1ᵀ] (the bias in the gemm), "
+            "backward recomputing each block's im2col, with [dW db] = dA·[cols; 1ᵀ]ᵀ in one gemm; "
             "a 1×1 kernel with stride 1 and no padding skips im2col",
-        .saves = "— (uses H; Winograd keeps U = G·W·Gᵀ)"};
+        .saves = "— (uses H; Winograd keeps U = G·W·Gᵀ, im2col [W b])"};
     static var<double> example(example_inputs& in) {
         // 2 channels of 5×4 images, 3 output channels, a 2×3 kernel with stride 2 and padding 1
         const window2d w{.kernel_h = 2, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
