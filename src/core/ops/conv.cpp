@@ -267,7 +267,7 @@ constexpr std::size_t conv_block_bytes = std::size_t(512) << 10;
 constexpr std::size_t gemm_small_limit = 1000000;
 
 /// Output positions per block of conv2d (at least one): within conv_block_bytes; and, for a kernel with few
-/// taps (a first layer's), also so that the block's gemms (K × positions·m × C·kh·kw + 1, the bias's row
+/// taps (a first layer's), also so that the block's gemms (K × positions·m × C·kh·kw + 1, db's row of ones
 /// included) stay within gemm_small_limit, when that still leaves blocks of at least 8 positions.
 inline std::size_t block_positions(const geometry& g, std::size_t ckk, std::size_t K, std::size_t element) {
     const std::size_t m = std::max<std::size_t>(g.m, 1),
@@ -300,10 +300,10 @@ struct conv2d_op final : op<T> {
             "a 3×3 kernel with stride 1 and no dilation over ≥ 4 input channels runs Winograd F(4×4, 3×3) "
             "(outputs ≥ 8×8) or F(2×2, 3×3): 36 or 16 gemms U[ξ]·V[ξ] over blocks of tiles, backward in the "
             "Winograd domain (dV = Uᵀ·dM, dU = dM·Vᵀ); otherwise gemms over blocks of output positions whose "
-            "im2col and output columns fit in 512 KiB (half of L2), [W b]·[cols; 1ᵀ] (the bias in the gemm), "
-            "backward recomputing each block's im2col, with [dW db] = dA·[cols; 1ᵀ]ᵀ in one gemm; "
+            "im2col and output columns fit in 512 KiB (half of L2), backward recomputing each block's "
+            "im2col, with [dW db] = dA·[cols; 1ᵀ]ᵀ in one gemm; "
             "a 1×1 kernel with stride 1 and no padding skips im2col",
-        .saves = "— (uses H; Winograd keeps U = G·W·Gᵀ, im2col [W b])"};
+        .saves = "— (uses H; Winograd keeps U = G·W·Gᵀ)"};
     static var<double> example(example_inputs& in) {
         // 2 channels of 5×4 images, 3 output channels, a 2×3 kernel with stride 2 and padding 1
         const window2d w{.kernel_h = 2, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
@@ -353,23 +353,18 @@ struct conv2d_op final : op<T> {
             gemm<T>(false, false, K, n, ckk, T(1), pw, ckk, ctx.input(1).data(), n, T(1), y.data(), n);
             return;
         }
-        // Block by block of output positions [p0, p1): the columns A[:, p0·m … p1·m) = [W b]·[cols; 1ᵀ],
-        // whose im2col block stays in the cache between being written and being multiplied. The bias rides
-        // in the gemm as one more column of W against a row of ones under the block's columns (no pass
-        // that fills A with b first).
+        // Block by block of output positions [p0, p1): the columns A[:, p0·m … p1·m) = W·im2col block,
+        // whose im2col block stays in the cache between being written and being multiplied. (cols has one
+        // row more, as backward's, which holds ones there for db; forward does not use it. Putting the bias
+        // into the gemm the same way, [W b]·[cols; 1ᵀ], was slower here: OpenBLAS's small-matrix kernel
+        // with β = 0 and 10 instead of 9 inner steps cost more than the pass that fills A with b.)
         const std::size_t block = block_positions(g, ckk, K, sizeof(T));
         matrix<T>& cols = ctx.save(0, {ckk + 1, std::min(block, g.positions()) * g.m});
-        matrix<T>& wb = ctx.save(2, {K, ckk + 1});
-        for (std::size_t k = 0; k < K; ++k) {
-            std::copy_n(pw + k * ckk, ckk, wb.data() + k * (ckk + 1));
-            wb.data()[k * (ckk + 1) + ckk] = pb[k];
-        }
         for (std::size_t p0 = 0; p0 < g.positions(); p0 += block) {
             const std::size_t p1 = std::min(g.positions(), p0 + block), nb = (p1 - p0) * g.m;
+            for (std::size_t k = 0; k < K; ++k) std::fill_n(y.data() + k * n + p0 * g.m, nb, pb[k]);
             im2col(g, ctx.input(1).data(), cols.data(), p0, p1);
-            std::fill_n(cols.data() + ckk * nb, nb, T(1));
-            gemm<T>(false, false, K, nb, ckk + 1, T(1), wb.data(), ckk + 1, cols.data(), nb, T(0),
-                    y.data() + p0 * g.m, n);
+            gemm<T>(false, false, K, nb, ckk, T(1), pw, ckk, cols.data(), nb, T(1), y.data() + p0 * g.m, n);
         }
     }
 
