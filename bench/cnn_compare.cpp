@@ -3,8 +3,9 @@
 // thread, alternating epochs so both see the same machine state; then the conv GEMMs alone (GFLOP/s) and
 // CPU seconds per step (process CPU time, which a busy machine's other processes do not inflate).
 //
-//   cnn_compare [DATA_DIR] [EXAMPLES] [ROUNDS] [--xgrad-only|--both] [BATCH]
+//   cnn_compare [DATA_DIR] [EXAMPLES] [ROUNDS] [--xgrad-only|--train-only|--both] [BATCH]
 //       DATA_DIR defaults to /usr/share/datasets/fashion-mnist; EXAMPLES (0: all 60000) per epoch; BATCH 64.
+//       --train-only: xgrad's epochs alone, without the allocation count and the GEMM table (for profiles).
 #include <torch/torch.h>
 
 #include <chrono>
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     std::size_t limit = argc > 2 ? static_cast<std::size_t>(std::atol(argv[2])) : 0;
     const int rounds = argc > 3 ? std::atoi(argv[3]) : 1;
-    const bool xgrad_only = argc > 4 && std::strcmp(argv[4], "--xgrad-only") == 0;
+    const bool train_only = argc > 4 && std::strcmp(argv[4], "--train-only") == 0;
+    const bool xgrad_only = train_only || (argc > 4 && std::strcmp(argv[4], "--xgrad-only") == 0);
     const std::size_t batch = argc > 5 ? static_cast<std::size_t>(std::atol(argv[5])) : 64;
     xgrad::set_num_threads(1);
     torch::set_num_threads(1);
@@ -122,6 +124,7 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
     }
 
+    if (train_only) return 0;
     // Allocations per steady step: the step of fit (record, backward, Adam) on one batch, repeated.
     {
         xgrad::graph<float> tape;

@@ -431,6 +431,59 @@ TEST_CASE("conv: conv2d over many im2col blocks matches the direct formula (valu
     }
 }
 
+TEST_CASE("conv: conv2d by im2col with only dW or only db wanted matches the direct formula",
+          "[conv][conv2d][blocks]") {
+    // With both dW and db wanted, db rides in dW's gemm as a row of ones under im2col's columns; with one of
+    // them constant, each is computed alone. Few-tap kernels (a first layer's) over many positions, so that
+    // the blocks are bounded by the gemm size as well as the cache: several blocks, boundaries inside output
+    // rows; m = 1 and odd shapes; double and float.
+    const std::vector<conv_case> cases = {
+        {{1, 28, 27}, window2d::square(3, 1, 1), 8, 40},
+        {{1, 13, 11},
+         {.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 0},
+         5,
+         1},
+        {{2, 30, 31}, window2d::square(2, 1, 0), 7, 33},
+    };
+    std::uint64_t seed = 900;
+    for (const conv_case& c : cases) {
+        INFO(describe(c));
+        const std::size_t ckk = c.in.channels * c.win.kernel_h * c.win.kernel_w;
+        const image_shape out = xgrad::window_output(c.in, c.win, c.K);
+        const matrix<double> w = random_matrix(c.K, ckk, seed++), x = random_matrix(c.in.size(), c.m, seed++),
+                             b = random_matrix(c.K, 1, seed++), gy = random_matrix(out.size(), c.m, seed++);
+        matrix<double> dw, dx, db;
+        loop_conv_gradients(w, x, gy, c.in, c.win, dw, dx, db);
+        for (int wanted = 0; wanted < 3; ++wanted) {  // 0: dW only, 1: db only, 2: both
+            INFO("wanted " << wanted);
+            xgrad::graph<double> g;
+            auto vw = wanted == 1 ? g.constant(w) : g.variable(w);
+            auto vb = wanted == 0 ? g.constant(b) : g.variable(b);
+            auto vx = g.constant(x);
+            auto y = xgrad::conv2d(vw, vx, vb, c.in, c.win);
+            XGRAD_REQUIRE_CLOSE(y.value(), loop_conv(w, x, b, c.in, c.win), kRtol, kAtol);
+            g.backward(y, gy);
+            // sums of up to Ho·Wo·m ≈ 3·10⁴ products, in another order than the direct loops'
+            if (wanted != 1) XGRAD_REQUIRE_CLOSE(vw.grad(), dw, 1e-10, 1e-10);
+            if (wanted != 0) XGRAD_REQUIRE_CLOSE(vb.grad(), db, 1e-10, 1e-10);
+
+            using xgrad::test::to_double;
+            using xgrad::test::to_float;
+            xgrad::graph<float> gf;
+            auto fw = wanted == 1 ? gf.constant(to_float(w)) : gf.variable(to_float(w));
+            auto fb = wanted == 0 ? gf.constant(to_float(b)) : gf.variable(to_float(b));
+            auto fx = gf.variable(to_float(x));
+            auto yf = xgrad::conv2d(fw, fx, fb, c.in, c.win);
+            XGRAD_REQUIRE_CLOSE(to_double(yf.value()), loop_conv(w, x, b, c.in, c.win), 1e-5, 1e-5);
+            gf.backward(yf, to_float(gy));
+            // the same sums in float
+            if (wanted != 1) XGRAD_REQUIRE_CLOSE(to_double(fw.grad()), dw, 1e-4, 1e-3);
+            if (wanted != 0) XGRAD_REQUIRE_CLOSE(to_double(fb.grad()), db, 1e-4, 1e-3);
+            XGRAD_REQUIRE_CLOSE(to_double(fx.grad()), dx, 1e-4, 1e-4);
+        }
+    }
+}
+
 namespace {
 
 /// 3×3 stride-1 cases that conv2d computes by Winograd, with the output tile r each takes: odd and even H and
