@@ -62,6 +62,9 @@ public:
     bool aborted() const noexcept { return m_aborted.load(std::memory_order_acquire); }
     /// Waits at the barrier completed so far (for tests: counts, not times).
     std::uint64_t barriers() const noexcept { return m_generation.load(std::memory_order_acquire); }
+    /// Waits at a barrier completed by every thread_team of the process so far (for tests of fit_threads,
+    /// whose team is its own: counts, not times).
+    static std::uint64_t barriers_in_process() noexcept;
 
 private:
     friend class thread_member;

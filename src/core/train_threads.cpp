@@ -3,14 +3,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <span>
 #include <thread>
+#include <type_traits>
 
 #include <fmt/format.h>
 
 #include "xgrad/blas.hpp"
+#include "xgrad/detail/clones.hpp"
 #include "xgrad/detail/finite.hpp"
 #include "xgrad/distributed.hpp"
 
@@ -21,6 +24,8 @@
 namespace xgrad::dist {
 
 namespace {
+
+std::atomic<std::uint64_t> g_barriers{0};  // thread_team::barriers_in_process
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -139,6 +144,7 @@ void thread_team::arrive_and_wait() {
     const std::uint32_t gen = m_generation.load(std::memory_order_acquire);
     if (m_arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == m_size) {
         m_arrived.store(0, std::memory_order_relaxed);
+        g_barriers.fetch_add(1, std::memory_order_relaxed);
         m_generation.fetch_add(1, std::memory_order_acq_rel);
         m_generation.notify_all();
     } else {
@@ -148,6 +154,10 @@ void thread_team::arrive_and_wait() {
             m_generation.wait(gen, std::memory_order_acquire);
     }
     check();
+}
+
+std::uint64_t thread_team::barriers_in_process() noexcept {
+    return g_barriers.load(std::memory_order_relaxed);
 }
 
 void thread_team::abort() noexcept {
@@ -182,6 +192,24 @@ void sum_two_into_second(T* __restrict acc, const T* __restrict g, std::size_t n
     for (std::size_t i = 0; i < n; ++i) acc[i] = s0 * g[i] + s1 * acc[i];
 }
 
+/// Whether any |p_i| ≥ 2^(emax − 1) (half the largest finite value and up) or p_i is NaN: the exponent field
+/// plus 2 carries into the sign bit exactly when the field is all ones or all ones but the last bit. Below
+/// that bound no sum Σ_r s_r·∇_r with s_r ≥ 0, Σ_r s_r = 1 can overflow, so a term that passes this test for
+/// every thread leaves the sum finite, and a term that is not finite makes the sum not finite.
+template <class T>
+XGRAD_AVX2_CLONE bool any_huge_or_non_finite(const T* p, std::size_t n) noexcept {
+    using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    constexpr U exponent = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+    constexpr U two = (exponent & ~(exponent << 1)) << 1, sign = U(1) << (8 * sizeof(T) - 1);
+    U bad = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        U u;
+        std::memcpy(&u, p + i, sizeof u);
+        bad |= (u & exponent) + two;
+    }
+    return (bad & sign) != 0;
+}
+
 template <class T>
 void scaled(T* __restrict out, const T* __restrict g, std::size_t n, T s) {
     for (std::size_t i = 0; i < n; ++i) out[i] = s * g[i];
@@ -194,17 +222,20 @@ void add_scaled(T* __restrict acc, const T* __restrict g, std::size_t n, T s) {
 
 /// fit_threads' step when the optimizer can update in parts. The flat parameters are cut into one slice per
 /// thread, and thread r owns slice r: it sums that slice of every thread's gradient (Σ_q scale_q·∇_q in rank
-/// order, as the allreduce would) into its own gradient buffer, checks it, updates that slice of its own
-/// replica with its own optimizer (whose state is current only in slice r), and after the barrier every
-/// thread copies the other slices' new weights from their owners. Each gradient and weight crosses between
-/// cores once per step; three waits at the barrier per step. At the end of each epoch thread 0's optimizer
+/// order, as the allreduce would) into its own gradient buffer, updates that slice of its own replica with
+/// its own optimizer (whose state is current only in slice r), and after the barrier every thread copies the
+/// other slices' new weights from their owners. Each gradient and weight crosses between cores once per
+/// step; two waits at the barrier per step (after backward; after the update). The gradient check needs no
+/// wait of its own: before the first wait each thread tests its own gradient (any_huge_or_non_finite), and
+/// a sum can only be non-finite if some term failed that test; only then do the threads check the sums
+/// themselves, each all of them, alike (first_non_finite_sum). At the end of each epoch thread 0's optimizer
 /// collects the other slices' state, so that it holds the whole state when on_epoch runs and when fit ends.
 template <class T>
 class thread_update final : public xgrad::detail::shared_update<T> {
 public:
     thread_update(dist::thread_team& team, nn::module<T>& model, optim::optimizer<T>& opt,
-                  const std::vector<replica<T>>& replicas)
-        : m_team(team) {
+                  const std::vector<replica<T>>& replicas, bool check)
+        : m_team(team), m_check(check) {
         const std::size_t n = static_cast<std::size_t>(team.size());
         m_opts.push_back(&opt);
         for (const auto& r : replicas) m_opts.push_back(r.optimizer.get());
@@ -238,8 +269,15 @@ public:
         m_slots[r].stats[0] = stats[0];
         m_slots[r].stats[1] = stats[1];
         m_slots[r].scale = scale;
-        for (std::size_t k = 0; k < m_params[r].size(); ++k)
-            m_grads[r][k] = m_params[r][k]->grad_for_writing().data();  // zeros without examples
+        std::size_t suspect = none;  // the first parameter (named order) whose gradient here fails the test
+        for (std::size_t k = 0; k < m_params[r].size(); ++k) {
+            auto& gr = m_params[r][k]->grad_for_writing();  // zeros without examples
+            m_grads[r][k] = gr.data();
+            if (m_check && m_named_of[k] != none && m_named_of[k] < suspect &&
+                any_huge_or_non_finite(gr.data(), gr.size()))
+                suspect = m_named_of[k];
+        }
+        m_slots[r].bad = suspect;
         m_team.arrive_and_wait();
         double s0 = 0, s1 = 0;
         for (const auto& o : m_slots) s0 += o.stats[0], s1 += o.stats[1];
@@ -250,7 +288,14 @@ public:
     std::size_t reduce(int rank, bool check) override {
         const auto me = static_cast<std::size_t>(rank);
         const std::size_t n = m_slots.size();
-        std::size_t bad = none;
+        if (check && m_check) {  // (every thread decides alike from the same values: no wait needed)
+            bool suspect = false;
+            for (const auto& o : m_slots) suspect = suspect || o.bad != none;
+            if (suspect) {
+                const std::size_t bad = first_non_finite_sum();
+                if (bad != none) return bad;  // nothing written: the weights stay those before this batch
+            }
+        }
         pieces(slice(rank), [&](std::size_t k, std::size_t at, std::size_t count, std::size_t done) {
             T* own = m_grads[me][k] + at;
             if (n == 2) {
@@ -268,15 +313,8 @@ public:
                 std::copy_n(acc, count, own);
             }
             // (The others read only their own slices of this buffer: writing this slice races with nothing.)
-            if (check && m_named_of[k] != none && m_named_of[k] < bad &&
-                xgrad::detail::any_non_finite(own, count))
-                bad = m_named_of[k];
         });
-        m_slots[me].bad = bad;
-        m_team.arrive_and_wait();
-        std::size_t first = none;
-        for (const auto& o : m_slots) first = std::min(first, o.bad);
-        return first == none ? m_named : first;
+        return m_named;
     }
 
     void update(int rank) override {
@@ -313,6 +351,35 @@ public:
 
 private:
     static constexpr std::size_t none = static_cast<std::size_t>(-1);
+    /// The index in named_parameters() of the first parameter whose sum Σ_q scale_q·∇_q (computed as reduce
+    /// does, element by element, in blocks on the stack) is not finite, or none. Reads the gradients only.
+    std::size_t first_non_finite_sum() const {
+        const std::size_t n = m_slots.size();
+        std::size_t first = none;
+        T block[256];
+        for (std::size_t k = 0; k < m_params[0].size(); ++k) {
+            if (m_named_of[k] == none || m_named_of[k] >= first) continue;
+            const std::size_t size = m_opts[0]->state_offset(k + 1) - m_opts[0]->state_offset(k);
+            for (std::size_t at = 0; at < size; at += std::size(block)) {
+                const std::size_t count = std::min(std::size(block), size - at);
+                const T s0 = static_cast<T>(m_slots[0].scale);
+                if (n == 2) {
+                    std::copy_n(m_grads[0][k] + at, count, block);
+                    sum_two_into_first(block, m_grads[1][k] + at, count, s0,
+                                       static_cast<T>(m_slots[1].scale));
+                } else {
+                    scaled(block, m_grads[0][k] + at, count, s0);
+                    for (std::size_t q = 1; q < n; ++q)
+                        add_scaled(block, m_grads[q][k] + at, count, static_cast<T>(m_slots[q].scale));
+                }
+                if (xgrad::detail::any_non_finite(block, count)) {
+                    first = m_named_of[k];
+                    break;
+                }
+            }
+        }
+        return first;
+    }
     dist::shard slice(int rank) const {
         return dist::aligned_slice<T>(m_opts[0]->state_offset(m_params[0].size()), rank, m_team.size());
     }
@@ -333,6 +400,7 @@ private:
         std::size_t bad = none;
     };
     dist::thread_team& m_team;
+    bool m_check;                                      // fit's check_gradients
     std::vector<optim::optimizer<T>*> m_opts;          // [rank]
     std::vector<std::vector<parameter<T>*>> m_params;  // [rank][k], in the optimizer's order
     std::vector<std::size_t> m_named_of;               // per k: index in named_parameters(), or none
@@ -400,7 +468,8 @@ std::vector<epoch_stats> fit_threads(int threads, nn::module<T>& model, optim::o
 
     // The shared step when the optimizer can update in parts; else allreduces and a step on every thread.
     std::unique_ptr<thread_update<T>> shared;
-    if (opt.can_update_in_parts()) shared = std::make_unique<thread_update<T>>(team, model, opt, replicas);
+    if (opt.can_update_in_parts())
+        shared = std::make_unique<thread_update<T>>(team, model, opt, replicas, options.check_gradients);
 
     std::mutex failure_mutex;
     std::exception_ptr failure;

@@ -254,6 +254,75 @@ TEST_CASE("threads: an error in one thread ends every thread with that error", "
     CHECK_THAT(nan_message, Catch::Contains("the training loss became nan in epoch 1, batch 1"));
 }
 
+// A finite loss whose gradient is NaN on one thread only (0·∞ in the backward of √(z − z) on its 3-column
+// slices): the threads find it without a wait of their own, every thread alike, and fit's error names the
+// first parameter, as one thread does, with the weights those before the batch.
+TEST_CASE("threads: a gradient that is not finite on one thread only stops every thread before the update",
+          "[threads]") {
+    const train::loss_function<double> nan_gradient_on_one_thread = [](const auto& z, const auto& y) {
+        auto l = xgrad::softmax_cross_entropy(z, y);
+        return z.cols() == 3 ? l + xgrad::sum(xgrad::pow(z - z, 0.5)) : l;
+    };
+    auto ds = data::make_spiral<double>(40, 3, 0.1, 2);
+    for (int threads : {2, 3}) {
+        xgrad::rng g(5);
+        auto net = xgrad::nn::mlp<double>({2, 8, 3}, xgrad::nn::activation_kind::tanh, g);
+        xgrad::optim::adam<double> opt(net->parameters(), 0.01);
+        std::vector<double> before;
+        for (auto* p : net->parameters()) before.insert(before.end(), p->value().begin(), p->value().end());
+        train::fit_options<double> o;
+        o.epochs = 1;
+        o.batch = threads == 2 ? 5 : 7;  // slices of 2 and 3 (2 threads); 2, 2 and 3 (3 threads)
+        o.loss = nan_gradient_on_one_thread;
+        const auto make = [](int) {
+            xgrad::rng other(7);
+            train::replica<double> rep;
+            rep.model = xgrad::nn::mlp<double>({2, 8, 3}, xgrad::nn::activation_kind::tanh, other);
+            rep.optimizer = std::make_unique<xgrad::optim::adam<double>>(rep.model->parameters(), 0.01);
+            return rep;
+        };
+        const auto message = xgrad::test::message_of<xgrad::numeric_error>(
+            [&] { train::fit_threads<double>(threads, *net, opt, make, ds, o); });
+        INFO(threads << " threads");
+        CHECK_THAT(message, Catch::Contains("the gradient of '" + net->named_parameters()[0].first +
+                                            "' is not finite in epoch 1, batch 1"));
+        std::vector<double> after;
+        for (auto* p : net->parameters()) after.insert(after.end(), p->value().begin(), p->value().end());
+        CHECK(after == before);
+        CHECK(opt.steps() == 0);
+    }
+}
+
+// The barrier waits of a step (counted, not timed): the difference between runs of 4 and 10 batches per
+// epoch, so that the waits of the start and of the epoch's end cancel.
+TEST_CASE("threads: fit_threads waits at the barrier twice per step", "[threads]") {
+    const auto waits = [](int threads, std::size_t batches, optimizer_kind kind) {
+        auto ds = data::make_spiral<float>(batches * 8, 3, 0.1, 2);
+        xgrad::rng g(1);
+        auto net = xgrad::nn::mlp<float>({2, 8, 3}, xgrad::nn::activation_kind::tanh, g);
+        auto opt = make_optimizer(kind, net->parameters());
+        train::fit_options<float> o;
+        o.epochs = 1;
+        o.batch = 8;
+        const auto make = [kind](int) {
+            xgrad::rng other(7);
+            train::replica<float> rep;
+            rep.model = xgrad::nn::mlp<float>({2, 8, 3}, xgrad::nn::activation_kind::tanh, other);
+            rep.optimizer = make_optimizer(kind, rep.model->parameters());
+            return rep;
+        };
+        const std::uint64_t before = dist::thread_team::barriers_in_process();
+        train::fit_threads<float>(threads, *net, *opt, make, ds, o);
+        return dist::thread_team::barriers_in_process() - before;
+    };
+    for (int threads : {2, 3}) {
+        for (auto kind : {optimizer_kind::adam, optimizer_kind::momentum}) {
+            INFO(threads << " threads");
+            CHECK(waits(threads, 10, kind) - waits(threads, 4, kind) == 2 * 6);
+        }
+    }
+}
+
 TEST_CASE("threads: on_epoch throwing on the caller's thread stops the other threads too", "[threads]") {
     auto ds = data::make_spiral<float>(60, 3, 0.1, 2);
     xgrad::rng g(1);
