@@ -285,9 +285,8 @@ public:
         stats[1] = s1;
     }
 
-    std::size_t reduce(int rank, bool check) override {
-        const auto me = static_cast<std::size_t>(rank);
-        const std::size_t n = m_slots.size();
+    /// Only decides (the sums are made in update, block by block, just before the optimizer reads them).
+    std::size_t reduce(int, bool check) override {
         if (check && m_check) {  // (every thread decides alike from the same values: no wait needed)
             bool suspect = false;
             for (const auto& o : m_slots) suspect = suspect || o.bad != none;
@@ -296,33 +295,22 @@ public:
                 if (bad != none) return bad;  // nothing written: the weights stay those before this batch
             }
         }
-        pieces(slice(rank), [&](std::size_t k, std::size_t at, std::size_t count, std::size_t done) {
-            T* own = m_grads[me][k] + at;
-            if (n == 2) {
-                const T s0 = static_cast<T>(m_slots[0].scale), s1 = static_cast<T>(m_slots[1].scale);
-                if (me == 0) {
-                    sum_two_into_first(own, m_grads[1][k] + at, count, s0, s1);
-                } else {
-                    sum_two_into_second(own, m_grads[0][k] + at, count, s0, s1);
-                }
-            } else {  // into scratch (this thread's own term is read in its turn), then into its buffer
-                T* acc = m_scratch[me].data() + done;
-                scaled(acc, m_grads[0][k] + at, count, static_cast<T>(m_slots[0].scale));
-                for (std::size_t q = 1; q < n; ++q)
-                    add_scaled(acc, m_grads[q][k] + at, count, static_cast<T>(m_slots[q].scale));
-                std::copy_n(acc, count, own);
-            }
-            // (The others read only their own slices of this buffer: writing this slice races with nothing.)
-        });
         return m_named;
     }
 
+    /// This rank's slice, in blocks: Σ_q scale_q·∇_q into its own gradient buffer, then the optimizer's
+    /// update of the block (while the sums are still in the cache); after the wait, the other slices' new
+    /// weights.
     void update(int rank) override {
         const auto me = static_cast<std::size_t>(rank);
         const dist::shard own = slice(rank);
-        if (own.count > 0) m_opts[me]->update(own.begin, own.begin + own.count);
+        for (std::size_t at = 0; at < own.count; at += block) {
+            const dist::shard part{own.begin + at, std::min(block, own.count - at)};
+            sum_slice(me, part);
+            m_opts[me]->update(part.begin, part.begin + part.count);
+        }
         m_team.arrive_and_wait();
-        // The other slices' new weights, from their owners (who change them again only after two more waits).
+        // The other slices' new weights, from their owners (who change them again only after the next wait).
         for (std::size_t q = 0; q < m_slots.size(); ++q) {
             if (q == me) continue;
             pieces(slice(static_cast<int>(q)), [&](std::size_t k, std::size_t at, std::size_t count,
@@ -351,28 +339,52 @@ public:
 
 private:
     static constexpr std::size_t none = static_cast<std::size_t>(-1);
+    /// Elements per block of update (multiple of 64 bytes): the sums of a block of 64 KiB (float) are read
+    /// back by the optimizer from the core's L2.
+    static constexpr std::size_t block = 16384;
+    /// Σ_q scale_q·∇_q over the flat elements `part` into rank me's gradient buffer (rank order).
+    void sum_slice(std::size_t me, dist::shard part) {
+        const std::size_t n = m_slots.size();
+        pieces(part, [&](std::size_t k, std::size_t at, std::size_t count, std::size_t done) {
+            T* own = m_grads[me][k] + at;
+            if (n == 2) {
+                const T s0 = static_cast<T>(m_slots[0].scale), s1 = static_cast<T>(m_slots[1].scale);
+                if (me == 0) {
+                    sum_two_into_first(own, m_grads[1][k] + at, count, s0, s1);
+                } else {
+                    sum_two_into_second(own, m_grads[0][k] + at, count, s0, s1);
+                }
+            } else {  // into scratch (this thread's own term is read in its turn), then into its buffer
+                T* acc = m_scratch[me].data() + done;
+                scaled(acc, m_grads[0][k] + at, count, static_cast<T>(m_slots[0].scale));
+                for (std::size_t q = 1; q < n; ++q)
+                    add_scaled(acc, m_grads[q][k] + at, count, static_cast<T>(m_slots[q].scale));
+                std::copy_n(acc, count, own);
+            }
+            // (The others read only their own slices of this buffer: writing this slice races with nothing.)
+        });
+    }
     /// The index in named_parameters() of the first parameter whose sum Σ_q scale_q·∇_q (computed as reduce
     /// does, element by element, in blocks on the stack) is not finite, or none. Reads the gradients only.
     std::size_t first_non_finite_sum() const {
         const std::size_t n = m_slots.size();
         std::size_t first = none;
-        T block[256];
+        T sums[256];
         for (std::size_t k = 0; k < m_params[0].size(); ++k) {
             if (m_named_of[k] == none || m_named_of[k] >= first) continue;
             const std::size_t size = m_opts[0]->state_offset(k + 1) - m_opts[0]->state_offset(k);
-            for (std::size_t at = 0; at < size; at += std::size(block)) {
-                const std::size_t count = std::min(std::size(block), size - at);
+            for (std::size_t at = 0; at < size; at += std::size(sums)) {
+                const std::size_t count = std::min(std::size(sums), size - at);
                 const T s0 = static_cast<T>(m_slots[0].scale);
                 if (n == 2) {
-                    std::copy_n(m_grads[0][k] + at, count, block);
-                    sum_two_into_first(block, m_grads[1][k] + at, count, s0,
-                                       static_cast<T>(m_slots[1].scale));
+                    std::copy_n(m_grads[0][k] + at, count, sums);
+                    sum_two_into_first(sums, m_grads[1][k] + at, count, s0, static_cast<T>(m_slots[1].scale));
                 } else {
-                    scaled(block, m_grads[0][k] + at, count, s0);
+                    scaled(sums, m_grads[0][k] + at, count, s0);
                     for (std::size_t q = 1; q < n; ++q)
-                        add_scaled(block, m_grads[q][k] + at, count, static_cast<T>(m_slots[q].scale));
+                        add_scaled(sums, m_grads[q][k] + at, count, static_cast<T>(m_slots[q].scale));
                 }
-                if (xgrad::detail::any_non_finite(block, count)) {
+                if (xgrad::detail::any_non_finite(sums, count)) {
                     first = m_named_of[k];
                     break;
                 }
