@@ -54,8 +54,8 @@ public:
     int size() const noexcept { return m_size; }
     communicator& member(int rank);
 
-    /// Waits until all size() threads have arrived (spinning a little, then sleeping in the kernel); throws
-    /// team_aborted, before or after waiting, once the team is aborted.
+    /// Waits until all size() threads have arrived (spinning up to 0.3 ms, then sleeping in the kernel);
+    /// throws team_aborted, before or after waiting, once the team is aborted.
     void arrive_and_wait();
     /// Wakes every waiting thread and makes every wait throw team_aborted from now on.
     void abort() noexcept;

@@ -2,6 +2,7 @@
 #include "xgrad/train_threads.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -26,6 +27,9 @@ namespace xgrad::dist {
 namespace {
 
 std::atomic<std::uint64_t> g_barriers{0};  // thread_team::barriers_in_process
+
+/// How long arrive_and_wait spins before it sleeps.
+constexpr std::chrono::microseconds spin_budget{300};
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -148,8 +152,16 @@ void thread_team::arrive_and_wait() {
         m_generation.fetch_add(1, std::memory_order_acq_rel);
         m_generation.notify_all();
     } else {
-        // A step's threads arrive within microseconds of each other: spin that long before sleeping.
-        for (int i = 0; i < 1000 && m_generation.load(std::memory_order_acquire) == gen; ++i) cpu_relax();
+        // Spin for up to spin_budget before sleeping in the kernel: a thread that sleeps runs again 24–30 µs
+        // after the wake-up (median; 0.2 µs when spinning), and the last thread to arrive pays 7–12 µs for
+        // the futex wake (docs/performance.md, "Two threads"), while the threads of a step of the main job
+        // arrive within ~20–50 µs of each other. Beyond that budget the other thread has most likely lost
+        // its core, and the core is given back.
+        const auto deadline = std::chrono::steady_clock::now() + spin_budget;
+        for (unsigned i = 1; m_generation.load(std::memory_order_acquire) == gen; ++i) {
+            cpu_relax();
+            if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) break;
+        }
         while (m_generation.load(std::memory_order_acquire) == gen)
             m_generation.wait(gen, std::memory_order_acquire);
     }
