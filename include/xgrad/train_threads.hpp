@@ -54,8 +54,8 @@ public:
     int size() const noexcept { return m_size; }
     communicator& member(int rank);
 
-    /// Waits until all size() threads have arrived (spinning up to 0.3 ms, then sleeping in the kernel);
-    /// throws team_aborted, before or after waiting, once the team is aborted.
+    /// Waits until all size() threads have arrived (spinning 0.02–0.3 ms, as the recent waits went, then
+    /// sleeping in the kernel); throws team_aborted, before or after waiting, once the team is aborted.
     void arrive_and_wait();
     /// Wakes every waiting thread and makes every wait throw team_aborted from now on.
     void abort() noexcept;
@@ -72,6 +72,7 @@ private:
     alignas(64) std::atomic<int> m_arrived{0};
     alignas(64) std::atomic<std::uint32_t> m_generation{0};
     std::atomic<bool> m_aborted{false};
+    alignas(64) std::atomic<std::int64_t> m_spin_ns{100'000};  // arrive_and_wait's spin budget (adapts)
     // What each rank publishes for a collective (read by the others between the two waits).
     struct slot {
         alignas(64) void* data = nullptr;

@@ -28,8 +28,8 @@ namespace {
 
 std::atomic<std::uint64_t> g_barriers{0};  // thread_team::barriers_in_process
 
-/// How long arrive_and_wait spins before it sleeps.
-constexpr std::chrono::microseconds spin_budget{300};
+/// The bounds of how long arrive_and_wait spins before it sleeps.
+constexpr std::chrono::nanoseconds spin_min{20'000}, spin_max{300'000};
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -152,16 +152,26 @@ void thread_team::arrive_and_wait() {
         m_generation.fetch_add(1, std::memory_order_acq_rel);
         m_generation.notify_all();
     } else {
-        // Spin for up to spin_budget before sleeping in the kernel: a thread that sleeps runs again 24–30 µs
-        // after the wake-up (median; 0.2 µs when spinning), and the last thread to arrive pays 7–12 µs for
-        // the futex wake (docs/performance.md, "Two threads"), while the threads of a step of the main job
-        // arrive within ~20–50 µs of each other. Beyond that budget the other thread has most likely lost
-        // its core, and the core is given back.
-        const auto deadline = std::chrono::steady_clock::now() + spin_budget;
-        for (unsigned i = 1; m_generation.load(std::memory_order_acquire) == gen; ++i) {
+        // Spin before sleeping in the kernel: a thread that sleeps runs again 24–30 µs after the wake-up
+        // (median on this VM; 0.2 µs when spinning), and the last thread to arrive pays 7–12 µs for the futex
+        // wake (docs/performance.md, "Two threads"), while the threads of a step of the main job arrive
+        // within ~20–50 µs of each other. The budget adapts: it doubles (up to spin_max) each time the other
+        // threads came while this one spun, and halves (down to spin_min) each time they did not, so that on
+        // a loaded machine, where a thread that spins may be keeping the one it waits for off the core, the
+        // threads soon sleep at once.
+        const auto budget = std::chrono::nanoseconds(m_spin_ns.load(std::memory_order_relaxed));
+        const auto start = std::chrono::steady_clock::now();
+        bool came = false;
+        for (unsigned i = 1;; ++i) {
+            if (m_generation.load(std::memory_order_acquire) != gen) {
+                came = true;
+                break;
+            }
             cpu_relax();
-            if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) break;
+            if (i % 64 == 0 && std::chrono::steady_clock::now() - start > budget) break;
         }
+        const auto next = came ? std::min(spin_max, 2 * budget) : std::max(spin_min, budget / 2);
+        m_spin_ns.store(next.count(), std::memory_order_relaxed);
         while (m_generation.load(std::memory_order_acquire) == gen)
             m_generation.wait(gen, std::memory_order_acquire);
     }
