@@ -742,9 +742,9 @@ struct relu_max_pool2d_op final : op<T> {
         .definition =
             ": [C·H·W×m] → [C·Ho·Wo×m]; H = max_pool2d(relu(A)) = relu(max_pool2d(A)) (relu is monotone)",
         .note =
-            "relu then max_pool2d in one op, the same values and gradients bit for bit (ties: the first "
-            "maximum of relu(A) in scan order); 2×2 windows with stride 2 read A once forward and write dA "
-            "once backward, without relu's output",
+            "relu then max_pool2d in one op, the same values and gradients bit for bit; ties: the first "
+            "maximum of relu(A) in scan order; 2×2 windows with stride 2: one pass over A forward, one "
+            "writing dA backward",
         .saves = "each window's tap and relu′ there [C·Ho·Wo×m] (one byte each for 2×2 windows)"};
     static var<double> example(example_inputs& in) {
         // 2 channels of 5×6 images, 2×2 windows (the last row is in no window)
