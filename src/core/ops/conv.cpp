@@ -9,6 +9,14 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+
+#if defined(__SSE2__) && !defined(__EMSCRIPTEN__)
+#include <emmintrin.h>
+#define XGRAD_CONV_STREAMS 1
+#else
+#define XGRAD_CONV_STREAMS 0
+#endif
 
 #include <fmt/format.h>
 
@@ -726,6 +734,34 @@ void relu_spread_of_four(const T* __restrict dy, const std::uint8_t* __restrict 
     }
 }
 
+#if XGRAD_CONV_STREAMS
+/// relu_spread_of_four<true> for float rows whose four destinations are 16-byte aligned and m a multiple of
+/// 4, with streaming stores: dA (conv1's 6.4 MB at batch 64) is written without first reading each line into
+/// the cache. The same arithmetic (dY·relu′, then a select), 4 lanes at a time.
+inline bool relu_spread_streams(const float* a, const float* b, const float* c, const float* d,
+                                std::size_t m) {
+    const auto bits = reinterpret_cast<std::uintptr_t>(a) | reinterpret_cast<std::uintptr_t>(b) |
+                      reinterpret_cast<std::uintptr_t>(c) | reinterpret_cast<std::uintptr_t>(d);
+    return (bits & 15u) == 0 && m % 4 == 0;
+}
+inline void relu_spread_of_four_stream(const float* __restrict dy, const std::uint8_t* __restrict arg,
+                                       float* __restrict a, float* __restrict b, float* __restrict c,
+                                       float* __restrict d, std::size_t m) {
+    const __m128i zero = _mm_setzero_si128(), three = _mm_set1_epi32(3);
+    for (std::size_t n = 0; n < m; n += 4) {
+        std::int32_t four;
+        std::memcpy(&four, arg + n, 4);
+        const __m128i t = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(four), zero), zero);
+        const __m128i k = _mm_and_si128(t, three);
+        const __m128 g = _mm_mul_ps(_mm_loadu_ps(dy + n), _mm_cvtepi32_ps(_mm_srli_epi32(t, 2)));
+        _mm_stream_ps(a + n, _mm_and_ps(g, _mm_castsi128_ps(_mm_cmpeq_epi32(k, zero))));
+        _mm_stream_ps(b + n, _mm_and_ps(g, _mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_set1_epi32(1)))));
+        _mm_stream_ps(c + n, _mm_and_ps(g, _mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_set1_epi32(2)))));
+        _mm_stream_ps(d + n, _mm_and_ps(g, _mm_castsi128_ps(_mm_cmpeq_epi32(k, three))));
+    }
+}
+#endif
+
 template <class T>
 struct relu_max_pool2d_op final : op<T> {
     packed_geometry geo;
@@ -787,6 +823,20 @@ struct relu_max_pool2d_op final : op<T> {
         if (two_by_two(g) && t.beta == T(0)) {  // dA written once: dY·relu′ at each maximum, 0 elsewhere
             const auto* arg = reinterpret_cast<const std::uint8_t*>(ctx.saved(0).data());
             T* dx = t.buffer.data();
+#if XGRAD_CONV_STREAMS
+            if constexpr (std::is_same_v<T, float>) {
+                if (relu_spread_streams(dx, dx + m, dx + g.W * m, dx + (g.W + 1) * m, m)) {
+                    for_each_two_by_two(g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2,
+                                               std::size_t r3) {
+                        relu_spread_of_four_stream(dy + o * m, arg + o * m, dx + r0 * m, dx + r1 * m,
+                                                   dx + r2 * m, dx + r3 * m, m);
+                    });
+                    _mm_sfence();
+                    clear_uncovered(g, dx);
+                    return;
+                }
+            }
+#endif
             for_each_two_by_two(
                 g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2, std::size_t r3) {
                     relu_spread_of_four<true>(dy + o * m, arg + o * m, dx + r0 * m, dx + r1 * m, dx + r2 * m,
