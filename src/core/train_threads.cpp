@@ -315,6 +315,9 @@ public:
             if (suspect) {
                 const std::size_t bad = first_non_finite_sum();
                 if (bad != none) return bad;  // nothing written: the weights stay those before this batch
+                // All sums finite (a term was huge): the others may still read the terms this thread's
+                // update is about to overwrite with sums.
+                m_team.arrive_and_wait();
             }
         }
         return m_named;
