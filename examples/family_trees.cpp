@@ -15,18 +15,22 @@
 // each English person joined to their Italian counterpart, so one sees how far the two trees line up.
 //
 //   ./family_trees [output directory [seed]]   writes family_trees.svg there (default: the current
-//                                              directory; seed 2)
+//                                              directory; seed 1)
 //
-// Exit status 0 when training accuracy reached 100 % by epoch 1000 and is 100 % at the end (epoch 1500) with
-// the fixed seed, 1 otherwise: ctest runs it as example.family_trees. Whether a seed passes depends on the
-// last bits of Adam's arithmetic (at lr 0.05 a late spike of the loss can undo 100 %): over seeds 1–40 about
-// 85 % pass, with Adam written either way (m̂/(√v̂ + ε), or PyTorch's hoisted bias corrections, used since
-// issue 13, with which seed 1, the default before, fails and seed 2 passes).
+// Exit status 0 when training accuracy reached 100 % by epoch 1000 and is 100 % at the end (epoch 1500), 1
+// otherwise: ctest runs it as example.family_trees. About 15 % of initialisations fail that on their own:
+// with 6-unit bottlenecks and tanh some end in a local minimum (all but one to four queries answered right,
+// the loss flat for a thousand epochs), and at lr 0.05 a late spike of the loss (Adam's steps once its second
+// moments have become tiny) can undo 100 %; which seeds fail changes with the last bits of the arithmetic.
+// So a failed run starts again from a new initialisation (the next draws of the same generator), up to 3 runs
+// in all, and the output says so. Seeds 1–40 in one run: 32 passed; seeds 1–60 with up to 3 runs: all passed,
+// 13 of them after a second run.
 #include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -348,7 +352,7 @@ std::string picture(const matrix<double>& xy, const std::vector<std::string>& na
 
 int main(int argc, char** argv) {
     const std::filesystem::path dir = argc > 1 ? argv[1] : ".";
-    const std::uint64_t seed = argc > 2 ? std::stoull(argv[2]) : 2;
+    const std::uint64_t seed = argc > 2 ? std::stoull(argv[2]) : 1;
     const std::array<const char*, 12> english = {"Christopher", "Penelope", "Andrew",   "Christine",
                                                  "Margaret",    "Arthur",   "Victoria", "James",
                                                  "Jennifer",    "Charles",  "Colin",    "Charlotte"};
@@ -368,14 +372,21 @@ int main(int argc, char** argv) {
 
     // Full-batch training for a fixed number of epochs; the run passes when every query is answered right by
     // `deadline` and still at the end (the last epochs after that settle the feature vectors).
-    const int epochs = 1500, deadline = 1000;
+    const int epochs = 1500, deadline = 1000, attempts = 3;
     xgrad::rng g(seed);
-    family_net net(g);
-    const run r = train_net(net, facts, answers, epochs, /*verbose=*/true);
-    const bool ok = r.reached >= 0 && r.reached <= deadline && r.accuracy == 1.0;
-    if (r.reached >= 0) std::printf("every query answered right after %d epochs\n", r.reached);
-    std::printf("train accuracy %.1f %% after %d epochs (loss %.4f): %s\n", 100 * r.accuracy, epochs, r.loss,
-                ok ? "ok" : fmt::format("FAILED (needs 100 % by epoch {})", deadline).c_str());
+    std::unique_ptr<family_net> net;
+    bool ok = false;
+    for (int attempt = 1; attempt <= attempts && !ok; ++attempt) {
+        if (attempt > 1)
+            std::printf("starting again from a new initialisation (run %d of %d)\n", attempt, attempts);
+        net = std::make_unique<family_net>(g);
+        const run r = train_net(*net, facts, answers, epochs, /*verbose=*/true);
+        ok = r.reached >= 0 && r.reached <= deadline && r.accuracy == 1.0;
+        if (r.reached >= 0) std::printf("every query answered right after %d epochs\n", r.reached);
+        std::printf("train accuracy %.1f %% after %d epochs (loss %.4f): %s\n", 100 * r.accuracy, epochs,
+                    r.loss, ok ? "ok" : fmt::format("not 100 % by epoch {}", deadline).c_str());
+    }
+    if (!ok) std::printf("FAILED: no run of %d reached 100 %% by epoch %d\n", attempts, deadline);
 
     // Does it generalise? As in the lecture: train a fresh network on all but 4 triples and ask the 4 it
     // never saw (queries with one right answer only, so the other answer cannot have been seen). Printed, not
@@ -406,7 +417,7 @@ int main(int argc, char** argv) {
     // Each tree centred on its own mean: what is left is where a person stands within a tree, so when the
     // network has learned that the trees have the same shape, counterparts land close together. (The
     // difference of the two means is the nationality direction.)
-    const matrix<double> xy = pca_2d(net.people.weight().value(), 2);
+    const matrix<double> xy = pca_2d(net->people.weight().value(), 2);
     const auto path = dir / "family_trees.svg";
     try {
         std::filesystem::create_directories(dir);

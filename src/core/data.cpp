@@ -349,38 +349,48 @@ XGRAD_AVX2_CLONE void scale_row(T* __restrict row, std::size_t n, double o, doub
     }
 }
 
-/// The smallest and largest of p[0 … n−1] (n ≥ 1, all finite), four or two lanes at a time.
+#if defined(__SSE2__)
+/// One SSE register of T: 4 floats or 2 doubles, with the four operations min_max needs.
+template <class T>
+struct sse_lanes;
+template <>
+struct sse_lanes<float> {
+    using reg = __m128;
+    static constexpr std::size_t width = 4;
+    static reg load(const float* p) { return _mm_loadu_ps(p); }
+    static reg min(reg a, reg b) { return _mm_min_ps(a, b); }
+    static reg max(reg a, reg b) { return _mm_max_ps(a, b); }
+    static void store(float* p, reg a) { _mm_storeu_ps(p, a); }
+};
+template <>
+struct sse_lanes<double> {
+    using reg = __m128d;
+    static constexpr std::size_t width = 2;
+    static reg load(const double* p) { return _mm_loadu_pd(p); }
+    static reg min(reg a, reg b) { return _mm_min_pd(a, b); }
+    static reg max(reg a, reg b) { return _mm_max_pd(a, b); }
+    static void store(double* p, reg a) { _mm_storeu_pd(p, a); }
+};
+#endif
+
+/// The smallest and largest of p[0 … n−1] (n ≥ 1, all finite), four (float) or two (double) lanes at a time.
 template <class T>
 void min_max(const T* p, std::size_t n, T& lo, T& hi) {
     std::size_t j = 0;
     lo = hi = p[0];
 #if defined(__SSE2__)
-    if constexpr (std::is_same_v<T, float>) {
-        if (n >= 4) {
-            __m128 mn = _mm_loadu_ps(p), mx = mn;
-            for (j = 4; j + 4 <= n; j += 4) {
-                const __m128 v = _mm_loadu_ps(p + j);
-                mn = _mm_min_ps(mn, v);
-                mx = _mm_max_ps(mx, v);
-            }
-            alignas(16) float a[4], b[4];
-            _mm_store_ps(a, mn);
-            _mm_store_ps(b, mx);
-            for (int q = 0; q < 4; ++q) lo = std::min(lo, a[q]), hi = std::max(hi, b[q]);
+    using L = sse_lanes<T>;
+    if (n >= L::width) {
+        typename L::reg mn = L::load(p), mx = mn;
+        for (j = L::width; j + L::width <= n; j += L::width) {
+            const typename L::reg v = L::load(p + j);
+            mn = L::min(mn, v);
+            mx = L::max(mx, v);
         }
-    } else {
-        if (n >= 2) {
-            __m128d mn = _mm_loadu_pd(p), mx = mn;
-            for (j = 2; j + 2 <= n; j += 2) {
-                const __m128d v = _mm_loadu_pd(p + j);
-                mn = _mm_min_pd(mn, v);
-                mx = _mm_max_pd(mx, v);
-            }
-            alignas(16) double a[2], b[2];
-            _mm_store_pd(a, mn);
-            _mm_store_pd(b, mx);
-            for (int q = 0; q < 2; ++q) lo = std::min(lo, a[q]), hi = std::max(hi, b[q]);
-        }
+        T a[L::width], b[L::width];
+        L::store(a, mn);
+        L::store(b, mx);
+        for (std::size_t q = 0; q < L::width; ++q) lo = std::min(lo, a[q]), hi = std::max(hi, b[q]);
     }
 #endif
     for (; j < n; ++j) lo = std::min(lo, p[j]), hi = std::max(hi, p[j]);
