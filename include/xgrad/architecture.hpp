@@ -77,7 +77,10 @@ std::vector<image_shape> layer_shapes(const architecture& a, const image_shape& 
 /// weights are He-uniform after ReLU-family activations and by default, Xavier-uniform when the next
 /// activation is sigmoid or tanh; they are drawn from `g`. Dropout layers draw their masks from `noise`,
 /// which must outlive the model (reseed it to make a run's masks reproducible from any epoch on). Throws
-/// argument_error like layer_shapes.
+/// argument_error like layer_shapes. One module per layer, in order (module i is layer i + 1, so its
+/// parameters are "i.weight", "i.bias"), with one fusion: "relu,maxpool…" becomes a fused_into_next in the
+/// relu's place and a relu_max_pool2d (one op, the same values and gradients) in the max-pool's; the
+/// architecture (and model.json) keeps the two layers as written.
 template <class T>
 std::unique_ptr<sequential<T>> build(const architecture& a, const image_shape& in, std::size_t outputs,
                                      rng& g, rng& noise);

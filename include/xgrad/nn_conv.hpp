@@ -68,6 +68,34 @@ public:
     std::string describe() const override;  ///< "max_pool2d(32×28×28 → 32×14×14, 2×2 stride 2 pad 0)"
 };
 
+/// Relu then max pooling as one op (xgrad::relu_max_pool2d: the same values and gradients as
+/// activation(relu) then max_pool2d, without relu's pass over the images). No parameters. nn::build makes
+/// one of every "relu,maxpool…" pair of an architecture string.
+template <class T>
+class relu_max_pool2d : public window_module<T> {
+public:
+    relu_max_pool2d(const image_shape& in, const window2d& window)
+        : window_module<T>(in, window, in.channels) {}
+    var<T> forward(const var<T>& h) override;
+    std::string describe() const override;  ///< "relu_max_pool2d(32×28×28 → 32×14×14, 2×2 stride 2 pad 0)"
+};
+
+/// A layer whose work the next module does: nn::build puts one where an architecture's "relu" stands before
+/// a "maxpool" (the relu_max_pool2d after it applies the relu), so that the modules keep the string's
+/// numbering and the parameters their names ("3.weight" stays conv2's). forward returns its input and
+/// records nothing.
+template <class T>
+class fused_into_next : public module<T> {
+public:
+    /// `what`: the layer it stands for ("relu"); `by`: the module that does it ("relu_max_pool2d").
+    fused_into_next(std::string what, std::string by) : m_what(std::move(what)), m_by(std::move(by)) {}
+    var<T> forward(const var<T>& h) override { return h; }
+    std::string describe() const override;  ///< "relu (in the next layer's relu_max_pool2d)"
+
+private:
+    std::string m_what, m_by;
+};
+
 /// Average pooling over each window (padding counts as zeros). No parameters.
 template <class T>
 class avg_pool2d : public window_module<T> {

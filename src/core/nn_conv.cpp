@@ -68,6 +68,21 @@ std::string max_pool2d<T>::describe() const {
 }
 
 template <class T>
+var<T> relu_max_pool2d<T>::forward(const var<T>& h) {
+    return xgrad::relu_max_pool2d(h, this->m_in, this->m_window);
+}
+
+template <class T>
+std::string relu_max_pool2d<T>::describe() const {
+    return this->describe_as("relu_max_pool2d");
+}
+
+template <class T>
+std::string fused_into_next<T>::describe() const {
+    return fmt::format("{} (in the next layer's {})", m_what, m_by);
+}
+
+template <class T>
 var<T> avg_pool2d<T>::forward(const var<T>& h) {
     return xgrad::avg_pool2d(h, this->m_in, this->m_window);
 }
@@ -98,6 +113,10 @@ template class conv2d<float>;
 template class conv2d<double>;
 template class max_pool2d<float>;
 template class max_pool2d<double>;
+template class relu_max_pool2d<float>;
+template class relu_max_pool2d<double>;
+template class fused_into_next<float>;
+template class fused_into_next<double>;
 template class avg_pool2d<float>;
 template class avg_pool2d<double>;
 template class global_avg_pool<float>;

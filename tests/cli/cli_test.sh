@@ -566,8 +566,8 @@ PY
       bash -c "[[ $rc -eq 1 ]] && grep -q 'model.json: \"model\": .*layer 5 .pool2.: unknown layer' '$tmp/eval'"
     "$xgrad" graph --model cnn --format dot --out "$tmp/g" >"$tmp/log" 2>&1
     check "graph --model cnn exits 0" test $? -eq 0
-    check "  … draws the conv2d and max_pool2d nodes with their rules" \
-      bash -c "grep -q 'dW1 = dA1·im2col(X)ᵀ' '$tmp/g/model.dot' && grep -q 'max_pool2d' '$tmp/g/model.dot'"
+    check "  … draws the conv2d and relu_max_pool2d (relu,maxpool2 as one op) nodes with their rules" \
+      bash -c "grep -q 'dW1 = dA1·im2col(X)ᵀ' '$tmp/g/model.dot' && grep -q 'relu_max_pool2d' '$tmp/g/model.dot' && grep -q 'dA1 = dH1 ⊙ \[H1 &gt; 0\] to the first maximum' '$tmp/g/model.dot'"
     expect_error model_needs_images 2 'conv and pooling layers need images' train --dataset spiral --model cnn --out "$tmp/x1"
     expect_error model_and_layers 2 '--layers sets the hidden layers of --model mlp' train --model cnn --layers 8 --out "$tmp/x2"
     expect_error model_unknown_layer 2 "--model: architecture 'conv3x3:8,pool2': layer 2 'pool2': unknown layer" \

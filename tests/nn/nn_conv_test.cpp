@@ -1,5 +1,7 @@
 // Tests of the convolution modules (nn_conv.hpp) and of architecture strings (architecture.hpp).
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "app/model_choice.hpp"
 #include "support.hpp"
@@ -191,4 +193,66 @@ TEST_CASE("architecture: the command's parameter count and memory estimate agree
         CHECK(small.parameter_bytes == 4.0 * 4 * small.parameters);  // W, its gradient, Adam's m and v
         CHECK(big.activation_bytes == 2 * small.activation_bytes);   // linear in the batch
     }
+}
+
+TEST_CASE(
+    "architecture: \"relu,maxpool\" builds as one relu_max_pool2d and trains bit for bit like the two ops",
+    "[nn][architecture][relu_max_pool2d]") {
+    const nn::architecture a =
+        nn::parse_architecture("conv3:4,relu,maxpool2,conv3:5,relu,maxpool2/s1,fc:6,relu");
+    CHECK(a.to_string() == "conv3x3:4,relu,maxpool2,conv3x3:5,relu,maxpool2/s1,fc:6,relu");  // as written
+    const image_shape in{2, 9, 7};
+    xgrad::rng g1(3);
+    auto fused = nn::build<float>(a, in, 3, g1);
+    REQUIRE(fused->size() == 9);  // one module per layer (and the classifier): the numbering stays
+    CHECK((*fused)[1].describe() == "relu (in the next layer's relu_max_pool2d)");
+    CHECK((*fused)[2].describe() == "relu_max_pool2d(4×9×7 → 4×4×3, 2×2 stride 2 pad 0)");
+    CHECK((*fused)[5].describe() == "relu_max_pool2d(5×4×3 → 5×3×2, 2×2 stride 1 pad 0)");
+    std::vector<std::string> names;
+    for (const auto& [name, p] : fused->named_parameters()) names.push_back(name);
+    CHECK(names == std::vector<std::string>{"0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias",
+                                            "8.weight", "8.bias"});
+
+    // The same model from the two ops, module by module, drawn from the same generator in the same order.
+    xgrad::rng g2(3);
+    nn::sequential<float> pair;
+    pair.emplace<nn::conv2d<float>>(in, 4, window2d::square(3, 1, 1), g2);
+    pair.emplace<nn::activation<float>>(nn::activation_kind::relu);
+    pair.emplace<nn::max_pool2d<float>>(image_shape{4, 9, 7}, window2d::pool(2));
+    pair.emplace<nn::conv2d<float>>(image_shape{4, 4, 3}, 5, window2d::square(3, 1, 1), g2);
+    pair.emplace<nn::activation<float>>(nn::activation_kind::relu);
+    pair.emplace<nn::max_pool2d<float>>(image_shape{5, 4, 3}, window2d::square(2, 1, 0));
+    pair.emplace<nn::linear<float>>(30, 6, g2);
+    pair.emplace<nn::activation<float>>(nn::activation_kind::relu);
+    pair.emplace<nn::linear<float>>(6, 3, g2);
+
+    const auto weights = [](nn::module<float>& net) {
+        std::vector<matrix<float>> w;
+        for (auto* p : net.parameters()) w.push_back(p->value());
+        return w;
+    };
+    REQUIRE(weights(*fused) == weights(pair));
+    // A few Adam steps on the same batches: the weights stay equal bit for bit.
+    xgrad::optim::adam<float> opt_fused(fused->parameters(), 1e-2f), opt_pair(pair.parameters(), 1e-2f);
+    std::string fused_dot, pair_dot;
+    for (std::uint64_t step = 0; step < 4; ++step) {
+        const matrix<float> x = random_matrix<float>(in.size(), 5, 40 + step);
+        matrix<float> y({1, 5});
+        for (std::size_t n = 0; n < 5; ++n) y(0, n) = static_cast<float>((n + step) % 3);
+        for (auto [net, opt, dot] :
+             {std::tuple{static_cast<nn::module<float>*>(fused.get()), &opt_fused, &fused_dot},
+              std::tuple{static_cast<nn::module<float>*>(&pair), &opt_pair, &pair_dot}}) {
+            xgrad::graph<float> tape;
+            net->zero_grad();
+            auto loss = xgrad::softmax_cross_entropy((*net)(tape.constant(x)), tape.constant(y));
+            tape.backward(loss);
+            opt->step();
+            *dot = xgrad::to_dot(tape);
+        }
+        REQUIRE(weights(*fused) == weights(pair));
+    }
+    // the fused graph shows its op by name; the pair's has none
+    CHECK(fused_dot.find("relu_max_pool2d") != std::string::npos);
+    CHECK(pair_dot.find("relu_max_pool2d") == std::string::npos);
+    CHECK(pair_dot.find("max_pool2d") != std::string::npos);
 }

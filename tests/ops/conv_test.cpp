@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -889,4 +890,145 @@ TEST_CASE("conv: conv – relu – max_pool – linear composes and gradchecks",
          random_matrix(4, 1, 85)});
     INFO(r.report);
     CHECK(r.ok);
+}
+
+// ------------------------------------------------------------------------------------------ relu_max_pool2d
+
+namespace {
+
+/// Values from a small set, so that windows hold ties, all-negative windows, ±0 and NaN: −2, −1, −0, +0, 1,
+/// 2, NaN.
+template <class T>
+matrix<T> tie_values(std::size_t r, std::size_t c, std::uint64_t seed) {
+    const T pool[] = {T(-2), T(-1), -T(0), T(0), T(1), T(2), std::numeric_limits<T>::quiet_NaN()};
+    std::mt19937_64 rng(seed);
+    matrix<T> m({r, c});
+    for (auto& v : m) v = pool[rng() % 7];
+    return m;
+}
+
+/// Whether a and b hold the same bits (NaN payloads and the sign of zero included).
+template <class T>
+bool same_bits(const matrix<T>& a, const matrix<T>& b) {
+    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+/// relu_max_pool2d against relu then max_pool2d on the same values: H and dA, bit for bit. With
+/// `accumulate`, dA already holds a gradient (an earlier backward), so both add to it.
+template <class T>
+void check_fused_pool(const image_shape& in, const window2d& win, std::size_t m, std::uint64_t seed,
+                      bool accumulate) {
+    const matrix<T> x = tie_values<T>(in.size(), m, seed);
+    const image_shape out = xgrad::window_output(in, win, in.channels);
+    matrix<T> dy = random_matrix<T>(out.size(), m, seed + 1);  // negative entries: dY·0 is −0
+    if (dy.size() > 2) {
+        dy.data()[0] = std::numeric_limits<T>::infinity();  // ∞·0 = NaN where relu′ = 0
+        dy.data()[dy.size() / 2] = std::numeric_limits<T>::quiet_NaN();
+    }
+    const matrix<T> earlier = random_matrix<T>(in.size(), m, seed + 2);
+    const auto run = [&](bool fused) {
+        xgrad::graph<T> g;
+        auto a = g.variable(x);
+        if (accumulate) g.backward(a + a, earlier);
+        auto h = fused ? xgrad::relu_max_pool2d(a, in, win) : xgrad::max_pool2d(xgrad::relu(a), in, win);
+        g.backward(h, dy);
+        return std::pair{matrix<T>(h.value()), matrix<T>(a.grad())};
+    };
+    const auto [h_fused, da_fused] = run(true);
+    const auto [h_pair, da_pair] = run(false);
+    CHECK(same_bits(h_fused, h_pair));
+    CHECK(same_bits(da_fused, da_pair));
+}
+
+}  // namespace
+
+TEST_CASE("conv: relu_max_pool2d is relu then max_pool2d bit for bit (values and gradient)",
+          "[conv][pool][relu_max_pool2d]") {
+    // m = 8: float rows of whole 16-byte groups, which 2×2 windows write with streaming stores
+    const std::vector<std::pair<image_shape, window2d>> cases = {
+        {{1, 4, 4}, window2d::pool(2)},
+        {{2, 5, 7}, window2d::pool(2)},  // 2×2: the last row and column are in no window
+        {{3, 7, 6}, window2d::pool(3)},  // another tiling
+        {{3, 5, 6}, {.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 1}},
+        {{1, 7, 4},
+         {.kernel_h = 2, .kernel_w = 2, .stride_h = 3, .stride_w = 2, .dilation_h = 2, .dilation_w = 1}},
+        {{1, 3, 5}, {.kernel_h = 3, .kernel_w = 5}},  // kernel = image
+    };
+    std::uint64_t seed = 900;
+    for (const auto& [in, win] : cases) {
+        for (std::size_t m : {std::size_t(1), std::size_t(3), std::size_t(8), std::size_t(37)}) {
+            for (bool accumulate : {false, true}) {
+                INFO(xgrad::to_string(in) << " window " << xgrad::to_string(win) << " m=" << m
+                                          << (accumulate ? ", dA accumulating" : ""));
+                check_fused_pool<float>(in, win, m, seed, accumulate);
+                check_fused_pool<double>(in, win, m, seed, accumulate);
+                seed += 3;
+            }
+        }
+    }
+}
+
+TEST_CASE("conv: relu_max_pool2d values and gradient by the direct formula, ties and all-negative windows",
+          "[conv][pool][relu_max_pool2d]") {
+    // one 4×4 image, 2×2 windows: (1) distinct values, (2) a tie of three 2s (taps 0, 1 and 3), (3) all
+    // negative, (4) all zero
+    const double img[16] = {-1, 3, /**/ 2, 2,  //
+                            0.5, 1, /**/ 1, 2,
+                            //
+                            -1, -2, /**/ 0, 0,  //
+                            -3, -0.5, /**/ 0, 0};
+    matrix<double> x({16, 1});
+    std::copy(std::begin(img), std::end(img), x.begin());
+    xgrad::graph<double> g;
+    auto a = g.variable(x);
+    auto h = xgrad::relu_max_pool2d(a, {1, 4, 4}, window2d::pool(2));
+    REQUIRE(h.shape() == shape2{4, 1});
+    CHECK(h.value()(0, 0) == 3.0);
+    CHECK(h.value()(1, 0) == 2.0);
+    CHECK(h.value()(2, 0) == 0.0);
+    CHECK(h.value()(3, 0) == 0.0);
+    matrix<double> dh({4, 1});
+    for (std::size_t o = 0; o < 4; ++o) dh(o, 0) = 10.0 * static_cast<double>(o + 1);
+    g.backward(h, dh);
+    matrix<double> expected({16, 1}, 0.0);
+    expected(1, 0) = 10.0;  // the window's maximum
+    expected(2, 0) = 20.0;  // the first of the tied 2s
+    // all-negative and all-zero windows: relu′ = 0 at the maximum, so nothing flows
+    CHECK(a.grad() == expected);
+}
+
+TEST_CASE("conv: relu_max_pool2d gradchecks at odd shapes", "[conv][pool][relu_max_pool2d][gradcheck]") {
+    const std::vector<std::pair<image_shape, window2d>> cases = {
+        {{2, 5, 7}, window2d::pool(2)},
+        {{3, 5, 6}, {.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 1}},
+    };
+    std::uint64_t seed = 950;
+    for (const auto& [in, win] : cases) {
+        for (std::size_t m : {std::size_t(1), std::size_t(2)}) {
+            INFO(xgrad::to_string(in) << " window " << xgrad::to_string(win) << " m=" << m);
+            // distinct values at least 0.05 apart and never within 0.025 of 0 (relu's kink)
+            matrix<double> x = distinct_values(in.size(), m, seed++);
+            for (auto& v : x) v += 0.0125;
+            const auto r =
+                xgrad::gradcheck([&](auto v) { return xgrad::relu_max_pool2d(v[0], in, win); }, {x});
+            INFO(r.report);
+            CHECK(r.ok);
+        }
+    }
+}
+
+TEST_CASE("conv: relu_max_pool2d bad input names the op, the geometry and the call site",
+          "[conv][pool][relu_max_pool2d][error]") {
+    xgrad::graph<double> g;
+    auto x = g.constant(random_matrix(20, 2, 1), "X");
+    CHECK_THAT(shape_error_message([&] {
+                   xgrad::relu_max_pool2d(x, {1, 4, 4}, window2d::pool(2));
+               }),
+               Catch::Contains("relu_max_pool2d") && Catch::Contains("1×4×4") && Catch::Contains("16 rows") &&
+                   Catch::Contains("conv_test.cpp"));
+    CHECK_THAT(shape_error_message([&] {
+                   xgrad::relu_max_pool2d(x, {1, 4, 5}, window2d::pool(6));
+               }),
+               Catch::Contains("relu_max_pool2d") && Catch::Contains("larger than the padded image") &&
+                   Catch::Contains("conv_test.cpp"));
 }

@@ -1383,6 +1383,8 @@ int run_graph(const graph_args& a) {
     layer = 0;
     for (std::size_t i = 0; i < net->size(); ++i) {
         auto& mod = (*net)[i];
+        // a relu whose work the next module does (relu_max_pool2d) records nothing: its input keeps its name
+        if (dynamic_cast<xgrad::nn::fused_into_next<real>*>(&mod) != nullptr) continue;
         const bool lin = dynamic_cast<xgrad::nn::linear<real>*>(&mod) != nullptr ||
                          dynamic_cast<xgrad::nn::conv2d<real>*>(&mod) != nullptr;
         layer += lin;

@@ -85,6 +85,15 @@ template <class T>
 var<T> max_pool2d(const var<T>& h, const image_shape& in, const window2d& window,
                   std::source_location loc = std::source_location::current());
 
+/// Relu then max pooling in one op: H = max_pool2d(relu(A), in, window) = relu(max_pool2d(A, in, window))
+/// (relu is monotone). A [C·H·W × m] → H [C·Ho·Wo × m]: the same values and gradient as relu then max_pool2d,
+/// bit for bit — dA = dH ⊙ [H > 0] at each window's first maximum of relu(A), 0 elsewhere (ties, NaN and the
+/// sign of zero as the two ops). With 2×2 windows and stride 2 it reads A once forward and writes dA once
+/// backward (no relu output is stored); models built from an architecture string use it for "relu,maxpool".
+template <class T>
+var<T> relu_max_pool2d(const var<T>& a, const image_shape& in, const window2d& window,
+                       std::source_location loc = std::source_location::current());
+
 /// Average pooling: Y[c, oy, ox] = (1/(kh·kw)) Σ of H[c, ·, ·] over the window, padding counted as zeros
 /// (PyTorch's count_include_pad = true). H [C·H·W × m] → Y [C·Ho·Wo × m].
 template <class T>

@@ -9,6 +9,14 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+
+#if defined(__SSE2__) && !defined(__EMSCRIPTEN__)
+#include <emmintrin.h>
+#define XGRAD_CONV_STREAMS 1
+#else
+#define XGRAD_CONV_STREAMS 0
+#endif
 
 #include <fmt/format.h>
 
@@ -587,6 +595,43 @@ void for_each_two_by_two(const geometry& g, F&& f) {
     }
 }
 
+/// Max pooling over any windows (the general path): y = each window's maximum, arg = the tap of its first
+/// maximum in scan order, or −1 (and y = 0) for a window entirely in the padding.
+template <class T>
+void max_pool_any(const geometry& g, const T* x, T* y, T* arg) {
+    const std::size_t m = g.m, rows = g.C * g.positions();
+    std::fill_n(arg, rows * m, T(-1));
+    for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool first) {
+        if (first) {
+            std::copy_n(x + r * m, m, y + o * m);
+            std::fill_n(arg + o * m, m, static_cast<T>(tap));
+        } else {
+            max_tap(y + o * m, arg + o * m, x + r * m, static_cast<T>(tap), m);
+        }
+    });
+    for (std::size_t o = 0; m > 0 && o < rows;
+         ++o) {  // windows entirely in the padding (none when pad ≤ k/2)
+        if (arg[o * m] < T(0)) std::fill_n(y + o * m, m, T(0));
+    }
+}
+
+/// max_pool_any's adjoint: dX (+)= dY at each window's maximum (`fresh`: dX holds nothing yet).
+template <class T>
+void max_pool_any_backward(const geometry& g, const T* dy, const T* arg, T* dx, bool fresh) {
+    const std::size_t m = g.m;
+    if (fresh && tiles(g)) {  // each pixel in at most one window: write dX once, no clearing pass
+        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool) {
+            set_where_tap(dx + r * m, dy + o * m, arg + o * m, static_cast<T>(tap), m);
+        });
+        clear_uncovered(g, dx);
+        return;
+    }
+    if (fresh) std::fill_n(dx, g.C * g.H * g.W * m, T(0));
+    for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool) {
+        add_where_tap(dx + r * m, dy + o * m, arg + o * m, static_cast<T>(tap), m);
+    });
+}
+
 template <class T>
 struct max_pool2d_op final : op<T> {
     packed_geometry geo;
@@ -630,20 +675,7 @@ struct max_pool2d_op final : op<T> {
                 });
             return;
         }
-        std::fill_n(arg.data(), arg.size(), T(-1));
-        const T* x = ctx.input(0).data();
-        const std::size_t m = g.m;
-        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool first) {
-            if (first) {
-                std::copy_n(x + r * m, m, y.data() + o * m);
-                std::fill_n(arg.data() + o * m, m, static_cast<T>(tap));
-            } else {
-                max_tap(y.data() + o * m, arg.data() + o * m, x + r * m, static_cast<T>(tap), m);
-            }
-        });
-        for (std::size_t o = 0; o < out[0]; ++o) {  // windows entirely in the padding (none when pad ≤ k/2)
-            if (arg.data()[o * m] < T(0)) std::fill_n(y.data() + o * m, m, T(0));
-        }
+        max_pool_any(g, ctx.input(0).data(), y.data(), arg.data());
     }
 
     void backward(backward_context<T>& ctx) override {
@@ -652,28 +684,191 @@ struct max_pool2d_op final : op<T> {
         const T* arg = ctx.saved(0).data();
         const std::size_t m = g.m;
         gradient_target<T> t = ctx.target(0);
-        if (t.beta == T(0) &&
-            tiles(g)) {  // each pixel in at most one window: write dX once, no clearing pass
+        if (t.beta == T(0) && two_by_two(g)) {  // each pixel in at most one window: write dX once
             T* dx = t.buffer.data();
-            if (two_by_two(g)) {
-                for_each_two_by_two(
-                    g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2, std::size_t r3) {
-                        spread_of_four(dy + o * m, arg + o * m, dx + r0 * m, dx + r1 * m, dx + r2 * m,
-                                       dx + r3 * m, m);
-                    });
-                clear_uncovered(g, dx);
-                return;
-            }
-            for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool) {
-                set_where_tap(dx + r * m, dy + o * m, arg + o * m, static_cast<T>(tap), m);
-            });
+            for_each_two_by_two(
+                g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2, std::size_t r3) {
+                    spread_of_four(dy + o * m, arg + o * m, dx + r0 * m, dx + r1 * m, dx + r2 * m,
+                                   dx + r3 * m, m);
+                });
             clear_uncovered(g, dx);
             return;
         }
-        T* dx = scatter_target(t);
-        for_each_window_tap(g, [&](std::size_t o, std::size_t r, std::size_t tap, bool) {
-            add_where_tap(dx + r * m, dy + o * m, arg + o * m, static_cast<T>(tap), m);
-        });
+        max_pool_any_backward(g, dy, arg, t.buffer.data(), t.beta == T(0));
+    }
+};
+
+/// relu and the 2×2 windows of a tiling in one pass over each window's 4 rows of A (a, b above c, d): each
+/// tap's relu value h = max(a, 0) (relu's own arithmetic), y = the maximum of the four h, and one byte per
+/// window: the tap (0–3) of the first maximum of the h in scan order (a NaN wins once and then stays, as
+/// max_tap), plus 4 when y > 0 (relu′ at that tap: h > 0 exactly when A > 0 there).
+template <class T>
+void relu_max_of_four(const T* __restrict a, const T* __restrict b, const T* __restrict c,
+                      const T* __restrict d, T* __restrict y, std::uint8_t* __restrict arg, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) {
+        T best = std::max(a[n], T(0));
+        std::uint32_t tap = 0;
+        const T v[3] = {std::max(b[n], T(0)), std::max(c[n], T(0)), std::max(d[n], T(0))};
+        for (std::uint32_t t = 0; t < 3; ++t) {
+            const bool take = v[t] > best || (v[t] != v[t] && best == best);
+            best = take ? v[t] : best;
+            tap = take ? t + 1 : tap;
+        }
+        y[n] = best;
+        arg[n] = static_cast<std::uint8_t>(tap | (best > T(0) ? 4u : 0u));
+    }
+}
+
+/// The adjoint of relu_max_of_four onto fresh rows: the tap the byte names gets dY·relu′ (with `relu`; dY
+/// without: max-pool's part alone), the other three 0.
+template <bool relu, class T>
+void relu_spread_of_four(const T* __restrict dy, const std::uint8_t* __restrict arg, T* __restrict a,
+                         T* __restrict b, T* __restrict c, T* __restrict d, std::size_t m) {
+    for (std::size_t n = 0; n < m; ++n) {
+        const std::uint32_t t = arg[n], k = t & 3u;
+        const T g = relu ? dy[n] * static_cast<T>(t >> 2) : dy[n];  // relu's dY ⊙ [A > 0], the same product
+        a[n] = k == 0 ? g : T(0);
+        b[n] = k == 1 ? g : T(0);
+        c[n] = k == 2 ? g : T(0);
+        d[n] = k == 3 ? g : T(0);
+    }
+}
+
+#if XGRAD_CONV_STREAMS
+/// relu_spread_of_four<true> for float rows whose four destinations are 16-byte aligned and m a multiple of
+/// 4, with streaming stores: dA (conv1's 6.4 MB at batch 64) is written without first reading each line into
+/// the cache. The same arithmetic (dY·relu′, then a select), 4 lanes at a time.
+inline bool relu_spread_streams(const float* a, const float* b, const float* c, const float* d,
+                                std::size_t m) {
+    const auto bits = reinterpret_cast<std::uintptr_t>(a) | reinterpret_cast<std::uintptr_t>(b) |
+                      reinterpret_cast<std::uintptr_t>(c) | reinterpret_cast<std::uintptr_t>(d);
+    return (bits & 15u) == 0 && m % 4 == 0;
+}
+inline void relu_spread_of_four_stream(const float* __restrict dy, const std::uint8_t* __restrict arg,
+                                       float* __restrict a, float* __restrict b, float* __restrict c,
+                                       float* __restrict d, std::size_t m) {
+    const __m128i zero = _mm_setzero_si128(), three = _mm_set1_epi32(3);
+    for (std::size_t n = 0; n < m; n += 4) {
+        std::int32_t four;
+        std::memcpy(&four, arg + n, 4);
+        const __m128i t = _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(four), zero), zero);
+        const __m128i k = _mm_and_si128(t, three);
+        const __m128 g = _mm_mul_ps(_mm_loadu_ps(dy + n), _mm_cvtepi32_ps(_mm_srli_epi32(t, 2)));
+        _mm_stream_ps(a + n, _mm_and_ps(g, _mm_castsi128_ps(_mm_cmpeq_epi32(k, zero))));
+        _mm_stream_ps(b + n, _mm_and_ps(g, _mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_set1_epi32(1)))));
+        _mm_stream_ps(c + n, _mm_and_ps(g, _mm_castsi128_ps(_mm_cmpeq_epi32(k, _mm_set1_epi32(2)))));
+        _mm_stream_ps(d + n, _mm_and_ps(g, _mm_castsi128_ps(_mm_cmpeq_epi32(k, three))));
+    }
+}
+#endif
+
+template <class T>
+struct relu_max_pool2d_op final : op<T> {
+    packed_geometry geo;
+    relu_max_pool2d_op(const image_shape& in, const window2d& w) : geo(in, w) {}
+    static constexpr op_rule rule{.name = "relu_max_pool2d",
+                                  .forward = "maxpool(relu({x0:any}))",
+                                  .gradients = {{0, "{dy} ⊙ [{y} > 0] to the first maximum of each window"}}};
+    static constexpr op_doc doc{
+        .calls = "`relu_max_pool2d(A, in, window)`",
+        .inputs = {"A"},
+        .output = "H",
+        .input_shapes = {"C·H·W×m"},
+        .output_shape = "C·Ho·Wo×m",
+        .definition =
+            ": [C·H·W×m] → [C·Ho·Wo×m]; H = max_pool2d(relu(A)) = relu(max_pool2d(A)) (relu is monotone)",
+        .note =
+            "relu then max_pool2d in one op, the same values and gradients bit for bit; ties: the first "
+            "maximum of relu(A) in scan order; 2×2 windows with stride 2: one pass over A forward, one "
+            "writing dA backward",
+        .saves = "each window's tap and relu′ there [C·Ho·Wo×m] (one byte each for 2×2 windows)"};
+    static var<double> example(example_inputs& in) {
+        // 2 channels of 5×6 images, 2×2 windows (the last row is in no window)
+        return relu_max_pool2d(in.variable(60, 3), image_shape{2, 5, 6}, window2d::pool(2));
+    }
+    const op_rule* describe() const override { return &rule; }
+
+    static bool two_by_two(const geometry& g) { return g.kh == 2 && g.kw == 2 && tiles(g); }
+    /// The bytes of two_by_two's taps, kept in a saved buffer of T.
+    static shape2 byte_shape(std::size_t count) { return {(count + sizeof(T) - 1) / sizeof(T), 1}; }
+
+    void forward(forward_context<T>& ctx) override {
+        const geometry g = checked_geometry(ctx, geo, 0, true);
+        const shape2 out{g.C * g.positions(), g.m};
+        matrix<T>& y = ctx.output(out);
+        const T* x = ctx.input(0).data();
+        const std::size_t m = g.m;
+        if (two_by_two(g)) {  // one pass per window: relu, maximum, tap and relu′
+            auto* arg = reinterpret_cast<std::uint8_t*>(ctx.save(0, byte_shape(out[0] * m)).data());
+            for_each_two_by_two(
+                g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2, std::size_t r3) {
+                    relu_max_of_four(x + r0 * m, x + r1 * m, x + r2 * m, x + r3 * m, y.data() + o * m,
+                                     arg + o * m, m);
+                });
+            return;
+        }
+        // Any other window: relu's output H (kept), then max_pool2d's general path over it.
+        matrix<T>& arg = ctx.save(0, out);
+        matrix<T>& h = ctx.save(1, shape_of(ctx.input(0)));
+        for (std::size_t k = 0, n = h.size(); k < n; ++k) h.data()[k] = std::max(x[k], T(0));
+        max_pool_any(g, h.data(), y.data(), arg.data());
+    }
+
+    void backward(backward_context<T>& ctx) override {
+        const matrix<T>& a = ctx.input(0);
+        const geometry g = unpack(geo, a.shape()[1]);
+        const T* dy = ctx.grad_output().data();
+        const std::size_t m = g.m;
+        gradient_target<T> t = ctx.target(0);
+        if (two_by_two(g) && t.beta == T(0)) {  // dA written once: dY·relu′ at each maximum, 0 elsewhere
+            const auto* arg = reinterpret_cast<const std::uint8_t*>(ctx.saved(0).data());
+            T* dx = t.buffer.data();
+#if XGRAD_CONV_STREAMS
+            if constexpr (std::is_same_v<T, float>) {
+                if (relu_spread_streams(dx, dx + m, dx + g.W * m, dx + (g.W + 1) * m, m)) {
+                    for_each_two_by_two(g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2,
+                                               std::size_t r3) {
+                        relu_spread_of_four_stream(dy + o * m, arg + o * m, dx + r0 * m, dx + r1 * m,
+                                                   dx + r2 * m, dx + r3 * m, m);
+                    });
+                    _mm_sfence();
+                    clear_uncovered(g, dx);
+                    return;
+                }
+            }
+#endif
+            for_each_two_by_two(
+                g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2, std::size_t r3) {
+                    relu_spread_of_four<true>(dy + o * m, arg + o * m, dx + r0 * m, dx + r1 * m, dx + r2 * m,
+                                              dx + r3 * m, m);
+                });
+            clear_uncovered(g, dx);
+            return;
+        }
+        // Otherwise the two ops' backward in turn: max_pool2d's dH (a workspace), then relu's dA (+)= dH ⊙ [A
+        // > 0].
+        matrix<T>& dh = ctx.workspace(2, shape_of(a));
+        if (two_by_two(g)) {
+            const auto* arg = reinterpret_cast<const std::uint8_t*>(ctx.saved(0).data());
+            T* d = dh.data();
+            for_each_two_by_two(
+                g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2, std::size_t r3) {
+                    relu_spread_of_four<false>(dy + o * m, arg + o * m, d + r0 * m, d + r1 * m, d + r2 * m,
+                                               d + r3 * m, m);
+                });
+            clear_uncovered(g, d);
+        } else {
+            max_pool_any_backward(g, dy, ctx.saved(0).data(), dh.data(), true);
+        }
+        const T* __restrict pa = a.data();
+        const T* __restrict pg = dh.data();
+        T* __restrict pd = t.buffer.data();
+        const std::size_t n = a.size();
+        if (t.beta == T(0)) {
+            for (std::size_t k = 0; k < n; ++k) pd[k] = pg[k] * static_cast<T>(pa[k] > T(0));
+        } else {
+            for (std::size_t k = 0; k < n; ++k) pd[k] += pg[k] * static_cast<T>(pa[k] > T(0));
+        }
     }
 };
 
@@ -799,6 +994,8 @@ XGRAD_OP_FUNCTION(conv2d,
                   checked_window_apply<conv2d_op<T>, T>({w, h, b}, in, window, loc))
 XGRAD_OP_FUNCTION(max_pool2d, (const var<T>& h, const image_shape& in, const window2d& window),
                   checked_window_apply<max_pool2d_op<T>, T>({h}, in, window, loc))
+XGRAD_OP_FUNCTION(relu_max_pool2d, (const var<T>& a, const image_shape& in, const window2d& window),
+                  checked_window_apply<relu_max_pool2d_op<T>, T>({a}, in, window, loc))
 XGRAD_OP_FUNCTION(avg_pool2d, (const var<T>& h, const image_shape& in, const window2d& window),
                   checked_window_apply<avg_pool2d_op<T>, T>({h}, in, window, loc))
 XGRAD_OP_FUNCTION(global_avg_pool, (const var<T>& h, const image_shape& in),
@@ -811,7 +1008,7 @@ std::size_t conv2d_winograd_tile(const image_shape& in, const window2d& w) {
 }
 
 void register_conv_ops(op_registry& r) {
-    r.add_ops<conv2d_op, max_pool2d_op, avg_pool2d_op, global_avg_pool_op>("conv");
+    r.add_ops<conv2d_op, max_pool2d_op, relu_max_pool2d_op, avg_pool2d_op, global_avg_pool_op>("conv");
 }
 }  // namespace detail
 
