@@ -3,10 +3,12 @@
 //
 // Memory is bounded by what the files really hold: every size a header promises is checked against the bytes
 // present (and the documented limits of loaders.hpp) before anything is allocated, and both loaders stream
-// their input, so the peak is about the data set they return plus small buffers.
+// their input (or, for a gzip IDX file, decode it whole into the matrix it becomes), so the peak is about
+// the data set they return plus small buffers (and the compressed file).
 #include "xgrad/io/loaders.hpp"
 
 #include <fcntl.h>
+#include <libdeflate.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -334,6 +336,90 @@ void stream_idx_payload(byte_reader& r, const idx_header& h, std::size_t unit, S
     }
 }
 
+/// A gzip IDX file decoded in one call by libdeflate (2.2× zlib's streaming inflate on Fashion-MNIST's
+/// training images, docs/performance.md) into `out`, exactly the header's `offset + bytes`. Taken only when
+/// the file can be nothing but that: its ISIZE trailer (the decompressed size mod 2³²) is that size and the
+/// compressed file, which is read whole, is at most that size plus deflate's stored-block overhead and 64
+/// KiB (check_payload_fits has already compared the header with the file's real size). Returns false for
+/// anything else — another size, a stream libdeflate refuses (corrupt, cut short, a CRC or ISIZE mismatch),
+/// more than one gzip member, bytes after the member — having written only into `out`; the caller then
+/// streams the file through zlib (stream_idx_payload), which gives every error its catalogued message, or
+/// accepts what zlib accepts.
+bool inflate_whole(const byte_reader& r, const idx_header& h, std::uint8_t* out) {
+    if (!r.gzip()) return false;
+    const std::uint64_t need = h.offset + h.bytes, size = r.file_size();
+    constexpr std::uint64_t slack = 1u << 16;
+    if (size < 18 || size > need + need / 8192 + slack) return false;  // stored blocks: 5 bytes per 65535
+    regular_file f(r.path());
+    if (f.size() != size) return false;
+    unsigned char isize[4];
+    if (::pread(f.fd(), isize, 4, static_cast<off_t>(size - 4)) != 4) return false;
+    const std::uint32_t claimed = std::uint32_t(isize[0]) | (std::uint32_t(isize[1]) << 8) |
+                                  (std::uint32_t(isize[2]) << 16) | (std::uint32_t(isize[3]) << 24);
+    if (claimed != static_cast<std::uint32_t>(need)) return false;
+    std::vector<std::uint8_t> in(static_cast<std::size_t>(size));
+    if (f.read(in.data(), in.size()) != in.size()) return false;
+    std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)> d(
+        libdeflate_alloc_decompressor(), libdeflate_free_decompressor);
+    if (!d) return false;
+    std::size_t used = 0, got = 0;
+    const libdeflate_result res = libdeflate_gzip_decompress_ex(d.get(), in.data(), in.size(), out,
+                                                                static_cast<std::size_t>(need), &used, &got);
+    return res == LIBDEFLATE_SUCCESS && used == in.size() && got == need;
+}
+
+/// x[p·n + j0 + a] = scaled[pix[a·stride + p]] for the images a < m and the pixels p0 ≤ p < p1: bytes of
+/// image after image into columns of x, in 64×64 blocks (both sides stay in cache).
+template <class T>
+void pixels_to_columns(const std::uint8_t* pix, std::size_t stride, std::size_t m, std::size_t p0,
+                       std::size_t p1, T* x, std::size_t n, std::size_t j0,
+                       const std::array<T, 256>& scaled) {
+    constexpr std::size_t blk = 64;
+    for (std::size_t a0 = 0; a0 < m; a0 += blk) {
+        const std::size_t a1 = std::min(m, a0 + blk);
+        for (std::size_t q0 = p0; q0 < p1; q0 += blk) {
+            const std::size_t q1 = std::min(p1, q0 + blk);
+            for (std::size_t p = q0; p < q1; ++p)
+                for (std::size_t a = a0; a < a1; ++a) x[p * n + j0 + a] = scaled[pix[a * stride + p]];
+        }
+    }
+}
+
+/// x [f × n] ← the n images of f pixels that sit, as the IDX file's bytes (a header of `offset` bytes, then
+/// image after image), at the start of x's own storage: no second buffer for the pixels. Row p of x
+/// occupies bytes [p·R, (p + 1)·R) of the storage (R = n·sizeof(T)), so the rows that begin past the last
+/// byte still needed are written first; the pixels of the rows left (p < p_min) are then moved, image by
+/// image, to the start (a compaction towards lower addresses, so nothing unread is overwritten) and the
+/// same is done for them, with p_min shrinking about sizeof(T)-fold each round. The last row (p_min = 1),
+/// its bytes moved to the start, goes from the last example to the first: x[j] covers bytes
+/// [j·sizeof(T), (j + 1)·sizeof(T)), which hold the pixels of examples ≥ j, already read.
+template <class T>
+void columns_in_place(T* x, std::size_t f, std::size_t n, std::size_t offset,
+                      const std::array<T, 256>& scaled) {
+    auto* bytes = reinterpret_cast<std::uint8_t*>(x);
+    const std::size_t row_bytes = n * sizeof(T);
+    std::size_t base = offset, stride = f, count = f;  // pixels [0, count) of image j at base + j·stride
+    while (count > 1) {
+        const std::size_t end = base + n * stride;                    // bytes still needed: [0, end)
+        const std::size_t p_min = (end + row_bytes - 1) / row_bytes;  // the first row beyond them
+        if (p_min >= count) {  // no row is free (a few tiny images): the rest through a small copy
+            std::vector<std::uint8_t> rest(n * count);
+            for (std::size_t j = 0; j < n; ++j)
+                std::memcpy(rest.data() + j * count, bytes + base + j * stride, count);
+            pixels_to_columns(rest.data(), count, n, 0, count, x, n, 0, scaled);
+            return;
+        }
+        pixels_to_columns(bytes + base, stride, n, p_min, count, x, n, 0, scaled);
+        for (std::size_t j = 0; j < n; ++j) std::memmove(bytes + j * p_min, bytes + base + j * stride, p_min);
+        base = 0;
+        stride = count = p_min;
+    }
+    if (count == 1) {
+        for (std::size_t j = 0; j < n; ++j) bytes[j] = bytes[base + j * stride];  // to the start (f = 1)
+        for (std::size_t j = n; j-- > 0;) x[j] = scaled[bytes[j]];
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // CSV
 
@@ -507,11 +593,12 @@ dataset<T> load_idx(const fs::path& images, const fs::path& labels, std::size_t 
     check_payload_fits(rl, hl);
     check_payload_fits(ri, hi);
 
-    // Streamed straight into the result: the peak is the data set plus 1 MiB buffers.
+    // Straight into the result: the peak is the data set plus small buffers (and, for a gzip file decoded
+    // whole, the compressed file).
     const std::size_t n = hi.dims[0];
     dataset<T> ds;
     ds.y = matrix<T>({1, n});
-    stream_idx_payload(rl, hl, 1, [&](const std::uint8_t* lab, std::size_t count, std::uint64_t first) {
+    const auto put_labels = [&](const std::uint8_t* lab, std::size_t count, std::uint64_t first) {
         for (std::size_t k = 0; k < count; ++k) {
             if (lab[k] >= classes) {
                 throw data_error(fmt::format("{}: label {} of example {} is not in [0, {})", rl.path(),
@@ -519,35 +606,37 @@ dataset<T> load_idx(const fs::path& images, const fs::path& labels, std::size_t 
             }
             ds.y.data()[first + k] = static_cast<T>(lab[k]);
         }
-    });
+    };
+    if (std::vector<std::uint8_t> whole(rl.gzip() ? hl.offset + hl.bytes : 0);
+        rl.gzip() && inflate_whole(rl, hl, whole.data())) {
+        put_labels(whole.data() + hl.offset, n, 0);
+    } else {
+        stream_idx_payload(rl, hl, 1, put_labels);
+    }
 
     const std::size_t f = std::size_t(hi.dims[1]) * hi.dims[2];
     ds.x = matrix<T>({f, n});
     std::array<T, 256> scaled;
     for (int v = 0; v < 256; ++v) scaled[v] = static_cast<T>(v) / T(255);  // exactly rounded v/255
     T* x = ds.x.data();
-    stream_idx_payload(ri, hi, f, [&](const std::uint8_t* pix, std::size_t count, std::uint64_t first) {
-        if (first % f == 0 && count % f == 0) {
-            // Whole images j0 … j0 + m − 1: transpose [m × f] bytes into columns of x in 64×64 blocks (both
-            // sides stay in cache).
-            constexpr std::size_t blk = 64;
-            const std::size_t j0 = static_cast<std::size_t>(first / f), m = count / f;
-            for (std::size_t a0 = 0; a0 < m; a0 += blk) {
-                const std::size_t a1 = std::min(m, a0 + blk);
-                for (std::size_t p0 = 0; p0 < f; p0 += blk) {
-                    const std::size_t p1 = std::min(f, p0 + blk);
-                    for (std::size_t p = p0; p < p1; ++p)
-                        for (std::size_t a = a0; a < a1; ++a) x[p * n + j0 + a] = scaled[pix[a * f + p]];
+    // A gzip file decoded whole into x's own storage (it holds sizeof(T) bytes per pixel) and turned into
+    // columns there.
+    if (ri.gzip() && hi.offset + hi.bytes <= ds.x.size() * sizeof(T) &&
+        inflate_whole(ri, hi, reinterpret_cast<std::uint8_t*>(x))) {
+        columns_in_place(x, f, n, static_cast<std::size_t>(hi.offset), scaled);
+    } else {
+        stream_idx_payload(ri, hi, f, [&](const std::uint8_t* pix, std::size_t count, std::uint64_t first) {
+            if (first % f == 0 && count % f == 0) {  // whole images
+                pixels_to_columns(pix, f, count / f, 0, f, x, n, static_cast<std::size_t>(first / f), scaled);
+            } else {
+                // Images larger than a chunk arrive in pieces.
+                for (std::size_t k = 0; k < count; ++k) {
+                    const std::uint64_t o = first + k;
+                    x[(o % f) * n + o / f] = scaled[pix[k]];
                 }
             }
-        } else {
-            // Images larger than a chunk arrive in pieces.
-            for (std::size_t k = 0; k < count; ++k) {
-                const std::uint64_t o = first + k;
-                x[(o % f) * n + o / f] = scaled[pix[k]];
-            }
-        }
-    });
+        });
+    }
     ds.classes = classes;
     return ds;
 }

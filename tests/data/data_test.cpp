@@ -155,6 +155,90 @@ TEST_CASE("data: load_idx transposes images larger than its 64x64 blocks", "[dat
     REQUIRE(*std::max_element(ds.x.begin(), ds.x.end()) <= 1.0);
 }
 
+TEST_CASE("data: load_idx reads a gzip file in one member, in two, or with bytes after it alike", "[data]") {
+    // One member whose trailer agrees with the header is decoded whole (libdeflate); anything else is
+    // streamed through zlib as before: both must give the plain file's values.
+    temp_dir dir;
+    const bytes img = idx_images(37, 5, 3), lab = idx_labels(37);
+    write_file(dir / "img", img);
+    write_file(dir / "lab", lab);
+    write_gz(dir / "one.gz", img);
+    // Two members: the header, then the pixels (gzip -c a >x; gzip -c b >>x).
+    write_gz(dir / "two.gz", bytes(img.begin(), img.begin() + 16));
+    {
+        gzFile f = gzopen((dir / "two.gz").string().c_str(), "ab");
+        REQUIRE(f != nullptr);
+        REQUIRE(gzwrite(f, img.data() + 16, static_cast<unsigned>(img.size() - 16)) ==
+                static_cast<int>(img.size() - 16));
+        REQUIRE(gzclose(f) == Z_OK);
+    }
+    // An empty member first: the file's last four bytes (ISIZE of the last member) agree with the header.
+    write_gz(dir / "empty_first.gz", {});
+    {
+        gzFile f = gzopen((dir / "empty_first.gz").string().c_str(), "ab");
+        REQUIRE(f != nullptr);
+        REQUIRE(gzwrite(f, img.data(), static_cast<unsigned>(img.size())) == static_cast<int>(img.size()));
+        REQUIRE(gzclose(f) == Z_OK);
+    }
+    // One member followed by zero bytes (zlib ignores what follows a member that is not another member).
+    bytes padded = read_file(dir / "one.gz");
+    padded.insert(padded.end(), 5, 0);
+    write_file(dir / "padded.gz", padded);
+    const auto plain = data::load_idx<float>(dir / "img", dir / "lab");
+    for (const char* name : {"one.gz", "two.gz", "empty_first.gz", "padded.gz"}) {
+        INFO(name);
+        const auto ds = data::load_idx<float>(dir / name, dir / "lab");
+        CHECK(identical(ds.x, plain.x));
+        CHECK(identical(ds.y, plain.y));
+    }
+    // A trailer claiming the header's size over a stream that holds less: refused (by zlib's messages).
+    bytes short_img = img;
+    short_img.resize(16 + 40);
+    write_gz(dir / "liar.gz", short_img);
+    bytes liar = read_file(dir / "liar.gz");
+    const auto size = static_cast<std::uint32_t>(img.size());
+    for (int k = 0; k < 4; ++k) liar[liar.size() - 4 + k] = static_cast<std::uint8_t>(size >> (8 * k));
+    write_file(dir / "liar.gz", liar);
+    CHECK_THAT(error_of([&] { data::load_idx<float>(dir / "liar.gz", dir / "lab"); }),
+               Contains("liar.gz: corrupt gzip stream (zlib: incorrect length check)"));
+}
+
+TEMPLATE_TEST_CASE("data: load_idx turns a gzip file decoded in x's own storage into columns", "[data]",
+                   float, double) {
+    // The pixels are decoded into the matrix's memory and rearranged there in rounds (load_idx's
+    // columns_in_place): every shape must give the streamed plain file's values, from one 1×1 image to
+    // images whose rows need several rounds and tiny sets that take the small-copy path.
+    temp_dir dir;
+    const std::array<std::array<std::uint32_t, 3>, 10> shapes{{{1, 1, 1},
+                                                               {2, 1, 1},
+                                                               {3, 2, 1},
+                                                               {5, 3, 2},
+                                                               {6, 1, 1},
+                                                               {37, 5, 3},
+                                                               {1000, 1, 1},
+                                                               {257, 7, 11},
+                                                               {2, 28, 28},
+                                                               {130, 28, 28}}};
+    for (const auto& [n, rows, cols] : shapes) {
+        INFO(n << " images of " << rows << "×" << cols);
+        const bytes img = idx_images(n, rows, cols), lab = idx_labels(n);
+        write_file(dir / "img", img);
+        write_file(dir / "lab", lab);
+        write_gz(dir / "img.gz", img);
+        write_gz(dir / "lab.gz", lab);
+        const auto plain = data::load_idx<TestType>(dir / "img", dir / "lab");
+        const auto gz = data::load_idx<TestType>(dir / "img.gz", dir / "lab.gz");
+        CHECK(identical(gz.x, plain.x));
+        CHECK(identical(gz.y, plain.y));
+        bool formula = true;  // x(p, j) = pixel p of image j / 255
+        for (std::size_t j = 0; j < n; ++j)
+            for (std::size_t p = 0; p < std::size_t(rows) * cols; ++p)
+                formula =
+                    formula && gz.x(p, j) == static_cast<TestType>((7 * j + 3 * p) % 256) / TestType(255);
+        CHECK(formula);
+    }
+}
+
 TEST_CASE("data: load_idx rejects wrong magic numbers and says which file it looks like", "[data]") {
     temp_dir dir;
     write_file(dir / "img", idx_images(3, 2, 2));

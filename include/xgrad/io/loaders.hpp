@@ -6,9 +6,9 @@
 /// what is wrong. Every function here is instantiated for float and double; T defaults to float.
 ///
 /// Memory is bounded by the bytes a file really holds and by the limits below, never by what a header or a
-/// label claims: sizes are checked before anything is allocated, and the files are streamed, so a load
-/// costs about the data set it returns (IDX: the matrices plus 1 MiB buffers; CSV: twice the matrices plus
-/// one line). Only regular files are read: a directory, a FIFO or a device (/dev/zero, /dev/stdin) is
+/// label claims: sizes are checked before anything is allocated, and the files are streamed or decoded in
+/// place, so a load costs about the data set it returns (IDX: the matrices plus 1 MiB buffers, or plus the
+/// compressed file for a gzip file decoded whole; CSV: twice the matrices plus one line). Only regular files are read: a directory, a FIFO or a device (/dev/zero, /dev/stdin) is
 /// refused before a byte is read, so a loader never blocks or reads without end.
 #pragma once
 
@@ -40,8 +40,10 @@ inline constexpr std::uint64_t max_idx_matrix_bytes = std::uint64_t(1) << 31;
 /// y [1 × n] = labels; classes = `classes`. Before anything is allocated, both headers are validated
 /// (magic, dimensions, equal counts, x within max_idx_matrix_bytes) and so is what the files can hold: a
 /// plain file must be exactly as long as its header says, a gzip file cannot promise more than 1032 times its
-/// own size (deflate's maximum ratio). The data is then streamed into x and y in 1 MiB chunks; it must be
-/// exactly as long as the header says, and every label must be < `classes`.
+/// own size (deflate's maximum ratio). The data is then streamed into x and y in 1 MiB chunks — or, for a
+/// gzip file of one member whose size trailer agrees with its header, decoded whole (libdeflate) into x's
+/// own storage and rearranged there; it must be exactly as long as the header says, and every label must be
+/// < `classes`.
 template <class T = float>
 dataset<T> load_idx(const std::filesystem::path& images, const std::filesystem::path& labels,
                     std::size_t classes = 10);

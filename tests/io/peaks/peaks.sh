@@ -16,6 +16,7 @@ mkdir -p "$work"
 [[ -e $work/table.csv ]] || /usr/bin/python3 "$here/make_inputs.py" "$work"
 libs=("$build/libxgrad_io.a" "$build/libxgrad_core.a")
 extra=$(pkg-config --libs libzip 2>/dev/null || true)
+extra+=" $(pkg-config --libs libdeflate 2>/dev/null || true)"  # builds since issue 13 (gzip IDX)
 c++ -std=c++20 -O2 "$here/loader_driver.cpp" -I"$src/include" -I"$build/generated/include" "${libs[@]}" \
   $extra ${XGRAD_PEAKS_LIBS:-} -lz -lfmt -ldl -o "$work/driver"
 cd "$work"
