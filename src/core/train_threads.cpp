@@ -14,7 +14,6 @@
 #include <fmt/format.h>
 
 #include "xgrad/blas.hpp"
-#include "xgrad/detail/clones.hpp"
 #include "xgrad/detail/finite.hpp"
 #include "xgrad/distributed.hpp"
 
@@ -214,24 +213,6 @@ void sum_two_into_second(T* __restrict acc, const T* __restrict g, std::size_t n
     for (std::size_t i = 0; i < n; ++i) acc[i] = s0 * g[i] + s1 * acc[i];
 }
 
-/// Whether any |p_i| ≥ 2^(emax − 1) (half the largest finite value and up) or p_i is NaN: the exponent field
-/// plus 2 carries into the sign bit exactly when the field is all ones or all ones but the last bit. Below
-/// that bound no sum Σ_r s_r·∇_r with s_r ≥ 0, Σ_r s_r = 1 can overflow, so a term that passes this test for
-/// every thread leaves the sum finite, and a term that is not finite makes the sum not finite.
-template <class T>
-XGRAD_AVX2_CLONE bool any_huge_or_non_finite(const T* p, std::size_t n) noexcept {
-    using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-    constexpr U exponent = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
-    constexpr U two = (exponent & ~(exponent << 1)) << 1, sign = U(1) << (8 * sizeof(T) - 1);
-    U bad = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        U u;
-        std::memcpy(&u, p + i, sizeof u);
-        bad |= (u & exponent) + two;
-    }
-    return (bad & sign) != 0;
-}
-
 template <class T>
 void scaled(T* __restrict out, const T* __restrict g, std::size_t n, T s) {
     for (std::size_t i = 0; i < n; ++i) out[i] = s * g[i];
@@ -296,7 +277,7 @@ public:
             auto& gr = m_params[r][k]->grad_for_writing();  // zeros without examples
             m_grads[r][k] = gr.data();
             if (m_check && m_named_of[k] != none && m_named_of[k] < suspect &&
-                any_huge_or_non_finite(gr.data(), gr.size()))
+                detail::any_huge_or_non_finite(gr.data(), gr.size()))
                 suspect = m_named_of[k];
         }
         m_slots[r].bad = suspect;

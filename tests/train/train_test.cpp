@@ -269,3 +269,29 @@ TEMPLATE_TEST_CASE("train: the finiteness check finds NaN and ±∞ anywhere and
         }
     }
 }
+
+// fit_threads' test of each thread's own gradient: NaN, ±∞ and the largest binade (|x| ≥ 2^127 for float,
+// 2^1023 for double, of either sign) found at every position; everything just below that bound is not.
+TEMPLATE_TEST_CASE("train: the huge-or-not-finite test finds the largest binade and NaN and ±∞ anywhere",
+                   "[train]", float, double) {
+    using T = TestType;
+    using lim = std::numeric_limits<T>;
+    const T bound = std::ldexp(T(1), lim::max_exponent - 1);  // 2^127 or 2^1023
+    const T below = std::nextafter(bound, T(0));
+    const T fine[] = {below, -below, lim::min(), lim::denorm_min(), T(-0.0), T(1)};
+    const T bad[] = {bound,           -bound,          lim::max(), -lim::max(), lim::quiet_NaN(),
+                     lim::infinity(), -lim::infinity()};
+    for (const std::size_t n : {std::size_t(1), std::size_t(5), std::size_t(37)}) {
+        std::vector<T> v(n);
+        for (std::size_t i = 0; i < n; ++i) v[i] = fine[i % std::size(fine)];
+        REQUIRE_FALSE(xgrad::detail::any_huge_or_non_finite(v.data(), n));
+        for (std::size_t at = 0; at < n; ++at) {
+            for (const T b : bad) {
+                std::vector<T> w = v;
+                w[at] = b;
+                INFO("n " << n << ", " << b << " at " << at);
+                REQUIRE(xgrad::detail::any_huge_or_non_finite(w.data(), n));
+            }
+        }
+    }
+}
