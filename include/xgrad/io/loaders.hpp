@@ -8,8 +8,9 @@
 /// Memory is bounded by the bytes a file really holds and by the limits below, never by what a header or a
 /// label claims: sizes are checked before anything is allocated, and the files are streamed or decoded in
 /// place, so a load costs about the data set it returns (IDX: the matrices plus 1 MiB buffers, or plus the
-/// compressed file for a gzip file decoded whole; CSV: twice the matrices plus one line). Only regular files are read: a directory, a FIFO or a device (/dev/zero, /dev/stdin) is
-/// refused before a byte is read, so a loader never blocks or reads without end.
+/// compressed file for a gzip file decoded whole; CSV: twice the matrices plus one line). Only regular files
+/// are read: a directory, a FIFO or a device (/dev/zero, /dev/stdin) is refused before a byte is read, so a
+/// loader never blocks or reads without end.
 #pragma once
 
 #include <cstddef>

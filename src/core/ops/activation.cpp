@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "relu.hpp"
 #include "xgrad/op.hpp"
 #include "xgrad/op_registry.hpp"
 #include "xgrad/unary_op.hpp"
@@ -64,9 +65,8 @@ struct relu_op final : unary_op<T, relu_op<T>> {
     static constexpr op_rule rule{.name = "relu", .gradients = {{0, "{dy} ⊙ [{x0} > 0]"}}};
     static constexpr op_doc doc{.output = "H", .definition = "= max(0, {x0})", .note = "relu′(0) = 0"};
     static var<double> example(example_inputs& in) { return relu(in.variable(3, 4)); }
-    // Branch-free forms (the sign of random activations is unpredictable): max keeps NaN visible.
-    T f(T x) const { return std::max(x, T(0)); }
-    T df(T x, T) const { return static_cast<T>(x > T(0)); }
+    T f(T x) const { return detail::relu_value(x); }
+    T df(T x, T) const { return detail::relu_slope(x); }
 };
 
 template <class T>

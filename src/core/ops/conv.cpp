@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "conv_detail.hpp"
+#include "relu.hpp"
 #include "xgrad/blas.hpp"
 #include "xgrad/op.hpp"
 #include "xgrad/op_registry.hpp"
@@ -609,8 +610,8 @@ void max_pool_any(const geometry& g, const T* x, T* y, T* arg) {
             max_tap(y + o * m, arg + o * m, x + r * m, static_cast<T>(tap), m);
         }
     });
-    for (std::size_t o = 0; m > 0 && o < rows;
-         ++o) {  // windows entirely in the padding (none when pad ≤ k/2)
+    // windows entirely in the padding (none when pad ≤ k/2)
+    for (std::size_t o = 0; m > 0 && o < rows; ++o) {
         if (arg[o * m] < T(0)) std::fill_n(y + o * m, m, T(0));
     }
 }
@@ -706,9 +707,9 @@ template <class T>
 void relu_max_of_four(const T* __restrict a, const T* __restrict b, const T* __restrict c,
                       const T* __restrict d, T* __restrict y, std::uint8_t* __restrict arg, std::size_t m) {
     for (std::size_t n = 0; n < m; ++n) {
-        T best = std::max(a[n], T(0));
+        T best = detail::relu_value(a[n]);
         std::uint32_t tap = 0;
-        const T v[3] = {std::max(b[n], T(0)), std::max(c[n], T(0)), std::max(d[n], T(0))};
+        const T v[3] = {detail::relu_value(b[n]), detail::relu_value(c[n]), detail::relu_value(d[n])};
         for (std::uint32_t t = 0; t < 3; ++t) {
             const bool take = v[t] > best || (v[t] != v[t] && best == best);
             best = take ? v[t] : best;
@@ -735,14 +736,12 @@ void relu_spread_of_four(const T* __restrict dy, const std::uint8_t* __restrict 
 }
 
 #if XGRAD_CONV_STREAMS
-/// relu_spread_of_four<true> for float rows whose four destinations are 16-byte aligned and m a multiple of
-/// 4, with streaming stores: dA (conv1's 6.4 MB at batch 64) is written without first reading each line into
-/// the cache. The same arithmetic (dY·relu′, then a select), 4 lanes at a time.
-inline bool relu_spread_streams(const float* a, const float* b, const float* c, const float* d,
-                                std::size_t m) {
-    const auto bits = reinterpret_cast<std::uintptr_t>(a) | reinterpret_cast<std::uintptr_t>(b) |
-                      reinterpret_cast<std::uintptr_t>(c) | reinterpret_cast<std::uintptr_t>(d);
-    return (bits & 15u) == 0 && m % 4 == 0;
+/// relu_spread_of_four<true> for float rows of dA when dA is 16-byte aligned and m a multiple of 4 (then
+/// every row, m floats long, is aligned too), with streaming stores: dA (conv1's 6.4 MB at batch 64) is
+/// written without first reading each line into the cache. The same arithmetic (dY·relu′, then a select), 4
+/// lanes at a time.
+inline bool relu_spread_streams(const float* da, std::size_t m) {
+    return (reinterpret_cast<std::uintptr_t>(da) & 15u) == 0 && m % 4 == 0;
 }
 inline void relu_spread_of_four_stream(const float* __restrict dy, const std::uint8_t* __restrict arg,
                                        float* __restrict a, float* __restrict b, float* __restrict c,
@@ -810,7 +809,7 @@ struct relu_max_pool2d_op final : op<T> {
         // Any other window: relu's output H (kept), then max_pool2d's general path over it.
         matrix<T>& arg = ctx.save(0, out);
         matrix<T>& h = ctx.save(1, shape_of(ctx.input(0)));
-        for (std::size_t k = 0, n = h.size(); k < n; ++k) h.data()[k] = std::max(x[k], T(0));
+        for (std::size_t k = 0, n = h.size(); k < n; ++k) h.data()[k] = detail::relu_value(x[k]);
         max_pool_any(g, h.data(), y.data(), arg.data());
     }
 
@@ -825,7 +824,7 @@ struct relu_max_pool2d_op final : op<T> {
             T* dx = t.buffer.data();
 #if XGRAD_CONV_STREAMS
             if constexpr (std::is_same_v<T, float>) {
-                if (relu_spread_streams(dx, dx + m, dx + g.W * m, dx + (g.W + 1) * m, m)) {
+                if (relu_spread_streams(dx, m)) {
                     for_each_two_by_two(g, [&](std::size_t o, std::size_t r0, std::size_t r1, std::size_t r2,
                                                std::size_t r3) {
                         relu_spread_of_four_stream(dy + o * m, arg + o * m, dx + r0 * m, dx + r1 * m,
@@ -865,9 +864,9 @@ struct relu_max_pool2d_op final : op<T> {
         T* __restrict pd = t.buffer.data();
         const std::size_t n = a.size();
         if (t.beta == T(0)) {
-            for (std::size_t k = 0; k < n; ++k) pd[k] = pg[k] * static_cast<T>(pa[k] > T(0));
+            for (std::size_t k = 0; k < n; ++k) pd[k] = pg[k] * detail::relu_slope(pa[k]);
         } else {
-            for (std::size_t k = 0; k < n; ++k) pd[k] += pg[k] * static_cast<T>(pa[k] > T(0));
+            for (std::size_t k = 0; k < n; ++k) pd[k] += pg[k] * detail::relu_slope(pa[k]);
         }
     }
 };
