@@ -12,9 +12,20 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <vector>
 
 #include <xgrad/xgrad.hpp>
+
+/// Entries of /proc/self/task (Linux), or 0 where it cannot be read.
+std::size_t threads_of_this_process() {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (std::filesystem::directory_iterator it("/proc/self/task", ec), end; !ec && it != end;
+         it.increment(ec))
+        ++n;
+    return ec ? 0 : n;
+}
 
 int run(int argc, char** argv) {
     // One line before xgrad does anything, with the process id: a program that re-executed itself would
@@ -26,6 +37,8 @@ int run(int argc, char** argv) {
     xgrad::set_num_threads(threads);
     const xgrad::blas_backend blas = xgrad::blas_info();
     std::printf("BLAS: %s\nkernel: %s\n", blas.to_string().c_str(), blas.kernel.c_str());
+    // The process's threads now: 1 on one BLAS thread (OpenBLAS started no idle workers on other cores).
+    std::printf("threads of this process: %zu\n", threads_of_this_process());
     std::fflush(stdout);
 
     const std::size_t batch = 256, features = 784, classes = 10;

@@ -52,6 +52,10 @@ struct blas_backend {
 blas_backend blas_info();
 
 /// Limits the threads the BLAS uses to n ≥ 1 (OpenBLAS, BLIS; ignored by other CBLAS libraries).
+/// Called before the first gemm, when xgrad loads OpenBLAS itself and none of OPENBLAS_NUM_THREADS,
+/// GOTO_NUM_THREADS and OMP_NUM_THREADS is set, OpenBLAS is loaded with n threads: it starts no worker
+/// threads beyond them (each would spin ~0.1 s on a core the program asked not to use); a later, larger n
+/// starts them then.
 void set_num_threads(int n);
 /// Threads the BLAS currently may use (0 if the library does not say).
 int num_threads();

@@ -167,7 +167,35 @@ bool bind(backend& b, void* handle) {
 }
 
 // dlopen the first of `candidates` that loads and binds; records what failed in `tried`.
+// The thread count set_num_threads asked for before the BLAS was loaded (0: none).
+std::atomic<int> g_threads_at_load{0};
+
+// While xgrad itself loads OpenBLAS after set_num_threads(n) and the environment names no thread count:
+// OPENBLAS_NUM_THREADS=n for OpenBLAS's constructor, then the environment as it was. OpenBLAS's pthreads
+// build otherwise starts one worker per further core when it loads, and each spins ~2^28 cycles (0.1 s
+// here) before it sleeps, on a core the program asked not to use; a later set_num_threads(m > n) starts
+// the workers then. (OpenMP builds read the variable too, and start no thread when they load.)
+class threads_at_load_scope {
+public:
+    threads_at_load_scope() {
+        const int n = g_threads_at_load.load(std::memory_order_relaxed);
+        if (n <= 0) return;
+        for (const char* v : {"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"})
+            if (std::getenv(v) != nullptr) return;
+        m_set = ::setenv("OPENBLAS_NUM_THREADS", std::to_string(n).c_str(), 1) == 0;
+    }
+    ~threads_at_load_scope() {
+        if (m_set) ::unsetenv("OPENBLAS_NUM_THREADS");
+    }
+    threads_at_load_scope(const threads_at_load_scope&) = delete;
+    threads_at_load_scope& operator=(const threads_at_load_scope&) = delete;
+
+private:
+    bool m_set = false;
+};
+
 bool open_first(backend& b, const std::vector<std::string>& candidates, std::vector<std::string>& tried) {
+    const threads_at_load_scope threads;
     for (const auto& c : candidates) {
         if (c.empty()) continue;
         void* h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -450,8 +478,10 @@ blas_backend blas_info() {
 }
 
 void set_num_threads(int n) {
-    const backend& b = the_backend();
     n = n < 1 ? 1 : n;
+    if (g_loaded.load(std::memory_order_acquire) == nullptr)
+        g_threads_at_load.store(n, std::memory_order_relaxed);
+    const backend& b = the_backend();
     if (b.openblas_set_num_threads != nullptr) b.openblas_set_num_threads(n);
     if (b.bli_thread_set_num_threads != nullptr) b.bli_thread_set_num_threads(n);
 }

@@ -249,6 +249,45 @@ TEST_CASE(
     CHECK(is_fast_kernel(line_value(out, "kernel: ")));
 }
 
+TEST_CASE("blas: a program that asks for one BLAS thread before its first gemm starts no other thread",
+          "[blas]") {
+    // OpenBLAS's pthreads build starts a worker per further core when it loads, and each spins ~0.1 s;
+    // xgrad loads it with the thread count set_num_threads asked for. Two threads still work afterwards.
+    const std::string env =
+        "env -u OPENBLAS_NUM_THREADS -u GOTO_NUM_THREADS -u OMP_NUM_THREADS -u XGRAD_BLAS ";
+    int status = 0;
+    const std::string one = run(env + XGRAD_BLAS_INFO_EXAMPLE + " 20 1 2>&1", status);
+    INFO(one);
+    REQUIRE(status == 0);
+    CHECK(line_value(one, "threads of this process: ") == "1");
+    CHECK(one.find(", 1 thread (") != std::string::npos);
+    const std::string two = run(env + XGRAD_BLAS_INFO_EXAMPLE + " 20 2 2>&1", status);
+    INFO(two);
+    REQUIRE(status == 0);
+    CHECK(two.find(", 2 threads (") != std::string::npos);
+    // OpenBLAS's pthreads build starts its worker when asked for 2 threads (an OpenMP build at its first
+    // parallel region, after the line is printed).
+    using parallel_fn = int (*)();
+    const auto info = xgrad::blas_info();  // this process's OpenBLAS is the same file as the program's
+    void* lib = info.path.empty() ? nullptr : dlopen(info.path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    const auto parallel =
+        lib != nullptr ? reinterpret_cast<parallel_fn>(dlsym(lib, "openblas_get_parallel")) : nullptr;
+    const bool pthreads = parallel != nullptr && parallel() == 1;
+    if (lib != nullptr) dlclose(lib);
+    if (pthreads) CHECK(line_value(two, "threads of this process: ") == "2");
+    // The same training either way (OpenBLAS splits no dot product over threads): the same last loss.
+    const auto last_loss = [](const std::string& out) { return out.substr(out.rfind("→")); };
+    CHECK(last_loss(one) == last_loss(two));
+    // The environment's own count is obeyed: xgrad changes nothing then.
+    const std::string env_two =
+        run(std::string("env -u XGRAD_BLAS OPENBLAS_NUM_THREADS=2 ") + XGRAD_BLAS_INFO_EXAMPLE + " 20 1 2>&1",
+            status);
+    INFO(env_two);
+    REQUIRE(status == 0);
+    CHECK(env_two.find(", 1 thread (") != std::string::npos);
+    if (pthreads) CHECK(line_value(env_two, "threads of this process: ") == "2");
+}
+
 #ifdef XGRAD_BLAS_INFO_GENERIC_CORE
 TEST_CASE("blas: a program whose OpenBLAS chose its generic core gets the fast kernel, without re-executing",
           "[blas]") {
