@@ -226,9 +226,9 @@ void add_scaled(T* __restrict acc, const T* __restrict g, std::size_t n, T s) {
 /// fit_threads' step when the optimizer can update in parts. The flat parameters are cut into one slice per
 /// thread, and thread r owns slice r: it sums that slice of every thread's gradient (Σ_q scale_q·∇_q in rank
 /// order, as the allreduce would) into its own gradient buffer, updates that slice of its own replica with
-/// its own optimizer (whose state is current only in slice r), and after the barrier every thread copies the
-/// other slices' new weights from their owners. Each gradient and weight crosses between cores once per
-/// step; two waits at the barrier per step (after backward; after the update). The gradient check needs no
+/// its own optimizer (whose state is current only in slice r), and writes the new weights into the other
+/// replicas, block by block. Each gradient and weight crosses between cores once per step; two waits at the
+/// barrier per step (after backward; after the update). The gradient check needs no
 /// wait of its own: before the first wait each thread tests its own gradient (any_huge_or_non_finite), and
 /// a sum can only be non-finite if some term failed that test; only then do the threads check the sums
 /// themselves, each all of them, alike (first_non_finite_sum). At the end of each epoch thread 0's optimizer
@@ -304,9 +304,9 @@ public:
         return m_named;
     }
 
-    /// This rank's slice, in blocks: Σ_q scale_q·∇_q into its own gradient buffer, then the optimizer's
-    /// update of the block (while the sums are still in the cache); after the wait, the other slices' new
-    /// weights.
+    /// This rank's slice, in blocks: Σ_q scale_q·∇_q into its own gradient buffer, the optimizer's update
+    /// of the block (while the sums are still in the cache), then the block's new weights written into every
+    /// other replica (push_block); after the wait every replica holds all new weights.
     void update(int rank) override {
         const auto me = static_cast<std::size_t>(rank);
         const dist::shard own = slice(rank);
@@ -314,16 +314,9 @@ public:
             const dist::shard part{own.begin + at, std::min(block, own.count - at)};
             sum_slice(me, part);
             m_opts[me]->update(part.begin, part.begin + part.count);
+            push_block(me, part);
         }
         m_team.arrive_and_wait();
-        // The other slices' new weights, from their owners (who change them again only after the next wait).
-        for (std::size_t q = 0; q < m_slots.size(); ++q) {
-            if (q == me) continue;
-            pieces(slice(static_cast<int>(q)), [&](std::size_t k, std::size_t at, std::size_t count,
-                                                   std::size_t) {
-                std::copy_n(m_params[q][k]->value().data() + at, count, m_params[me][k]->value().data() + at);
-            });
-        }
         m_opts[me]->end_step();
     }
 
@@ -348,6 +341,20 @@ private:
     /// Elements per block of update (multiple of 64 bytes): the sums of a block of 64 KiB (float) are read
     /// back by the optimizer from the core's L2.
     static constexpr std::size_t block = 16384;
+    /// The new weights of the flat elements `part` (rank me's, just updated) into every other replica. Their
+    /// owner writes them; the others only read them in their next forward. (The reverse — each thread
+    /// copying the other slices from their owners after the wait — left the owner's replica shared with
+    /// every reader, and the owner's next update waited on each line's invalidation: Adam 1.5–2× slower
+    /// per element; the main job on 2 threads 5–11 % faster this way, docs/performance.md.)
+    /// Nobody else touches these elements of these replicas until the wait: the others update and push
+    /// their own slices.
+    void push_block(std::size_t me, dist::shard part) {
+        pieces(part, [&](std::size_t k, std::size_t at, std::size_t count, std::size_t) {
+            const T* mine = m_params[me][k]->value().data() + at;
+            for (std::size_t q = 0; q < m_slots.size(); ++q)
+                if (q != me) std::copy_n(mine, count, m_params[q][k]->value().data() + at);
+        });
+    }
     /// Σ_q scale_q·∇_q over the flat elements `part` into rank me's gradient buffer (rank order).
     void sum_slice(std::size_t me, dist::shard part) {
         const std::size_t n = m_slots.size();
