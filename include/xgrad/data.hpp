@@ -132,6 +132,11 @@ dataset<T> subset(const dataset<T>& ds, std::span<const std::size_t> columns);
 template <class T = float>
 std::pair<dataset<T>, dataset<T>> split(const dataset<T>& ds, double validation_fraction, std::uint64_t seed);
 
+/// The columns split takes for n examples: {train, validation}, each in the order split gives them.
+std::pair<std::vector<std::size_t>, std::vector<std::size_t>> split_columns(std::size_t n,
+                                                                            double validation_fraction,
+                                                                            std::uint64_t seed);
+
 /// The example-major copy of ds.x a shuffling batcher reads ([n × features]: example j is row j), made once
 /// so that several batchers over the same data set (the threads of fit_threads, train_threads.hpp) share it
 /// instead of each holding its own (batcher::share_examples).

@@ -634,16 +634,23 @@ dataset<T> subset(const dataset<T>& ds, std::span<const std::size_t> columns) {
 template <class T>
 std::pair<dataset<T>, dataset<T>> split(const dataset<T>& ds, double validation_fraction,
                                         std::uint64_t seed) {
+    const auto [train, validation] = split_columns(ds.size(), validation_fraction, seed);
+    return {subset(ds, train), subset(ds, validation)};
+}
+
+std::pair<std::vector<std::size_t>, std::vector<std::size_t>> split_columns(std::size_t n,
+                                                                            double validation_fraction,
+                                                                            std::uint64_t seed) {
     if (!(validation_fraction >= 0 && validation_fraction <= 1)) {
         throw data_error(
             fmt::format("split: validation_fraction must be in [0, 1], not {}", validation_fraction));
     }
-    const std::size_t n = ds.size();
     const auto n_val = std::min<std::size_t>(
         n, static_cast<std::size_t>(std::llround(static_cast<double>(n) * validation_fraction)));
-    const std::vector<std::size_t> p = permutation(n, seed);
-    const std::span<const std::size_t> all(p);
-    return {subset(ds, all.subspan(n_val)), subset(ds, all.first(n_val))};
+    std::vector<std::size_t> p = permutation(n, seed);
+    std::vector<std::size_t> validation(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n_val));
+    p.erase(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n_val));
+    return {std::move(p), std::move(validation)};
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -372,19 +372,28 @@ bool inflate_whole(const byte_reader& r, const idx_header& h, std::uint8_t* out)
 
 /// x[p·n + j0 + a] = scaled[pix[a·stride + p]] for the images a < m and the pixels p0 ≤ p < p1: bytes of
 /// image after image into columns of x, in 64×64 blocks (both sides stay in cache).
+/// The same for any m images: image(a) is a pointer to the bytes of the image that becomes column j0 + a.
+template <class T, class Image>
+void images_to_columns(Image&& image, std::size_t m, std::size_t p0, std::size_t p1, T* x, std::size_t n,
+                       std::size_t j0, const std::array<T, 256>& scaled) {
+    constexpr std::size_t blk = 64;
+    const std::uint8_t* rows[blk];
+    for (std::size_t a0 = 0; a0 < m; a0 += blk) {
+        const std::size_t a1 = std::min(m, a0 + blk);
+        for (std::size_t a = a0; a < a1; ++a) rows[a - a0] = image(a);
+        for (std::size_t q0 = p0; q0 < p1; q0 += blk) {
+            const std::size_t q1 = std::min(p1, q0 + blk);
+            for (std::size_t p = q0; p < q1; ++p)
+                for (std::size_t a = a0; a < a1; ++a) x[p * n + j0 + a] = scaled[rows[a - a0][p]];
+        }
+    }
+}
+
 template <class T>
 void pixels_to_columns(const std::uint8_t* pix, std::size_t stride, std::size_t m, std::size_t p0,
                        std::size_t p1, T* x, std::size_t n, std::size_t j0,
                        const std::array<T, 256>& scaled) {
-    constexpr std::size_t blk = 64;
-    for (std::size_t a0 = 0; a0 < m; a0 += blk) {
-        const std::size_t a1 = std::min(m, a0 + blk);
-        for (std::size_t q0 = p0; q0 < p1; q0 += blk) {
-            const std::size_t q1 = std::min(p1, q0 + blk);
-            for (std::size_t p = q0; p < q1; ++p)
-                for (std::size_t a = a0; a < a1; ++a) x[p * n + j0 + a] = scaled[pix[a * stride + p]];
-        }
-    }
+    images_to_columns([&](std::size_t a) { return pix + a * stride; }, m, p0, p1, x, n, j0, scaled);
 }
 
 /// x [f × n] ← the n images of f pixels that sit, as the IDX file's bytes (a header of `offset` bytes, then
@@ -578,49 +587,85 @@ private:
 // ---------------------------------------------------------------------------------------------------
 // IDX
 
-template <class T>
-dataset<T> load_idx(const fs::path& images, const fs::path& labels, std::size_t classes) {
-    if (classes == 0 || classes > 256)
-        throw data_error(fmt::format("load_idx: classes must be in [1, 256], not {}", classes));
-    constexpr std::string_view type = std::is_same_v<T, float> ? "float" : "double";
-    // Both headers first, then whether both files can hold what they promise: nothing is allocated until both
-    // files agree with each other and with their sizes.
-    byte_reader ri(images), rl(labels);
-    const idx_header hi = read_idx_header(ri, 3, "images", sizeof(T), type);
-    const idx_header hl = read_idx_header(rl, 1, "labels", sizeof(T), type);
-    if (hi.dims[0] != hl.dims[0]) {
-        throw data_error(fmt::format("{} holds {} images but {} holds {} labels", ri.path(), hi.dims[0],
-                                     rl.path(), hl.dims[0]));
-    }
-    check_payload_fits(rl, hl);
-    check_payload_fits(ri, hi);
+namespace {
 
-    // Straight into the result: the peak is the data set plus small buffers (and, for a gzip file decoded
-    // whole, the compressed file).
-    const std::size_t n = hi.dims[0];
-    dataset<T> ds;
-    ds.y = matrix<T>({1, n});
-    const auto put_labels = [&](const std::uint8_t* lab, std::size_t count, std::uint64_t first) {
-        for (std::size_t k = 0; k < count; ++k) {
-            if (lab[k] >= classes) {
-                throw data_error(fmt::format("{}: label {} of example {} is not in [0, {})", rl.path(),
-                                             lab[k], first + k, classes));
-            }
-            ds.y.data()[first + k] = static_cast<T>(lab[k]);
+/// An IDX image file and its label file, opened and checked against each other and against their sizes
+/// (magic, dimensions, equal counts, what the files can hold): nothing is allocated before this passes.
+struct idx_pair {
+    byte_reader ri, rl;
+    idx_header hi, hl;
+    std::size_t classes;
+
+    idx_pair(const fs::path& images, const fs::path& labels, std::size_t classes_, std::size_t value_size,
+             std::string_view type)
+        : ri(images), rl(labels), classes(classes_) {
+        if (classes == 0 || classes > 256)
+            throw data_error(fmt::format("load_idx: classes must be in [1, 256], not {}", classes));
+        hi = read_idx_header(ri, 3, "images", value_size, type);
+        hl = read_idx_header(rl, 1, "labels", value_size, type);
+        if (hi.dims[0] != hl.dims[0]) {
+            throw data_error(fmt::format("{} holds {} images but {} holds {} labels", ri.path(), hi.dims[0],
+                                         rl.path(), hl.dims[0]));
         }
-    };
-    if (std::vector<std::uint8_t> whole(rl.gzip() ? hl.offset + hl.bytes : 0);
-        rl.gzip() && inflate_whole(rl, hl, whole.data())) {
-        put_labels(whole.data() + hl.offset, n, 0);
-    } else {
-        stream_idx_payload(rl, hl, 1, put_labels);
+        check_payload_fits(rl, hl);
+        check_payload_fits(ri, hi);
     }
+    std::size_t count() const { return hi.dims[0]; }
+    std::size_t pixels() const { return std::size_t(hi.dims[1]) * hi.dims[2]; }
 
-    const std::size_t f = std::size_t(hi.dims[1]) * hi.dims[2];
-    ds.x = matrix<T>({f, n});
+    /// Every label, checked against `classes` in file order, to put(labels, count, first example).
+    template <class Put>
+    void read_labels(Put&& put) {
+        const auto checked = [&](const std::uint8_t* lab, std::size_t count, std::uint64_t first) {
+            for (std::size_t k = 0; k < count; ++k) {
+                if (lab[k] >= classes) {
+                    throw data_error(fmt::format("{}: label {} of example {} is not in [0, {})", rl.path(),
+                                                 lab[k], first + k, classes));
+                }
+            }
+            put(lab, count, first);
+        };
+        if (std::vector<std::uint8_t> whole(rl.gzip() ? hl.offset + hl.bytes : 0);
+            rl.gzip() && inflate_whole(rl, hl, whole.data())) {
+            checked(whole.data() + hl.offset, count(), 0);
+        } else {
+            stream_idx_payload(rl, hl, 1, checked);
+        }
+    }
+};
+
+template <class T>
+constexpr std::string_view type_name() {
+    return std::is_same_v<T, float> ? "float" : "double";
+}
+
+template <class T>
+std::array<T, 256> pixel_values() {
     std::array<T, 256> scaled;
     for (int v = 0; v < 256; ++v) scaled[v] = static_cast<T>(v) / T(255);  // exactly rounded v/255
+    return scaled;
+}
+
+}  // namespace
+
+template <class T>
+dataset<T> load_idx(const fs::path& images, const fs::path& labels, std::size_t classes) {
+    // Both headers first, then whether both files can hold what they promise: nothing is allocated until both
+    // files agree with each other and with their sizes.
+    idx_pair files(images, labels, classes, sizeof(T), type_name<T>());
+    // Straight into the result: the peak is the data set plus small buffers (and, for a gzip file decoded
+    // whole, the compressed file).
+    const std::size_t n = files.count(), f = files.pixels();
+    dataset<T> ds;
+    ds.y = matrix<T>({1, n});
+    files.read_labels([&](const std::uint8_t* lab, std::size_t count, std::uint64_t first) {
+        for (std::size_t k = 0; k < count; ++k) ds.y.data()[first + k] = static_cast<T>(lab[k]);
+    });
+    ds.x = matrix<T>({f, n});
+    const std::array<T, 256> scaled = pixel_values<T>();
     T* x = ds.x.data();
+    byte_reader& ri = files.ri;
+    const idx_header& hi = files.hi;
     // A gzip file decoded whole into x's own storage (it holds sizeof(T) bytes per pixel) and turned into
     // columns there.
     if (ri.gzip() && hi.offset + hi.bytes <= ds.x.size() * sizeof(T) &&
@@ -643,8 +688,62 @@ dataset<T> load_idx(const fs::path& images, const fs::path& labels, std::size_t 
     return ds;
 }
 
+namespace {
+
+/// One data set per list of example indices (column j of part q is example parts[q][j], each <
+/// files.count()), as subset(load_idx(…), parts[q]) gives them, without the whole set as T: the pixels are
+/// decoded as the file's bytes and each part made from them.
 template <class T>
-dataset<T> load_mnist(const fs::path& dir, std::string_view split) {
+std::vector<dataset<T>> idx_parts(idx_pair& files, std::span<const std::vector<std::size_t>> parts) {
+    const std::size_t n = files.count(), f = files.pixels();
+    std::vector<std::uint8_t> y(n);
+    files.read_labels([&](const std::uint8_t* lab, std::size_t count, std::uint64_t first) {
+        std::copy_n(lab, count, y.data() + first);
+    });
+    // The pixels as the file's bytes (header included when decoded whole), then each part from them.
+    byte_reader& ri = files.ri;
+    const idx_header& hi = files.hi;
+    const auto bytes =
+        std::make_unique_for_overwrite<std::uint8_t[]>(static_cast<std::size_t>(hi.offset + hi.bytes));
+    const std::uint8_t* pix = bytes.get() + hi.offset;
+    if (!(ri.gzip() && inflate_whole(ri, hi, bytes.get()))) {
+        stream_idx_payload(ri, hi, f, [&](const std::uint8_t* chunk, std::size_t count, std::uint64_t first) {
+            std::copy_n(chunk, count, bytes.get() + hi.offset + first);
+        });
+    }
+    const std::array<T, 256> scaled = pixel_values<T>();
+    std::vector<dataset<T>> out(parts.size());
+    for (std::size_t q = 0; q < parts.size(); ++q) {
+        const std::vector<std::size_t>& part = parts[q];
+        const std::size_t m = part.size();
+        dataset<T>& ds = out[q];
+        ds.y = matrix<T>({1, m});
+        for (std::size_t j = 0; j < m; ++j) ds.y.data()[j] = static_cast<T>(y[part[j]]);
+        ds.x = matrix<T>({f, m});
+        images_to_columns([&](std::size_t a) { return pix + part[a] * f; }, m, 0, f, ds.x.data(), m, 0,
+                          scaled);
+        ds.classes = files.classes;
+    }
+    return out;
+}
+
+}  // namespace
+
+template <class T>
+std::pair<dataset<T>, dataset<T>> load_idx_split(const fs::path& images, const fs::path& labels,
+                                                 double validation_fraction, std::uint64_t seed,
+                                                 std::size_t classes) {
+    idx_pair files(images, labels, classes, sizeof(T), type_name<T>());
+    auto [train, validation] = split_columns(files.count(), validation_fraction, seed);
+    const std::vector<std::size_t> parts[] = {std::move(train), std::move(validation)};
+    std::vector<dataset<T>> sets = idx_parts<T>(files, parts);
+    return {std::move(sets[0]), std::move(sets[1])};
+}
+
+namespace {
+
+/// The image and label files of an MNIST-style directory for split "train" or "test".
+std::pair<fs::path, fs::path> mnist_files(const fs::path& dir, std::string_view split) {
     std::string prefix;
     if (split == "train") {
         prefix = "train";
@@ -669,11 +768,27 @@ dataset<T> load_mnist(const fs::path& dir, std::string_view split) {
         throw data_error(fmt::format("load_mnist: no {} {} file in {}{}; tried:{}", split, kind, dir.string(),
                                      note, list));
     };
-    const fs::path images = find("images", "idx3");
-    const fs::path labels = find("labels", "idx1");
+    fs::path images = find("images", "idx3");
+    return {std::move(images), find("labels", "idx1")};
+}
+
+}  // namespace
+
+template <class T>
+dataset<T> load_mnist(const fs::path& dir, std::string_view split) {
+    const auto [images, labels] = mnist_files(dir, split);
     dataset<T> ds = load_idx<T>(images, labels, 10);
     ds.class_names = mnist_class_names();
     return ds;
+}
+
+template <class T>
+std::pair<dataset<T>, dataset<T>> load_mnist_split(const fs::path& dir, std::string_view split,
+                                                   double validation_fraction, std::uint64_t seed) {
+    const auto [images, labels] = mnist_files(dir, split);
+    auto sets = load_idx_split<T>(images, labels, validation_fraction, seed, 10);
+    sets.first.class_names = sets.second.class_names = mnist_class_names();
+    return sets;
 }
 
 std::vector<std::string> mnist_class_names() {
@@ -982,9 +1097,13 @@ dataset<T> load_csv(const fs::path& path, const csv_options& options) {
         if (!labelled || c != label_col) ds.feature_names.push_back(header[c]);
     return ds;
 }
-#define XGRAD_INSTANTIATE(T)                                                        \
-    template dataset<T> load_idx<T>(const fs::path&, const fs::path&, std::size_t); \
-    template dataset<T> load_mnist<T>(const fs::path&, std::string_view);           \
+#define XGRAD_INSTANTIATE(T)                                                                               \
+    template dataset<T> load_idx<T>(const fs::path&, const fs::path&, std::size_t);                        \
+    template dataset<T> load_mnist<T>(const fs::path&, std::string_view);                                  \
+    template std::pair<dataset<T>, dataset<T>> load_idx_split<T>(const fs::path&, const fs::path&, double, \
+                                                                 std::uint64_t, std::size_t);              \
+    template std::pair<dataset<T>, dataset<T>> load_mnist_split<T>(const fs::path&, std::string_view,      \
+                                                                   double, std::uint64_t);                 \
     template dataset<T> load_csv<T>(const fs::path&, const csv_options&);
 
 XGRAD_INSTANTIATE(float)

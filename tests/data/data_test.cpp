@@ -239,6 +239,74 @@ TEMPLATE_TEST_CASE("data: load_idx turns a gzip file decoded in x's own storage 
     }
 }
 
+TEMPLATE_TEST_CASE("data: load_idx_split gives split of load_idx bit for bit from plain and gzip files",
+                   "[data]", float, double) {
+    temp_dir dir;
+    // 70 examples of 9×11 (more than one 64-example block, pixels not a multiple of 64), labels 0–9.
+    const bytes img = idx_images(70, 9, 11), lab = idx_labels(70);
+    write_file(dir / "img", img);
+    write_file(dir / "lab", lab);
+    write_gz(dir / "img.gz", img);  // one member: decoded whole
+    write_gz(dir / "lab.gz", lab);
+    write_gz(dir / "two.gz", bytes(img.begin(), img.begin() + 16));  // two members: streamed
+    {
+        gzFile f = gzopen((dir / "two.gz").string().c_str(), "ab");
+        REQUIRE(f != nullptr);
+        REQUIRE(gzwrite(f, img.data() + 16, static_cast<unsigned>(img.size() - 16)) ==
+                static_cast<int>(img.size() - 16));
+        REQUIRE(gzclose(f) == Z_OK);
+    }
+    const auto whole = data::load_idx<TestType>(dir / "img", dir / "lab");
+    for (const double fraction : {0.0, 1.0 / 12.0, 0.5, 1.0}) {
+        for (const std::uint64_t seed : {0u, 7u}) {
+            const auto [train, val] = data::split(whole, fraction, seed);
+            for (const auto& [images, labels] :
+                 {std::pair{"img", "lab"}, std::pair{"img.gz", "lab.gz"}, std::pair{"two.gz", "lab"}}) {
+                INFO(images << " " << labels << ", fraction " << fraction << ", seed " << seed);
+                const auto [t, v] =
+                    data::load_idx_split<TestType>(dir / images, dir / labels, fraction, seed);
+                CHECK(t.x.shape() == train.x.shape());
+                CHECK(identical(t.x, train.x));
+                CHECK(identical(t.y, train.y));
+                CHECK(v.x.shape() == val.x.shape());
+                CHECK(identical(v.x, val.x));
+                CHECK(identical(v.y, val.y));
+                CHECK(t.classes == 10);
+                CHECK(v.classes == 10);
+            }
+        }
+    }
+    // split_columns is what both take.
+    const auto [tc, vc] = data::split_columns(70, 0.25, 3);
+    const auto [train, val] = data::split(whole, 0.25, 3);
+    CHECK(identical(data::subset(whole, tc).x, train.x));
+    CHECK(identical(data::subset(whole, vc).x, val.x));
+    CHECK(tc.size() + vc.size() == 70);
+}
+
+TEST_CASE("data: load_idx_split refuses what load_idx refuses, with the same messages", "[data]") {
+    temp_dir dir;
+    write_file(dir / "img", idx_images(5, 2, 2));
+    write_file(dir / "lab4", idx_labels(4));
+    bytes lab = idx_labels(5);
+    lab[8 + 2] = 10;
+    write_file(dir / "lab10", lab);
+    bytes cut = idx_images(5, 2, 2);
+    cut.resize(cut.size() - 3);
+    write_gz(dir / "cut.gz", cut);
+    write_file(dir / "lab", idx_labels(5));
+    for (const auto& [images, labels] :
+         {std::pair{"img", "lab4"}, std::pair{"img", "lab10"}, std::pair{"cut.gz", "lab"}}) {
+        INFO(images << " " << labels);
+        const std::string expected = error_of([&] { data::load_idx<float>(dir / images, dir / labels); });
+        CHECK(error_of([&] { data::load_idx_split<float>(dir / images, dir / labels, 0.2, 1); }) == expected);
+    }
+    CHECK_THAT(error_of([&] { data::load_idx_split<float>(dir / "img", dir / "lab", 1.5, 1); }),
+               Contains("validation_fraction must be in [0, 1], not 1.5"));
+    CHECK_THAT(error_of([&] { data::load_mnist_split<float>(dir / "none", "train", 0.1, 1); }),
+               Contains("load_mnist: no train images file in"));
+}
+
 TEST_CASE("data: load_idx rejects wrong magic numbers and says which file it looks like", "[data]") {
     temp_dir dir;
     write_file(dir / "img", idx_images(3, 2, 2));
@@ -1188,6 +1256,15 @@ TEST_CASE("data: real MNIST train and test load with the published sizes and cla
     REQUIRE(test.y(0, 0) == 7);
     REQUIRE(*std::min_element(train.x.begin(), train.x.end()) == 0.0f);
     REQUIRE(*std::max_element(train.x.begin(), train.x.end()) == 1.0f);
+    // What xgrad train loads: the split made while decoding equals the split of the whole set.
+    const auto [t, v] = data::load_mnist_split<float>(dir, "train", 1.0 / 12.0, 5);
+    const auto [t_ref, v_ref] = data::split(train, 1.0 / 12.0, 5);
+    REQUIRE(t.size() == 55000);
+    CHECK(identical(t.x, t_ref.x));
+    CHECK(identical(t.y, t_ref.y));
+    CHECK(identical(v.x, v_ref.x));
+    CHECK(identical(v.y, v_ref.y));
+    CHECK(t.class_names == data::mnist_class_names());
 }
 
 TEST_CASE("data: real Fashion-MNIST test split has 1000 examples per class", "[data]") {

@@ -286,13 +286,13 @@ splits load_data(const data_choice& d, const std::optional<fs::path>& data_dir, 
         }
         s.description = fmt::format("{} from {}", d.name, printable(dir.string()));
         g_stage = "loading " + s.description;
-        dataset full = xgrad::data::load_mnist<real>(dir, "train");
+        // 55000 / 5000, split as the file is decoded (no whole training set as floats in between).
+        auto [train, val] = xgrad::data::load_mnist_split<real>(dir, "train", 1.0 / 12.0, seed);
         s.test = xgrad::data::load_mnist<real>(dir, "test");
         s.test_from_file = true;
         s.inputs.kind = "idx";  // evaluate --data and predict --input then take IDX files
         s.class_names = d.name == "fashion-mnist" ? xgrad::data::fashion_mnist_class_names()
                                                   : xgrad::data::mnist_class_names();
-        auto [train, val] = xgrad::data::split(full, 1.0 / 12.0, seed);  // 55000 / 5000
         s.train = std::move(train);
         s.validation = std::move(val);
     } else {

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "xgrad/data.hpp"
@@ -55,6 +56,23 @@ dataset<T> load_idx(const std::filesystem::path& images, const std::filesystem::
 /// fashion_mnist_class_names(). A missing file throws data_error listing every path tried.
 template <class T = float>
 dataset<T> load_mnist(const std::filesystem::path& dir, std::string_view split);
+
+/// split(load_idx(images, labels, classes), validation_fraction, seed), bit for bit — {train, validation}
+/// with the columns data::split_columns gives — without the whole set as T in between: the pixels are
+/// decoded as the file's bytes (rows·cols bytes per image, a quarter of the float matrix) and each part is
+/// made from them. The same checks and messages as load_idx; the peak is the two parts plus the bytes (plus
+/// the compressed file for a gzip file decoded whole), against the whole set plus both parts for a load
+/// followed by a split.
+template <class T = float>
+std::pair<dataset<T>, dataset<T>> load_idx_split(const std::filesystem::path& images,
+                                                 const std::filesystem::path& labels,
+                                                 double validation_fraction, std::uint64_t seed,
+                                                 std::size_t classes = 10);
+
+/// split(load_mnist(dir, split), validation_fraction, seed), bit for bit, through load_idx_split.
+template <class T = float>
+std::pair<dataset<T>, dataset<T>> load_mnist_split(const std::filesystem::path& dir, std::string_view split,
+                                                   double validation_fraction, std::uint64_t seed);
 
 /// "0", "1", …, "9" — the MNIST digit classes.
 std::vector<std::string> mnist_class_names();
