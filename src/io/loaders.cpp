@@ -592,15 +592,13 @@ namespace {
 /// An IDX image file and its label file, opened and checked against each other and against their sizes
 /// (magic, dimensions, equal counts, what the files can hold): nothing is allocated before this passes.
 struct idx_pair {
+    std::size_t classes;  // checked before either file is opened
     byte_reader ri, rl;
     idx_header hi, hl;
-    std::size_t classes;
 
     idx_pair(const fs::path& images, const fs::path& labels, std::size_t classes_, std::size_t value_size,
              std::string_view type)
-        : ri(images), rl(labels), classes(classes_) {
-        if (classes == 0 || classes > 256)
-            throw data_error(fmt::format("load_idx: classes must be in [1, 256], not {}", classes));
+        : classes(checked_classes(classes_)), ri(images), rl(labels) {
         hi = read_idx_header(ri, 3, "images", value_size, type);
         hl = read_idx_header(rl, 1, "labels", value_size, type);
         if (hi.dims[0] != hl.dims[0]) {
@@ -609,6 +607,11 @@ struct idx_pair {
         }
         check_payload_fits(rl, hl);
         check_payload_fits(ri, hi);
+    }
+    static std::size_t checked_classes(std::size_t classes) {
+        if (classes == 0 || classes > 256)
+            throw data_error(fmt::format("load_idx: classes must be in [1, 256], not {}", classes));
+        return classes;
     }
     std::size_t count() const { return hi.dims[0]; }
     std::size_t pixels() const { return std::size_t(hi.dims[1]) * hi.dims[2]; }
@@ -733,6 +736,7 @@ template <class T>
 std::pair<dataset<T>, dataset<T>> load_idx_split(const fs::path& images, const fs::path& labels,
                                                  double validation_fraction, std::uint64_t seed,
                                                  std::size_t classes) {
+    split_columns(0, validation_fraction, seed);  // the fraction checked before either file is opened
     idx_pair files(images, labels, classes, sizeof(T), type_name<T>());
     auto [train, validation] = split_columns(files.count(), validation_fraction, seed);
     const std::vector<std::size_t> parts[] = {std::move(train), std::move(validation)};

@@ -303,6 +303,13 @@ TEST_CASE("data: load_idx_split refuses what load_idx refuses, with the same mes
     }
     CHECK_THAT(error_of([&] { data::load_idx_split<float>(dir / "img", dir / "lab", 1.5, 1); }),
                Contains("validation_fraction must be in [0, 1], not 1.5"));
+    // Arguments before files: a bad fraction or class count is named even when the files are missing.
+    CHECK_THAT(error_of([&] { data::load_idx_split<float>(dir / "none", dir / "none", -0.5, 1); }),
+               Contains("validation_fraction must be in [0, 1], not -0.5"));
+    CHECK_THAT(error_of([&] { data::load_idx_split<float>(dir / "none", dir / "none", 0.5, 1, 0); }),
+               Contains("classes must be in [1, 256], not 0"));
+    CHECK_THAT(error_of([&] { data::load_idx<float>(dir / "none", dir / "none", 300); }),
+               Contains("classes must be in [1, 256], not 300"));
     CHECK_THAT(error_of([&] { data::load_mnist_split<float>(dir / "none", "train", 0.1, 1); }),
                Contains("load_mnist: no train images file in"));
 }
