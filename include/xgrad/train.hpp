@@ -35,8 +35,8 @@ public:
     /// named_parameters() of the first parameter whose summed gradient is not finite (when check), or
     /// its size() when all are.
     virtual std::size_t reduce(int rank, bool check) = 0;
-    /// The optimizer's update of this rank's slice (its own replica, its own optimizer), then the other
-    /// slices' new weights from their owners.
+    /// The optimizer's update of this rank's slice (its own replica, its own optimizer), its new weights
+    /// written into every other replica; after it every replica holds all new weights.
     virtual void update(int rank) = 0;
     /// After an epoch's last step, before validation and on_epoch: the optimizer of rank 0 gets its whole
     /// state.
