@@ -166,7 +166,6 @@ bool bind(backend& b, void* handle) {
     return false;
 }
 
-// dlopen the first of `candidates` that loads and binds; records what failed in `tried`.
 // The thread count set_num_threads asked for before the BLAS was loaded (0: none).
 std::atomic<int> g_threads_at_load{0};
 
@@ -194,6 +193,7 @@ private:
     bool m_set = false;
 };
 
+// dlopen the first of `candidates` that loads and binds; records what failed in `tried`.
 bool open_first(backend& b, const std::vector<std::string>& candidates, std::vector<std::string>& tried) {
     const threads_at_load_scope threads;
     for (const auto& c : candidates) {
